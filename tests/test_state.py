@@ -1,0 +1,277 @@
+"""State database, sync lock and runner: migrations, run log, cell log, undo, one sync at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from sheets_sync import engine, lock, runner, state
+from sheets_sync.core.model import CellError, CellUpdate, RawWorkbook, WorkbookChanges
+from sheets_sync.engine import SyncReport, UnitReport
+from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
+
+
+class MemoryBackend:
+    """A store of grids in memory that applies updates like a real backend would."""
+
+    def __init__(self, books: dict[str, dict[str, list[list[object]]]]) -> None:
+        self.books = books
+        self.applied: list[WorkbookChanges] = []
+
+    def list_units(self) -> list[str]:
+        return list(self.books)
+
+    def read(self, locator: str) -> RawWorkbook:
+        sheets = {name: [list(r) for r in grid] for name, grid in self.books[locator].items()}
+        return RawWorkbook(locator, sheets, list(sheets), locator)  # type: ignore[arg-type]
+
+    def apply(self, locator: str, changes: WorkbookChanges) -> None:
+        self.applied.append(changes)
+        for u in changes.updates:
+            grid = self.books[locator][u.sheet]
+            while len(grid) < u.row:
+                grid.append([])
+            line = grid[u.row - 1]
+            while len(line) < u.col:
+                line.append(None)
+            line[u.col - 1] = u.new
+
+
+class FakeWorkspace:
+    def __init__(self, home: Path, backend: MemoryBackend) -> None:
+        self.home = home
+        self.backends = [backend]
+        self.config: dict[str, object] = {}
+
+
+OKRS = [
+    ["Type", "ID", "Objective / Key result", "Score", "Status"],
+    ["O", "O1", "Grow", None, None],
+    ["KR", "KR1.1", "Leads", None, None],
+    ["KR", "KR1.2", "Deals", None, None],
+]
+
+
+def write_run(ws: FakeWorkspace, backend: MemoryBackend, updates: list[CellUpdate]) -> int:
+    """Apply updates through the backend and record them as a finished run."""
+    changes = WorkbookChanges(updates=updates, id_col=2, okrs_sheet="OKRs")
+    backend.apply("mkt.xlsx", changes)
+    unit = UnitReport("mkt.xlsx", "mkt.xlsx", "MKT", "Marketing", "department", score=0.5)
+    unit.changes, unit.written = changes, True
+    report = SyncReport(dt.date(2026, 11, 1), dt.datetime.now(), dt.datetime.now(), [unit])
+    run_id = state.start_run(ws, "cli", report.as_of)
+    state.finish_run(ws, run_id, report)
+    return run_id
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> FakeWorkspace:
+    backend = MemoryBackend({"mkt.xlsx": {"OKRs": [list(r) for r in OKRS]}})
+    return FakeWorkspace(tmp_path, backend)
+
+
+def backend_of(ws: FakeWorkspace) -> MemoryBackend:
+    return ws.backends[0]
+
+
+def test_migrations_create_schema_once_and_record_version(tmp_path: Path) -> None:
+    with state.connect(tmp_path) as conn:
+        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    assert version == len(state.MIGRATIONS)
+    # A second connection from a fresh process state finds nothing to do.
+    conn = sqlite3.connect(tmp_path / ".okr-sync" / "state.db")
+    assert state.migrate(conn) == len(state.MIGRATIONS)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(
+        state.MIGRATIONS
+    )
+    conn.close()
+
+
+def test_migrating_an_old_database_applies_only_the_missing_steps(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.executescript(state.MIGRATIONS[0] + "INSERT INTO schema_version VALUES (1);")
+    assert state.migrate(conn) == len(state.MIGRATIONS)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "cell_changes_run" in names
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "on track",
+        "有风险",
+        0,
+        3,
+        0.75,
+        True,
+        False,
+        dt.date(2026, 10, 1),
+        dt.datetime(2026, 10, 1, 9, 30),
+        CellError("#N/A"),
+    ],
+)
+def test_cell_values_round_trip_with_their_type(value: object) -> None:
+    back = state.decode_value(state.encode_value(value))  # type: ignore[arg-type]
+    assert back == value and type(back) is type(value)
+
+
+def test_same_value_tolerates_what_a_reread_changes() -> None:
+    assert state.same_value(1, 1.0)
+    assert state.same_value(0.1 + 0.2, 0.3)
+    assert state.same_value(dt.date(2026, 1, 2), dt.datetime(2026, 1, 2))
+    assert state.same_value(None, "")
+    assert not state.same_value(0.5, 0.51)
+    assert not state.same_value("on track", "at risk")
+    assert not state.same_value(True, 1)
+
+
+def test_runs_and_cells_are_recorded(ws: FakeWorkspace) -> None:
+    run_id = write_run(
+        ws,
+        backend_of(ws),
+        [CellUpdate("OKRs", 3, 4, None, 0.4, "KR1.1"), CellUpdate("OKRs", 3, 5, None, "at risk")],
+    )
+    [run] = state.list_runs(ws)
+    assert (run.id, run.status, run.trigger, run.cells_written) == (run_id, "ok", "cli", 2)
+    assert run.as_of == "2026-11-01" and run.finished
+    cells = state.run_cells(ws, run_id)
+    assert [(c.cell, c.old, c.new) for c in cells] == [("D3", None, 0.4), ("E3", None, "at risk")]
+    assert cells[0].where == "mkt.xlsx › OKRs › D3"
+    record, snap = state.latest_snapshot(ws)  # type: ignore[misc]
+    assert record.id == run_id and snap["units"][0]["unit_code"] == "MKT"
+    assert state.unit_trends(ws) == {"MKT": [("2026-11-01", 0.5)]}
+
+
+def test_undo_restores_untouched_cells_and_skips_a_cell_a_person_edited(ws: FakeWorkspace) -> None:
+    backend = backend_of(ws)
+    run_id = write_run(
+        ws,
+        backend,
+        [
+            CellUpdate("OKRs", 3, 4, None, 0.4, "KR1.1"),
+            CellUpdate("OKRs", 4, 4, None, 0.9, "KR1.2"),
+            CellUpdate("OKRs", 4, 5, "no data", "on track", "KR1.2"),
+        ],
+    )
+    backend.books["mkt.xlsx"]["OKRs"][2][3] = 0.55  # a person overwrote D3 by hand
+
+    result = state.undo(ws)
+
+    assert result.undone_run == run_id
+    assert sorted(c.cell for c in result.restored) == ["D4", "E4"]
+    [skipped] = result.skipped
+    assert skipped.cell.cell == "D3" and skipped.code == "changed"
+    assert "0.55" in skipped.reason and "0.4" in skipped.reason
+    grid = backend.books["mkt.xlsx"]["OKRs"]
+    assert grid[2][3] == 0.55 and grid[3][3] is None and grid[3][4] == "no data"
+    # The undo is a run of its own, with its cells, so it can be undone in turn.
+    newest = state.list_runs(ws)[0]
+    assert (newest.id, newest.kind, newest.undo_of, newest.cells_written) == (
+        result.run_id,
+        "undo",
+        run_id,
+        2,
+    )
+    assert "1 cells skipped" in (newest.reason or "")
+    again = state.undo(ws, result.run_id)
+    assert sorted(c.cell for c in again.restored) == ["D4", "E4"]
+    assert grid[3][3] == 0.9 and grid[3][4] == "on track"
+
+
+def test_undo_follows_a_row_that_moved_by_its_id(ws: FakeWorkspace) -> None:
+    backend = backend_of(ws)
+    write_run(ws, backend, [CellUpdate("OKRs", 4, 4, None, 0.9, "KR1.2")])
+    grid = backend.books["mkt.xlsx"]["OKRs"]
+    grid.insert(1, ["", "", "a row someone inserted", None, None])
+    result = state.undo(ws)
+    assert [c.cell for c in result.restored] == ["D5"]
+    assert grid[4][3] is None
+
+
+def test_undo_skips_cells_of_a_row_that_was_deleted(ws: FakeWorkspace) -> None:
+    backend = backend_of(ws)
+    write_run(ws, backend, [CellUpdate("OKRs", 4, 4, None, 0.9, "KR1.2")])
+    del backend.books["mkt.xlsx"]["OKRs"][3]
+    result = state.undo(ws)
+    assert not result.restored
+    assert [s.code for s in result.skipped] == ["row-gone"]
+    assert backend.applied[-1].updates[0].new == 0.9  # nothing was written by the undo
+
+
+def test_default_undo_skips_runs_already_undone_and_unknown_runs_are_errors(
+    ws: FakeWorkspace,
+) -> None:
+    backend = backend_of(ws)
+    first = write_run(ws, backend, [CellUpdate("OKRs", 3, 4, None, 0.4, "KR1.1")])
+    second = write_run(ws, backend, [CellUpdate("OKRs", 4, 4, None, 0.9, "KR1.2")])
+    assert state.undo(ws).undone_run == second
+    assert state.undo(ws).undone_run == first
+    with pytest.raises(ConfigError, match="no run left to undo"):
+        state.undo(ws)
+    with pytest.raises(ConfigError, match="no run 999"):
+        state.undo(ws, 999)
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
+    with lock.sync_lock(tmp_path, who="api"):
+        holder = lock.current_holder(tmp_path)
+        assert holder is not None and holder.who == "api"
+        with pytest.raises(SyncBusy, match=r"already running \(started .* by api\)"):
+            with lock.sync_lock(tmp_path, who="cli"):
+                pass
+    assert lock.current_holder(tmp_path) is None
+    with lock.sync_lock(tmp_path, who="cli"):
+        pass
+
+
+def test_lock_excludes_other_threads_too(tmp_path: Path) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock.sync_lock(tmp_path, who="schedule"):
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert inside.wait(5)
+    try:
+        with pytest.raises(SyncBusy):
+            with lock.sync_lock(tmp_path, who="cli"):
+                pass
+        assert not lock.wait_idle(tmp_path, timeout=0.3)
+    finally:
+        release.set()
+        thread.join()
+    assert lock.wait_idle(tmp_path, timeout=1)
+
+
+def test_runner_records_a_failing_run_with_its_reason(
+    ws: FakeWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kw: object) -> SyncReport:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(engine, "sync", broken)
+    with pytest.raises(OkrSyncError, match="ZeroDivisionError"):
+        runner.run_sync(ws, trigger="api")  # type: ignore[arg-type]
+    [run] = state.list_runs(ws)
+    assert run.status == "failed" and run.trigger == "api"
+    assert "ZeroDivisionError: division by zero" in (run.reason or "")
+    assert lock.current_holder(ws.home) is None
+
+
+def test_runner_refuses_while_another_sync_holds_the_lock(ws: FakeWorkspace) -> None:
+    with lock.sync_lock(ws.home, who="schedule"):
+        with pytest.raises(SyncBusy, match="by schedule"):
+            runner.run_sync(ws, trigger="cli")  # type: ignore[arg-type]
+    assert state.list_runs(ws) == []
