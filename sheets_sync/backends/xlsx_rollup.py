@@ -1,0 +1,671 @@
+"""The company rollup as one .xlsx workbook the service owns whole, written with openpyxl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import os
+import secrets
+import unicodedata
+import zipfile
+from collections.abc import Iterable
+from copy import copy
+from pathlib import Path
+from xml.etree import ElementTree
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.marker import DataPoint
+from openpyxl.formatting.rule import Rule
+from openpyxl.packaging.custom import StringProperty
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
+from openpyxl.styles.differential import DifferentialStyle
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from ..core.model import CellValue
+from ..core.rollup import ColumnKind, RollupBook, RollupSheet
+from ..errors import ConfigError, WorkbookLocked
+
+try:  # One marker for every workbook the service owns; the xlsx backend defines it when present.
+    from .xlsx import OWNED_PROPERTY  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on which modules exist yet
+    OWNED_PROPERTY = "okr-sync"
+
+OWNED_VALUE = "rollup"
+FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
+# Layout version, as-of and company score: not in book.fingerprint(), yet shown on the Summary.
+STAMP_PROPERTY = "okr-sync-stamp"
+LAYOUT_VERSION = "1"
+SUMMARY_SHEET = "Summary"
+
+FONT = "Calibri"  # openpyxl's default body font; a Font() without a name prints in a serif
+MAX_WIDTH = 60  # characters; longer text wraps
+MIN_WIDTH = 6
+MAX_TEXT = 32767  # Excel's limit for one cell
+MAX_INDENT = 15
+
+_FORMATS: dict[ColumnKind, str] = {"score": "0.00", "percent": "0%", "int": "0"}
+_NUMBER_WIDTH: dict[ColumnKind, int] = {"score": 6, "percent": 6}
+
+# Colour bands (Excel's Good / Neutral / Bad look) shared by scores, statuses and severities.
+_BANDS = {
+    "green": ("C6EFCE", "006100"),
+    "yellow": ("FFEB9C", "9C5700"),
+    "red": ("FFC7CE", "9C0006"),
+    "grey": ("E7E6E6", "595959"),
+}
+# Status and severity labels per band, in English and Chinese (Excel's = ignores case).
+_STATUS_BANDS = {
+    "green": ("on track", "done", "正常", "完成"),
+    "yellow": ("at risk", "有风险"),
+    "red": ("off track", "落后"),
+    "grey": ("no data", "无数据"),
+}
+_SEVERITY_BANDS = {"red": ("error", "错误"), "yellow": ("warning", "警告")}
+# Units columns of the stacked status chart, with the colour of each series.
+_STATUS_SERIES = (
+    ("On track", "63BE7B"),
+    ("At risk", "FFD966"),
+    ("Off track", "F8696B"),
+    ("Done", "2E8B57"),
+    ("No data", "BFBFBF"),
+)
+_TYPE_LABELS = {"o": "objectives", "目标": "objectives", "kr": "krs", "关键结果": "krs"}
+
+
+class XlsxRollupTarget:
+    """Writes the rollup to one .xlsx file, only if the file is the service's own or new."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def write_rollup(self, book: RollupBook) -> bool:
+        """Write the rollup; return False when the file already holds exactly this content."""
+        self._check_target()
+        fingerprint = book.fingerprint()
+        stamp = _stamp(book)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            marks = read_marks(self.path)
+            if marks.get(OWNED_PROPERTY) != OWNED_VALUE:
+                raise ConfigError(
+                    f"{self.path} is not a rollup workbook written by okr-sync, so it was left "
+                    "untouched. Pick another --rollup path (a new file name). / "
+                    f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。"
+                    "请用 --rollup 另选一个路径(新的文件名)。"
+                )
+            if (
+                marks.get(FINGERPRINT_PROPERTY) == fingerprint
+                and marks.get(STAMP_PROPERTY) == stamp
+            ):
+                return False
+        self._save(*build_workbook(book, fingerprint, stamp))
+        return True
+
+    def _check_target(self) -> None:
+        if self.path.suffix.lower() != ".xlsx":
+            raise ConfigError(
+                f"The rollup path {self.path} must end in .xlsx; pick another --rollup path. / "
+                f"汇总文件 {self.path} 必须以 .xlsx 结尾,请用 --rollup 另选一个路径。"
+            )
+        if self.path.is_dir():
+            raise ConfigError(
+                f"The rollup path {self.path} is a folder; give a file name such as "
+                f"{self.path / 'rollup.xlsx'} to --rollup. / "
+                f"汇总路径 {self.path} 是文件夹,请给 --rollup 一个文件名。"
+            )
+
+    def _save(self, workbook: Workbook, rows: dict[WriteOnlyWorksheet, str]) -> None:
+        """Save beside the target and rename over it, so readers never see half a file."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the folder {folder} for the rollup ({exc.strerror}); "
+                "pick another --rollup path. / 无法创建汇总文件夹 {folder},请用 --rollup 另选路径。"
+            ) from exc
+        # A .tmp suffix so a folder scan for unit workbooks never picks up the half-written file.
+        temp = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            try:
+                _package(workbook, rows, temp)
+                with open(temp, "rb+") as handle:
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise ConfigError(
+                    f"Cannot write the rollup in {folder} ({exc.strerror}); pick another "
+                    f"--rollup path. / 无法在 {folder} 写入汇总文件,请用 --rollup 另选路径。"
+                ) from exc
+            try:
+                os.replace(temp, self.path)
+            except PermissionError as exc:
+                raise WorkbookLocked(
+                    str(self.path),
+                    "the rollup is open in Excel or another program; close it and sync again. / "
+                    "汇总工作簿正被 Excel 或其他程序打开,请关闭后重新同步。",
+                ) from exc
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+def read_marks(path: Path) -> dict[str, str]:
+    """The custom document properties of an .xlsx file; empty when it is not a readable workbook."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            xml = archive.read("docProps/custom.xml")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return {}
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return {}
+    marks: dict[str, str] = {}
+    for prop in root:
+        name = prop.get("name")
+        if name is not None and len(prop):
+            marks[name] = prop[0].text or ""
+    return marks
+
+
+def _stamp(book: RollupBook) -> str:
+    score = "" if book.company_score is None else repr(book.company_score)
+    return f"{LAYOUT_VERSION}|{book.as_of}|{score}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the workbook
+
+
+def build_workbook(
+    book: RollupBook, fingerprint: str, stamp: str
+) -> tuple[Workbook, dict[WriteOnlyWorksheet, str]]:
+    """The rollup workbook laid out by openpyxl, and each table sheet's data rows as XML."""
+    wb = Workbook(write_only=True)
+    wb.properties.title = "OKR rollup"
+    wb.properties.creator = "okr-sync"
+    wb.custom_doc_props.append(StringProperty(name=OWNED_PROPERTY, value=OWNED_VALUE))
+    wb.custom_doc_props.append(StringProperty(name=FINGERPRINT_PROPERTY, value=fingerprint))
+    wb.custom_doc_props.append(StringProperty(name=STAMP_PROPERTY, value=stamp))
+    styles = _Styles(wb)
+    names = {s.name for s in book.sheets}
+    summary = None
+    if SUMMARY_SHEET not in names:
+        summary = wb.create_sheet(SUMMARY_SHEET)
+    sheets: dict[str, WriteOnlyWorksheet] = {}
+    rows: dict[WriteOnlyWorksheet, str] = {}
+    for sheet in book.sheets:
+        ws = wb.create_sheet(_sheet_title(sheet.name))
+        sheets[sheet.name] = ws
+        rows[ws] = _write_table(ws, sheet, styles)
+    if summary is not None:
+        _write_summary(summary, book, styles, sheets.get("Units"))
+    return wb, rows
+
+
+def _sheet_title(name: str) -> str:
+    # Excel refuses these characters and names over 31 characters.
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in name)
+    return cleaned[:31] or "Sheet"
+
+
+class _Styles:
+    """Cell styles registered once in the workbook and copied onto cells by index (fast)."""
+
+    def __init__(self, wb: Workbook) -> None:
+        self.wb = wb
+        # A throwaway sheet gives probe cells a route to the workbook's style tables.
+        self._sheet = wb.create_sheet("_styles")
+        wb.remove(self._sheet)
+        self._cache: dict[tuple[object, ...], StyleArray] = {}
+        thin = Side(style="thin", color="8EA9C1")
+        self.header = self._make(
+            font=Font(name=FONT, size=11, bold=True, color="FFFFFF"),
+            fill=PatternFill("solid", fgColor="305496"),
+            alignment=Alignment(vertical="center", wrap_text=True),
+            border=Border(bottom=thin),
+        )
+
+    def _make(self, number_format: str = "General", **attrs: object) -> StyleArray:
+        probe = WriteOnlyCell(self._sheet)
+        for key, value in attrs.items():
+            setattr(probe, key, value)
+        probe.number_format = number_format
+        return copy(probe._style)
+
+    def cell(self, kind: ColumnKind, wrap: bool = False, indent: int = 0) -> StyleArray:
+        """The style of a data cell: top-aligned, kind's number format, optional wrap and indent."""
+        key = (kind, wrap, indent)
+        style = self._cache.get(key)
+        if style is None:
+            style = self._make(
+                number_format=_FORMATS.get(kind, "General"),
+                alignment=Alignment(
+                    horizontal="left" if indent else None,
+                    vertical="top",
+                    wrap_text=wrap or None,
+                    indent=indent,
+                ),
+            )
+            self._cache[key] = style
+        return style
+
+    def id(self, style: StyleArray) -> int:
+        """The workbook's index of a cell style (the s attribute of a cell)."""
+        return int(self.wb._cell_styles.add(style))
+
+    def date(self) -> StyleArray:
+        """A date cell."""
+        style = self._cache.get(("date",))
+        if style is None:
+            style = self._make(number_format="yyyy-mm-dd", alignment=Alignment(vertical="top"))
+            self._cache[("date",)] = style
+        return style
+
+    def plain(self, key: str, **attrs: object) -> StyleArray:
+        """A named one-off style (Summary sheet)."""
+        style = self._cache.get((key,))
+        if style is None:
+            style = self._make(**attrs)
+            self._cache[(key,)] = style
+        return style
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _text(value: str) -> str:
+    # Control characters make the file unreadable to Excel; one cell holds at most 32,767.
+    return ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_TEXT]
+
+
+CellValueOut = str | int | float | bool | dt.date | None
+
+
+def _plain(value: CellValue) -> CellValueOut:
+    """A rollup value as something a cell holds: numbers, dates, booleans, or text."""
+    if value is None or isinstance(value, bool | int | dt.date):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return _text(str(value))
+
+
+def _width(value: object) -> int:
+    """Display width in characters: wide (CJK) characters count twice."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _column_widths(
+    headers: list[str],
+    kinds: list[ColumnKind],
+    values: list[list[CellValueOut]],
+    depths: list[int] | None,
+) -> list[int]:
+    widths = []
+    for col, (header, kind) in enumerate(zip(headers, kinds, strict=True)):
+        # Room for the header plus the autofilter button.
+        best = _width(header) + 3
+        for row in values:
+            if col >= len(row) or row[col] is None:
+                continue
+            cell = row[col]
+            if kind in _NUMBER_WIDTH and isinstance(cell, int | float):
+                w = _NUMBER_WIDTH[kind]
+            elif isinstance(cell, dt.date):
+                w = 10
+            elif isinstance(cell, float):
+                w = min(len(repr(cell)), 12)
+            else:
+                w = max((_width(line) for line in str(cell).split("\n")), default=0)
+            if w > best:
+                best = w
+                if best >= MAX_WIDTH:
+                    break
+        if depths and col < 2:
+            best += 2 * min(max(depths), MAX_INDENT)
+        widths.append(max(MIN_WIDTH, min(best + 2, MAX_WIDTH)))
+    return widths
+
+
+def _write_table(ws: WriteOnlyWorksheet, sheet: RollupSheet, styles: _Styles) -> str:
+    """Lay out one sheet with openpyxl (header, widths, filter, bands); return its data rows as XML.
+
+    openpyxl spends ~25 µs serialising each cell, over a second for a 200-unit company, so the
+    data rows are rendered here as plain <row> XML and spliced into the saved sheet (_package).
+    """
+    values = [[_plain(v) for v in row] for row in sheet.rows]
+    ncols = max([len(sheet.headers), *(len(row) for row in values)])
+    kinds: list[ColumnKind] = list(sheet.kinds) + ["text"] * (ncols - len(sheet.kinds))
+    headers = list(sheet.headers) + [""] * (ncols - len(sheet.headers))
+    widths = _column_widths(headers, kinds, values, sheet.depths)
+    for col, width in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.freeze_panes = "A2"
+    # Printed: landscape, one page wide, the header row on every page.
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    last_row = max(len(values) + 1, 2)
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(ncols, 1))}{last_row}"
+
+    header = []
+    for text in headers:
+        cell = WriteOnlyCell(ws, _text(text))
+        cell.data_type = "s"
+        cell._style = copy(styles.header)
+        header.append(cell)
+    ws.append(header)
+
+    for col, kind in enumerate(kinds, 1):
+        letter = get_column_letter(col)
+        area = f"{letter}2:{letter}{last_row}"
+        top = f"{letter}2"
+        if kind in ("score", "percent"):
+            _add_score_bands(ws, area, top)
+        elif kind == "status":
+            _add_label_bands(ws, area, top, _STATUS_BANDS)
+        elif kind == "severity":
+            _add_label_bands(ws, area, top, _SEVERITY_BANDS)
+    return _rows_xml(values, kinds, widths, sheet.depths, styles)
+
+
+def _rows_xml(
+    values: list[list[CellValueOut]],
+    kinds: list[ColumnKind],
+    widths: list[int],
+    depths: list[int] | None,
+    styles: _Styles,
+) -> str:
+    letters = [get_column_letter(c) for c in range(1, len(kinds) + 1)]
+    plain = [styles.id(styles.cell(k)) for k in kinds]
+    wrapped = [styles.id(styles.cell(k, wrap=True)) for k in kinds]
+    date_id = styles.id(styles.date())
+    limits = [w - 2 for w in widths]
+    out: list[str] = []
+    add = out.append
+    for index, row in enumerate(values):
+        r = index + 2
+        depth = min(depths[index], MAX_INDENT) if depths and index < len(depths) else 0
+        add(f'<row r="{r}">')
+        for col, value in enumerate(row):
+            if value is None:
+                continue
+            ref = f"{letters[col]}{r}"
+            if isinstance(value, str):
+                # Text copied from units stays text (t="inlineStr"): "=1+1" never becomes a formula.
+                long = "\n" in value or (
+                    len(value) > limits[col] // 2 and _width(value) > limits[col]
+                )
+                if depth and col < 2:
+                    sid = styles.id(styles.cell(kinds[col], wrap=long, indent=depth))
+                else:
+                    sid = wrapped[col] if long else plain[col]
+                add(
+                    f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">'
+                    f"{_escape(value)}</t></is></c>"
+                )
+            elif isinstance(value, bool):
+                add(f'<c r="{ref}" s="{plain[col]}" t="b"><v>{int(value)}</v></c>')
+            elif isinstance(value, dt.date):
+                serial = to_excel(
+                    value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value
+                )
+                add(f'<c r="{ref}" s="{date_id}"><v>{serial!r}</v></c>')
+            else:
+                add(f'<c r="{ref}" s="{plain[col]}"><v>{value!r}</v></c>')
+        add("</row>")
+    return "".join(out)
+
+
+def _package(wb: Workbook, rows: dict[WriteOnlyWorksheet, str], target: Path) -> None:
+    """Save with openpyxl into memory, then copy the package to target with the data rows added."""
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    parts = {ws.path.lstrip("/"): xml.encode("utf-8") for ws, xml in rows.items() if xml}
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(target, "w") as package:
+        for info in source.infolist():
+            data = source.read(info)
+            extra = parts.get(info.filename)
+            if extra is not None:
+                cut = data.rindex(b"</sheetData>")
+                data = data[:cut] + extra + data[cut:]
+            package.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=3)
+
+
+def _rule(formula: str, band: str) -> Rule:
+    fill, font = _BANDS[band]
+    style = DifferentialStyle(
+        font=Font(color=font), fill=PatternFill(bgColor=fill, fill_type="solid")
+    )
+    return Rule(type="expression", formula=[formula], dxf=style, stopIfTrue=True)
+
+
+def _add_score_bands(ws: WriteOnlyWorksheet, area: str, top: str) -> None:
+    # ISNUMBER keeps blank (unscored) cells uncoloured; a plain "< 0.4" would paint them red.
+    rules = (
+        ("green", f"AND(ISNUMBER({top}),{top}>=0.7)"),
+        ("yellow", f"AND(ISNUMBER({top}),{top}>=0.4,{top}<0.7)"),
+        ("red", f"AND(ISNUMBER({top}),{top}<0.4)"),
+    )
+    for band, formula in rules:
+        ws.conditional_formatting.add(area, _rule(formula, band))
+
+
+def _add_label_bands(
+    ws: WriteOnlyWorksheet, area: str, top: str, bands: dict[str, tuple[str, ...]]
+) -> None:
+    for band, labels in bands.items():
+        # TRIM: a label typed with a stray space still gets its colour.
+        tests = ",".join(f'TRIM({top})="{label}"' for label in labels)
+        ws.conditional_formatting.add(area, _rule(f"OR({tests})", band))
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary sheet and charts
+
+
+def _number(value: CellValue) -> float:
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
+def _column(sheet: RollupSheet, header: str) -> int | None:
+    try:
+        return sheet.headers.index(header)
+    except ValueError:
+        return None
+
+
+def _total(sheet: RollupSheet | None, header: str) -> int:
+    if sheet is None:
+        return 0
+    col = _column(sheet, header)
+    if col is None:
+        return 0
+    return int(sum(_number(row[col]) for row in sheet.rows if col < len(row)))
+
+
+def _count(sheet: RollupSheet | None, header: str, labels: Iterable[str]) -> int:
+    if sheet is None:
+        return 0
+    col = _column(sheet, header)
+    if col is None:
+        return 0
+    wanted = {label.casefold() for label in labels}
+    return sum(
+        1 for row in sheet.rows if col < len(row) and str(row[col]).strip().casefold() in wanted
+    )
+
+
+def _find(book: RollupBook, name: str) -> RollupSheet | None:
+    try:
+        return book.sheet(name)
+    except KeyError:
+        return None
+
+
+def _write_summary(
+    ws: WriteOnlyWorksheet,
+    book: RollupBook,
+    styles: _Styles,
+    units_ws: WriteOnlyWorksheet | None,
+) -> None:
+    units = _find(book, "Units")
+    issues = _find(book, "Issues")
+    title = styles.plain("title", font=Font(name=FONT, bold=True, size=16, color="305496"))
+    label = styles.plain(
+        "label", font=Font(name=FONT, size=11, bold=True), alignment=Alignment(vertical="top")
+    )
+    note = styles.plain("note", font=Font(name=FONT, size=11, italic=True, color="595959"))
+    score_style = styles.plain(
+        "big-score",
+        number_format="0.00",
+        font=Font(name=FONT, bold=True, size=14),
+        alignment=Alignment(horizontal="left"),
+    )
+    left = styles.plain("left", alignment=Alignment(horizontal="left"))
+
+    ws.column_dimensions["A"].width = 30
+    ws.column_dimensions["B"].width = 14
+    ws.sheet_view.showGridLines = False
+
+    def row(caption: str, value: object, style: StyleArray = left) -> list[WriteOnlyCell | None]:
+        first = WriteOnlyCell(ws, caption)
+        first.data_type = "s"
+        first._style = copy(label)
+        second = None
+        if value is not None:
+            second = WriteOnlyCell(ws, value)
+            if isinstance(value, str):
+                second.data_type = "s"
+            second._style = copy(style)
+        return [first, second]
+
+    heading = WriteOnlyCell(ws, "OKR rollup · OKR 汇总")
+    heading._style = copy(title)
+    ws.append([heading])
+    ws.append([])
+    company = book.company_score
+    if company is not None and not math.isfinite(company):
+        company = None
+    status_counts = [(h, _total(units, h)) for h, _ in _STATUS_SERIES]
+    zh_status = ("正常", "有风险", "落后", "完成", "无数据")
+    lines: list[list[WriteOnlyCell | None]] = [
+        row("Company score · 公司得分", company, score_style),
+        row("As of · 截至", _text(book.as_of) or None),
+        row("Units · 单元", len(units.rows) if units else 0),
+        row("Objectives · 目标", _total(units, "Objectives")),
+        row("Key results · 关键结果", _total(units, "Key results")),
+        [],
+        *[row(f"{h} · {zh}", n) for (h, n), zh in zip(status_counts, zh_status, strict=True)],
+        [],
+        row("Errors · 错误", _count(issues, "Severity", _SEVERITY_BANDS["red"])),
+        row("Warnings · 警告", _count(issues, "Severity", _SEVERITY_BANDS["yellow"])),
+        [],
+    ]
+    for line in lines:
+        ws.append(line)
+    for text in (
+        "Written by okr-sync on every sync: edit the units' workbooks, not this one.",
+        "本工作簿由 okr-sync 在每次同步时重写:请修改各单元的工作簿,不要在此编辑。",
+    ):
+        cell = WriteOnlyCell(ws, text)
+        cell._style = copy(note)
+        ws.append([cell])
+    # Colour the company score like every other score.
+    _add_score_bands(ws, "B3", "B3")
+    if units is not None and units_ws is not None and units.rows:
+        _add_charts(ws, units, units_ws)
+
+
+def _add_charts(ws: WriteOnlyWorksheet, units: RollupSheet, units_ws: WriteOnlyWorksheet) -> None:
+    n = len(units.rows)
+    last = n + 1
+    unit_col = _column(units, "Unit")
+    score_col = _column(units, "Score")
+    if unit_col is None:
+        return
+    height = max(7.5, min(0.5 * n + 3.0, 150.0))
+    categories = Reference(units_ws, min_col=unit_col + 1, min_row=2, max_row=last)
+
+    if score_col is not None:
+        chart = BarChart()
+        chart.type = "bar"
+        chart.title = "Unit scores · 单元得分"
+        chart.legend = None
+        chart.height, chart.width = height, 16.0
+        data = Reference(units_ws, min_col=score_col + 1, min_row=1, max_row=last)
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(categories)
+        series = chart.series[0]
+        series.graphicalProperties.solidFill = "305496"
+        # Each bar in its grading band; the file is rewritten whenever a score changes.
+        for index, row in enumerate(units.rows):
+            value = row[score_col] if score_col < len(row) else None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                colour = "63BE7B" if value >= 0.7 else "FFD966" if value >= 0.4 else "F8696B"
+                point = DataPoint(idx=index)
+                point.graphicalProperties.solidFill = colour
+                series.dPt.append(point)
+        _style_axes(chart, number_format="0.00")
+        chart.y_axis.scaling.min = 0
+        chart.y_axis.scaling.max = 1
+        ws.add_chart(chart, "D3")
+
+    stacked = BarChart()
+    stacked.type = "bar"
+    stacked.grouping = "stacked"
+    stacked.overlap = 100
+    stacked.title = "Status per unit · 各单元状态"
+    stacked.height, stacked.width = height, 16.0
+    for header, colour in _STATUS_SERIES:
+        col = _column(units, header)
+        if col is None:
+            continue
+        stacked.add_data(
+            Reference(units_ws, min_col=col + 1, min_row=1, max_row=last), titles_from_data=True
+        )
+        stacked.series[-1].graphicalProperties.solidFill = colour
+        stacked.series[-1].graphicalProperties.line.noFill = True
+    if stacked.series:
+        stacked.set_categories(categories)
+        _style_axes(stacked, number_format="0")
+        stacked.legend.position = "b"
+        ws.add_chart(stacked, "N3")
+
+
+def _style_axes(chart: BarChart, number_format: str) -> None:
+    # openpyxl 3.1 hides axes unless told otherwise; units read top-down like the Units sheet.
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    chart.x_axis.scaling.orientation = "maxMin"
+    chart.y_axis.number_format = number_format
+    chart.gapWidth = 50
+
+
+__all__ = [
+    "FINGERPRINT_PROPERTY",
+    "OWNED_PROPERTY",
+    "OWNED_VALUE",
+    "XlsxRollupTarget",
+    "build_workbook",
+    "read_marks",
+]
