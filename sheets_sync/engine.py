@@ -5,12 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .core.model import Finding, RawWorkbook, WorkbookChanges
+from .core import parse, rollup, scoring, validate, writeback
+from .core.alignment import Company, check_alignment, dependency_findings, fill_aligned_scores
+from .core.model import Finding, Place, RawWorkbook, WorkbookChanges
 from .core.rollup import RollupBook
+from .errors import OkrSyncError
 
 if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .sources import SourceReader
     from .workspace import Workspace
 
 
@@ -94,11 +100,112 @@ def sync(
     progress: ProgressCallback | None = None,
 ) -> SyncReport:
     """Read, validate, score every unit of the workspace; write back and roll up unless told not to."""
-    raise NotImplementedError
+    report = SyncReport(as_of=as_of or dt.date.today(), started=_now(), dry_run=dry_run)
+    read: list[tuple[Backend, UnitReport, RawWorkbook]] = []
+    locators = [(b, loc) for b in workspace.backends for loc in b.list_units()]
+    for index, (backend, locator) in enumerate(locators, start=1):
+        unit_report = UnitReport(locator=locator, source=_display(locator))
+        report.units.append(unit_report)
+        try:
+            raw = backend.read(locator)
+        except OkrSyncError as exc:
+            unit_report.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad unit never stops the others
+            unit_report.error = f"{unit_report.source}: could not be read ({exc.__class__.__name__}: {exc})"
+        else:
+            unit_report.source = raw.source
+            read.append((backend, unit_report, raw))
+        if progress:
+            progress(index, len(locators), unit_report.source)
+    units = [parse.read_unit(raw) for _, _, raw in read]
+    resolver = workspace.source_reader()
+    company, edges = evaluate(units, report.as_of, resolver)
+    for (backend, unit_report, _), unit in zip(read, units, strict=True):
+        _fill_report(unit_report, unit)
+        unit_report.changes = writeback.plan_changes(unit)
+        if dry_run or not write_back or unit_report.changes.empty:
+            continue
+        try:
+            backend.apply(unit_report.locator, unit_report.changes)
+            unit_report.written = True
+        except OkrSyncError as exc:
+            unit_report.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad unit never stops the others
+            unit_report.error = f"{unit_report.source}: could not be written ({exc.__class__.__name__}: {exc})"
+    failed = [_failure_finding(u) for u in report.units if u.error]
+    report.rollup = rollup.build_rollup(units, company, edges, report.as_of.isoformat(), failed)
+    if workspace.rollup is not None and write_rollup and not dry_run:
+        report.rollup_location = workspace.rollup_location
+        report.rollup_written = workspace.rollup.write_rollup(report.rollup)
+    report.finished = _now()
+    return report
+
+
+def evaluate(
+    units: list[parse.Unit], as_of: dt.date, resolver: SourceReader | None = None
+) -> tuple[Company, list[rollup.Dependency]]:
+    """Validate, align and score parsed units in place: the pure heart of a sync."""
+    for unit in units:
+        if unit.okrs_sheet is not None:
+            validate.check_unit(unit)
+    usable = [u for u in units if not u.unusable]
+    company = Company.index(usable)
+    check_alignment(company)
+    if resolver is not None:
+        _resolve_sources([u for u in units if not u.unusable], resolver)
+    for unit in company.by_code.values():
+        scoring.score_unit(unit, as_of)
+    fill_aligned_scores(company)
+    edges = dependency_findings(company)
+    for unit in company.by_code.values():
+        scoring.end_of_cycle_findings(unit, as_of)
+    return company, edges
 
 
 def score_workbook(
     raw: RawWorkbook, as_of: dt.date | None = None, context: list[RawWorkbook] | None = None
 ) -> UnitReport:
     """Validate and score one workbook on its own (the Excel add-in); context units help alignment."""
-    raise NotImplementedError
+    unit = parse.read_unit(raw)
+    others = [parse.read_unit(r) for r in context or []]
+    evaluate([unit, *others], as_of or dt.date.today())
+    unit_report = UnitReport(locator=raw.locator or raw.source, source=raw.source)
+    _fill_report(unit_report, unit)
+    unit_report.changes = writeback.plan_changes(unit)
+    return unit_report
+
+
+def _resolve_sources(units: list[parse.Unit], resolver: SourceReader) -> None:
+    """Read every KR Source in one pass per store, then put each value on its row."""
+    wanted = [(u, r) for u in units for r in u.krs if r.source]
+    if not wanted:
+        return
+    values = resolver.read_many([(u.raw.locator, r.source or "") for u, r in wanted])
+    for (unit, row), value in zip(wanted, values, strict=True):
+        if isinstance(value, Exception):
+            unit.report("source-unreadable", row, "source", source=row.source, reason=str(value))
+            continue
+        row.source_value = value
+        row.current = value
+
+
+def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:
+    unit_report.unit_code = unit.code
+    unit_report.name = unit.settings.unit_name
+    unit_report.level = unit.settings.level
+    unit_report.language = unit.lang
+    unit_report.score = unit.score
+    unit_report.findings = list(unit.findings)
+    unit_report.source = unit.source
+
+
+def _failure_finding(unit_report: UnitReport) -> Finding:
+    return Finding("error", "unreadable-workbook", Place(unit_report.source), unit_report.error or "")
+
+
+def _display(locator: str) -> str:
+    return Path(locator).name if "/" in locator or "\\" in locator else locator
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)

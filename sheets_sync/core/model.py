@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal, Union
-
-from .schema import Lang
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class NoCachedValue:
         return f"={self.formula}" if self.formula else "=?"
 
 
-CellValue = Union[str, int, float, bool, dt.datetime, dt.date, CellError, NoCachedValue, None]
+CellValue = str | int | float | bool | dt.datetime | dt.date | CellError | NoCachedValue | None
 Grid = list[list[CellValue]]
 
 

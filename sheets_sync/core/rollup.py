@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .model import CellValue
+from .alignment import Company, alignment_tree
+from .model import CellValue, Finding
+from .parse import Row, Unit
+from .writeback import check_text
+
+Dependency = tuple[Unit, Row, str, Unit | None, Row | None]
 
 # How a writer formats a column: plain text, whole number, 0.00 score, percentage, status band.
 ColumnKind = Literal["text", "int", "score", "percent", "status", "severity"]
@@ -79,3 +85,54 @@ def empty_sheet(name: str) -> RollupSheet:
     """A rollup sheet with the standard headers and no rows."""
     columns = ROLLUP_SHEETS[name]
     return RollupSheet(name, [c for c, _ in columns], [k for _, k in columns])
+
+
+def build_rollup(
+    units: list[Unit],
+    company: Company,
+    edges: list[Dependency],
+    as_of: str,
+    failed: list[Finding] | None = None,
+) -> RollupBook:
+    """Consolidate every unit into the rollup's sheets."""
+    sheets = {name: empty_sheet(name) for name in ROLLUP_SHEETS}
+    ordered = sorted(units, key=lambda u: (company.rank(u), u.code or "", u.source))
+    for unit in ordered:
+        level = unit.settings.level or ""
+        for row in unit.rows:
+            sheets["Rollup"].rows.append([
+                unit.code, level, row.kind, unit.global_id(row) if row.local_id else None,
+                row.text, row.owner, row.aligns_to, row.progress, row.score,
+                row.status, check_text(unit, row),
+            ])
+        counts = Counter(r.status for r in unit.rows if r.kind)
+        sheets["Units"].rows.append([
+            unit.code, unit.settings.unit_name, level, unit.settings.parent,
+            len(unit.objectives), len(unit.krs), unit.score,
+            sum(1 for f in unit.findings if f.severity == "error"),
+            sum(1 for f in unit.findings if f.severity == "warning"),
+            unit.source,
+            counts["on track"], counts["at risk"], counts["off track"], counts["done"],
+            counts["no data"],
+        ])
+    alignment = sheets["Alignment"]
+    alignment.depths = []
+    for depth, unit, objective in alignment_tree(company):
+        alignment.rows.append([unit.global_id(objective), objective.text, unit.code,
+                               objective.score, objective.aligned_score, objective.status])
+        alignment.depths.append(depth)
+    for finding in [f for u in ordered for f in u.findings] + list(failed or []):
+        sheets["Issues"].rows.append([finding.severity, finding.rule, str(finding.place),
+                                      finding.message, finding.unit])
+    for unit, row, target, target_unit, target_row in edges:
+        if target_row is None or target_unit is None:
+            note = "unknown ID"
+            status = None
+        else:
+            status = target_row.status
+            note = "off track: talk to the owner" if target_row.status == "off track" else ""
+        sheets["Dependencies"].rows.append([unit.global_id(row), target, status, note])
+    scores = [(u.score, 1.0) for u in ordered if u.settings.level == "company" and u.score is not None]
+    return RollupBook(list(sheets.values()), company_score=scores[0][0] if scores else None,
+                      as_of=as_of)
+

@@ -1,0 +1,187 @@
+"""Every validation rule: a stable code, a severity and its message in English and Chinese."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Finding, Place, Severity
+from .schema import Lang
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the validator."""
+
+    code: str
+    severity: Severity
+    en: str
+    zh: str
+
+
+_RULES: tuple[Rule, ...] = (
+    # Errors: the row (or unit) is left unscored.
+    Rule("settings-missing", "error",
+         "The workbook has no Settings sheet. Add a sheet named 'Settings' with Unit code, Level, "
+         "Cycle, Cycle start and Cycle end.",
+         "工作簿缺少“设置”工作表。请添加名为“设置”的工作表，填写单元代码、层级、周期、周期开始和周期结束。"),
+    Rule("setting-missing", "error",
+         "Settings has no '{key}'. Add a row '{key}' with its value.",
+         "“设置”中缺少“{key}”。请添加一行“{key}”并填写其值。"),
+    Rule("setting-unreadable", "error",
+         "'{value}' is not a valid {key}. {hint}",
+         "“{value}”不是有效的{key}。{hint}"),
+    Rule("cycle-dates", "error",
+         "Cycle end ({end}) is not after Cycle start ({start}). Fix the dates in Settings.",
+         "周期结束（{end}）不晚于周期开始（{start}）。请在“设置”中修正日期。"),
+    Rule("okrs-missing", "error",
+         "The workbook has no OKRs sheet. Add a sheet named 'OKRs' (start from `okr-sync new`).",
+         "工作簿缺少“OKRs”工作表。请添加名为“OKRs”的工作表（可用 `okr-sync new` 生成模板）。"),
+    Rule("header-missing", "error",
+         "No header row found: no row holds three known headers such as Type, ID and Objective / Key "
+         "result. Restore the header row.",
+         "找不到表头行：没有任何一行包含至少三个已知表头（如 类型、编号、目标/关键结果）。请恢复表头行。"),
+    Rule("duplicate-unit", "error",
+         "Unit code {code} is also used by {other}. Give each unit its own code in Settings.",
+         "单元代码 {code} 也被 {other} 使用。请在“设置”中为每个单元使用不同的代码。"),
+    Rule("missing-type", "error",
+         "Type is empty. Type O for an objective or KR for a key result.",
+         "类型为空。目标请填 O（目标），关键结果请填 KR（关键结果）。"),
+    Rule("missing-id", "error",
+         "ID is empty. Give the row an ID such as O1 or KR1.2.",
+         "编号为空。请填写编号，如 O1 或 KR1.2。"),
+    Rule("missing-text", "error",
+         "The {kind} has no text. Write what you want to achieve.",
+         "该{kind}没有内容。请写下要达成的内容。"),
+    Rule("duplicate-id", "error",
+         "ID {id} is used more than once (rows {rows}). Give each row its own ID.",
+         "编号 {id} 被重复使用（第 {rows} 行）。请为每一行使用不同的编号。"),
+    Rule("kr-without-objective", "error",
+         "Key result {id} has no objective {objective}. Add {objective} or renumber the key result.",
+         "关键结果 {id} 找不到所属目标 {objective}。请添加 {objective} 或修改关键结果编号。"),
+    Rule("bad-number", "error",
+         "{column} '{value}' is not a number. Type a number such as 1500, 1,500, 75% or 1.5万.",
+         "{column}“{value}”不是数字。请填写数字，如 1500、1,500、75% 或 1.5万。"),
+    Rule("bad-date", "error",
+         "{column} '{value}' is not a date. Type a date such as 2026-10-01 or 2026年10月1日.",
+         "{column}“{value}”不是日期。请填写日期，如 2026-10-01 或 2026年10月1日。"),
+    Rule("bad-choice", "error",
+         "{column} '{value}' is not one of: {choices}. Pick one from the list.",
+         "{column}“{value}”不是可选值之一：{choices}。请从列表中选择。"),
+    Rule("unreadable-value", "error",
+         "{column} holds the error value {value}. Fix the formula or type the value.",
+         "{column}的值为错误值 {value}。请修正公式或直接填写数值。"),
+    Rule("target-equals-start", "error",
+         "Target equals Start ({value}), so progress cannot be measured. Set a Target different from "
+         "the Start.",
+         "目标值与起始值相同（{value}），无法计算进度。请设置不同于起始值的目标值。"),
+    Rule("bad-weight", "error",
+         "Weight {value} is not above 0. Use a positive number, or leave it blank for 1.",
+         "权重 {value} 不大于 0。请填写正数，或留空表示 1。"),
+    Rule("align-unknown", "error",
+         "Aligns to {target}: no such objective or key result. Use a global ID such as CO/O1 or "
+         "CO/KR1.2 from a unit above.",
+         "对齐的 {target} 不存在。请填写上级单元的全局编号，如 CO/O1 或 CO/KR1.2。"),
+    Rule("align-not-above", "error",
+         "Aligns to {target}, but unit {target_unit} ({level}) is not above this one. Align to an objective "
+         "of a higher level.",
+         "对齐到 {target}，但单元 {target_unit}（{level}）并不高于本单元。请对齐到更高层级的目标。"),
+    Rule("align-cycle", "error",
+         "Alignment goes round in a circle: {path}. Break the loop.",
+         "对齐关系形成循环：{path}。请打破该循环。"),
+    Rule("source-unreadable", "error",
+         "Source {source} could not be read: {reason}. Fix the Source or clear it and type Current.",
+         "无法读取数据来源 {source}：{reason}。请修正数据来源，或清空后直接填写当前值。"),
+    # Warnings: they inform, the row is still scored.
+    Rule("formula-no-value", "warning",
+         "{column} holds a formula with no computed value (the file was saved by a tool that does not "
+         "calculate). Open and save it in Excel or LibreOffice; until then it counts as blank.",
+         "{column}包含公式但没有计算结果（文件由不计算公式的工具保存）。请用 Excel 或 LibreOffice 打开并保存；在此之前按空白处理。"),
+    Rule("missing-column", "warning",
+         "The OKRs sheet has no '{column}' column, so it cannot be filled. Add the column to the header.",
+         "OKRs 工作表没有“{column}”列，无法写入。请在表头中添加该列。"),
+    Rule("too-many-objectives", "warning",
+         "{count} objectives: keep 3–5 so the unit stays focused.",
+         "共有 {count} 个目标：建议保持 3–5 个，以保持聚焦。"),
+    Rule("too-many-krs", "warning",
+         "Objective {id} has {count} key results: keep at most 5.",
+         "目标 {id} 有 {count} 个关键结果：建议不超过 5 个。"),
+    Rule("objective-without-krs", "warning",
+         "Objective {id} has no key results. Add 2–5 measurable key results.",
+         "目标 {id} 没有关键结果。请添加 2–5 个可衡量的关键结果。"),
+    Rule("kr-not-measurable", "warning",
+         "Key result {id} has no Target, so it is not measurable and stays unscored. Add a Target, or "
+         "make it yes-no or milestone.",
+         "关键结果 {id} 没有目标值，无法衡量，不计分。请填写目标值，或将度量改为是否或里程碑。"),
+    Rule("milestone-over-1", "warning",
+         "Milestone Current {value} is above 1 and counts as 1. Type a fraction (0.75) or a "
+         "percentage (75%).",
+         "里程碑当前值 {value} 大于 1，按 1 计。请填写小数（0.75）或百分比（75%）。"),
+    Rule("align-on-kr", "warning",
+         "Only objectives align upwards; Aligns to on key result {id} is ignored. Put it on the "
+         "objective's row.",
+         "只有目标可以向上对齐；关键结果 {id} 的对齐被忽略。请填写在目标所在行。"),
+    Rule("parent-unknown", "warning",
+         "Parent unit {parent} is not a known unit. Check the code, or add that unit's workbook.",
+         "上级单元 {parent} 不是已知单元。请检查代码，或添加该单元的工作簿。"),
+    Rule("objective-unaligned", "warning",
+         "Objective {id} aligns to nothing. Fill Aligns to with the objective or key result above it "
+         "supports.",
+         "目标 {id} 没有对齐。请在“对齐”中填写它所支持的上级目标或关键结果。"),
+    Rule("copies-parent-kr", "warning",
+         "Objective {id} repeats {target} word for word. Break the parent key result down into what "
+         "this unit will do.",
+         "目标 {id} 与 {target} 完全相同。请把上级关键结果分解为本单元要做的事。"),
+    Rule("confidence-range", "warning",
+         "Confidence {value} is outside 0–10. Use 0 (no chance) to 10 (certain).",
+         "信心指数 {value} 不在 0–10 之间。请用 0（不可能）到 10（确定）。"),
+    Rule("due-outside-cycle", "warning",
+         "Due {due} is outside the cycle ({start} – {end}). Move it inside the cycle.",
+         "截止日期 {due} 不在周期内（{start} – {end}）。请调整到周期之内。"),
+    Rule("dependency-unknown", "warning",
+         "Depends on {target}: no such objective or key result in another unit. Check the global ID.",
+         "依赖的 {target} 在其他单元中不存在。请检查全局编号。"),
+    Rule("dependency-off-track", "warning",
+         "Depends on {target}, which is off track (score {score}). Talk to {target_unit} about it.",
+         "所依赖的 {target} 已落后（得分 {score}）。请与 {target_unit} 沟通。"),
+    Rule("committed-below-1", "warning",
+         "Committed objective {id} ended at {score}; committed goals are expected at 1.0. Worth a "
+         "retrospective.",
+         "承诺型目标 {id} 最终得分 {score}；承诺型目标应达到 1.0。值得复盘。"),
+    Rule("aspirational-at-1", "warning",
+         "Aspirational objective {id} scored 1.0: the target may have been set too low.",
+         "挑战型目标 {id} 得分 1.0：目标可能定得太低。"),
+    Rule("objective-below-0.4", "warning",
+         "Objective {id} ended at {score}, below 0.4: worth a retrospective, for learning.",
+         "目标 {id} 最终得分 {score}，低于 0.4：值得复盘，用于学习。"),
+    Rule("unscored-krs", "warning",
+         "{count} key result(s) not scored: {ids}.",
+         "{count} 个关键结果未计分：{ids}。"),
+)
+RULES: dict[str, Rule] = {r.code: r for r in _RULES}
+
+
+def finding(
+    code: str,
+    place: Place,
+    lang: Lang,
+    *,
+    unit: str | None = None,
+    row_id: str | None = None,
+    **values: object,
+) -> Finding:
+    """Build a finding for a rule in the workbook's language."""
+    rule = RULES[code]
+    template = rule.zh if lang == "zh" else rule.en
+    return Finding(rule.severity, code, place, template.format(**values), unit, row_id)
+
+
+def column_name(key: str, lang: Lang) -> str:
+    """The header of a column (by key) in a language, for messages."""
+    from .schema import COLUMNS_BY_KEY, SETTING_KEYS
+
+    if key in COLUMNS_BY_KEY:
+        return COLUMNS_BY_KEY[key].header(lang)
+    for setting in SETTING_KEYS:
+        if setting.key == key:
+            return setting.zh if lang == "zh" else setting.en
+    return key
