@@ -45,6 +45,20 @@ class UnitReport:
     def warnings(self) -> int:
         return sum(1 for f in self.findings if f.severity == "warning")
 
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form (for --json and the API)."""
+        return {
+            "source": self.source, "locator": self.locator, "unit": self.unit_code, "name": self.name,
+            "level": self.level, "language": self.language, "score": self.score,
+            "errors": self.errors, "warnings": self.warnings, "error": self.error,
+            "written": self.written,
+            "changes": [
+                {"sheet": c.sheet, "cell": c.a1, "id": c.row_id, "old": _jsonable(c.old), "new": _jsonable(c.new)}
+                for c in self.changes.updates
+            ],
+            "history_rows": sum(len(a.rows) for a in self.changes.appends),
+        }
+
 
 @dataclass
 class SyncReport:
@@ -78,6 +92,20 @@ class SyncReport:
     @property
     def company_score(self) -> float | None:
         return self.rollup.company_score if self.rollup else None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form (for --json and the API)."""
+        return {
+            "as_of": self.as_of.isoformat(), "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "dry_run": self.dry_run, "company_score": self.company_score,
+            "units": [u.as_dict() for u in self.units],
+            "findings": [f.as_dict() for f in self.findings],
+            "cells_written": self.cells_written, "errors": self.error_count,
+            "failed_units": [u.source for u in self.failed_units],
+            "rollup": self.rollup_location, "rollup_written": self.rollup_written,
+            "exit_code": self.exit_code,
+        }
 
     @property
     def exit_code(self) -> int:
@@ -205,6 +233,42 @@ def _failure_finding(unit_report: UnitReport) -> Finding:
 
 def _display(locator: str) -> str:
     return Path(locator).name if "/" in locator or "\\" in locator else locator
+
+
+def validate_paths(paths: list[Path], as_of: dt.date | None = None) -> SyncReport:
+    """Validate workbooks, folders or configs; a lone workbook is checked with its folder as context."""
+    from .workspace import Workspace
+
+    merged: SyncReport | None = None
+    for path in paths:
+        only: str | None = None
+        if path.is_file() and path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            only = str(path.resolve())
+            workspace = Workspace.from_path(path.parent)
+        else:
+            workspace = Workspace.from_path(path)
+        report = sync(workspace, as_of, write_back=False, write_rollup=False)
+        if only is not None:
+            report.units = [u for u in report.units if str(Path(u.locator).resolve()) == only]
+            if not report.units:
+                report.units = [UnitReport(locator=only, source=path.name,
+                                           error=f"{path.name}: not a unit workbook (a workbook the service owns, "
+                                                 "or an Excel/LibreOffice lock file)")]
+        if merged is None:
+            merged = report
+        else:
+            merged.units.extend(report.units)
+    assert merged is not None
+    merged.finished = _now()
+    return merged
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _now() -> dt.datetime:

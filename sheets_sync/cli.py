@@ -1,0 +1,381 @@
+"""The `okr-sync` command: each command builds objects, calls one library function and maps errors.
+
+Exit codes: 0 all clean; 1 validation errors were found; 2 a unit could not be read or written,
+or the command itself could not run (bad path, bad config, bad option); 3 another sync is running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .errors import ConfigError, OkrSyncError
+
+if TYPE_CHECKING:
+    from .engine import SyncReport
+
+F = TypeVar("F", bound=Callable[..., Any])
+# The demo company's cycle is 2026-Q4; scoring it mid-cycle keeps its statuses meaningful in any year.
+DEMO_AS_OF = dt.date(2026, 11, 15)
+EXIT_CODES = """\b
+Exit codes: 0 clean · 1 validation errors found · 2 a unit could not be read or
+written, or bad input · 3 another sync is running."""
+
+
+def _guarded(command: F) -> F:
+    """Turn every OkrSyncError into one clear line and its exit code; never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OkrSyncError as exc:
+            click.secho(f"okr-sync: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+            sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("okr-sync: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if os.environ.get("OKR_SYNC_DEBUG"):
+                raise
+            click.secho(f"okr-sync: internal error ({exc.__class__.__name__}: {exc}). Please report it; "
+                        "OKR_SYNC_DEBUG=1 shows the details.", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date; use YYYY-MM-DD, e.g. 2026-11-15") from None
+
+
+as_of_option = click.option(
+    "--as-of", callback=_parse_date, metavar="DATE",
+    help="Score as on this day (YYYY-MM-DD) instead of today.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON report for scripts.")
+
+
+@click.group(epilog=EXIT_CODES)
+@click.version_option(package_name="okr-sync")
+def cli() -> None:
+    """Turn OKR spreadsheets (Excel or Google Sheets) into a working OKR system.
+
+    \b
+    Start here:  okr-sync demo ./okr-demo
+    """
+
+
+def _print_findings(report: SyncReport, limit: int | None = None) -> None:
+    for unit in report.units:
+        if unit.error:
+            click.secho(f"FAILED  {unit.error}", fg="red")
+    findings = sorted(report.findings, key=lambda f: (f.severity != "error", str(f.place)))
+    for item in findings[:limit]:
+        colour = "red" if item.severity == "error" else "yellow"
+        label = click.style(f"{item.severity.upper():7} ", fg=colour)
+        click.echo(f"{label}[{item.rule}] {item.place}: {item.message}")
+    if limit is not None and len(findings) > limit:
+        click.echo(f"… and {len(findings) - limit} more (see the Issues sheet of the rollup)")
+
+
+def _summary(report: SyncReport) -> None:
+    units = len(report.units)
+    errors = report.error_count
+    warnings = sum(u.warnings for u in report.units)
+    score = report.company_score
+    click.echo(
+        f"{units} unit(s) · {errors} error(s) · {warnings} warning(s) · "
+        f"{report.cells_written} cell(s) written · company score "
+        f"{'—' if score is None else f'{score:.2f}'} · as of {report.as_of.isoformat()}"
+    )
+    if report.rollup_location:
+        state = "written" if report.rollup_written else "unchanged"
+        click.echo(f"rollup: {report.rollup_location} ({state})")
+
+
+def _emit(report: SyncReport, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_findings(report)
+        _summary(report)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="okr-demo")
+@as_of_option
+@_guarded
+def demo(folder: Path, as_of: dt.date | None) -> None:
+    """Write a demo company into FOLDER, sync it and show where to look.
+
+    \b
+    Example:  okr-sync demo ./okr-demo
+    """
+    from . import demo as demo_company
+    from .runner import run_sync
+    from .workspace import Workspace
+
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"{folder}: the folder is not empty; give a new or empty folder for the demo.")
+    paths = demo_company.write_demo_company(folder)
+    click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
+    for path in paths:
+        click.echo(f"  {path.name}")
+    report, _ = run_sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
+    _print_findings(report)
+    _summary(report)
+    click.echo("")
+    click.echo("Where to look:")
+    click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
+    click.echo(f"  • The company view: {report.rollup_location} (Rollup, Units, Alignment, Issues, Dependencies)")
+    click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
+    click.echo(f"  • Fix it, then run:  okr-sync sync {folder}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@as_of_option
+@json_option
+@_guarded
+def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> None:
+    """Check workbooks, folders or an okr-sync.toml and print every finding; writes nothing.
+
+    A lone workbook is checked against the other workbooks of its folder, so
+    alignment to the company's objectives can be checked too.
+
+    \b
+    Example:  okr-sync validate okrs/ marketing.xlsx
+    """
+    from .engine import validate_paths
+
+    report = validate_paths(list(paths), as_of)
+    _emit(report, as_json)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--rollup", "rollup", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the company rollup (default PATH/okr-rollup.xlsx).")
+@as_of_option
+@click.option("--dry-run", is_flag=True, help="Print each cell that would change (old → new); write nothing.")
+@json_option
+@_guarded
+def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, as_json: bool) -> None:
+    """Validate, score, write back into every unit workbook and write the company rollup.
+
+    PATH is a folder of unit workbooks, one workbook, or an okr-sync.toml config.
+
+    \b
+    Examples:  okr-sync sync okrs/
+               okr-sync sync okrs/ --as-of 2026-11-15 --dry-run
+               okr-sync sync okr-sync.toml
+    """
+    from .runner import run_sync
+    from .workspace import Workspace
+
+    report, run_id = run_sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    if dry_run and not as_json:
+        for unit in report.units:
+            for change in unit.changes.updates:
+                click.echo(f"{unit.source} › {change.sheet} › {change.a1}: {_show(change.old)} → {_show(change.new)}")
+            for owned in unit.changes.appends:
+                if owned.rows:
+                    click.echo(f"{unit.source} › {owned.name}: +{len(owned.rows)} row(s)")
+        click.echo("(dry run: nothing was written)")
+    _emit(report, as_json)
+    if run_id is not None and not as_json:
+        click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
+    sys.exit(report.exit_code)
+
+
+def _show(value: object) -> str:
+    if value is None or value == "":
+        return "(blank)"
+    text = str(value).replace("\n", " ⏎ ")
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The rollup workbook to write.")
+@as_of_option
+@json_option
+@_guarded
+def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> None:
+    """Consolidate every unit under PATH into one company workbook; unit workbooks are not touched.
+
+    \b
+    Example:  okr-sync rollup departments/ -o company.xlsx
+    """
+    from .engine import sync as run
+    from .workspace import Workspace
+
+    workspace = Workspace.from_path(path, output)
+    if sys.stderr.isatty() and not as_json:
+        with click.progressbar(length=1, label="Reading units", file=sys.stderr) as bar:
+
+            def progress(done: int, total: int, _name: str) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            report = run(workspace, as_of, write_back=False, progress=progress)
+    else:
+        report = run(workspace, as_of, write_back=False)
+    _emit(report, as_json)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("--level", type=click.Choice(["company", "department", "team", "individual"]), required=True)
+@click.option("--code", required=True, help="The unit's short code, e.g. MKT-SEO.")
+@click.option("--parent", help="Code of the unit above (blank for the company).")
+@click.option("--name", help="Display name of the unit.")
+@click.option("--owner", help="Who owns these OKRs.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--cycle", help="2026-Q4, 2026-H1 or 2026 (default: the current quarter).")
+@click.option("--google", is_flag=True, help="Create a Google spreadsheet instead of a file.")
+@click.option("--share", multiple=True, metavar="EMAIL", help="With --google: share with this person.")
+@click.option("--credentials", type=click.Path(dir_okay=False), help="With --google: key file.")
+@_guarded
+def new(target: str | None, level: str, code: str, parent: str | None, name: str | None, owner: str | None,
+        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None) -> None:
+    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet.
+
+    \b
+    Examples:  okr-sync new --level team --code MKT-SEO --parent MKT mkt-seo.xlsx
+               okr-sync new --level department --code SALES --parent CO --lang zh sales.xlsx
+               okr-sync new --google --level team --code OPS --parent CO --share lee@example.com
+    """
+    options: dict[str, Any] = dict(level=level, code=code, parent=parent, name=name, owner=owner,
+                                   lang=lang, cycle=cycle)
+    if google:
+        from .backends.google import create_spreadsheet
+
+        url = create_spreadsheet(**options, share=share, credentials=credentials)
+        click.echo(f"Created {url}")
+        return
+    if not target:
+        raise ConfigError("give the file to write, e.g. okr-sync new --level team --code OPS ops.xlsx")
+    from .templates import write_template
+
+    path = write_template(Path(target), **options)
+    click.echo(f"Wrote {path}: fill in the OKRs sheet, then run okr-sync validate {path}")
+
+
+@cli.command()
+@click.argument("run_id", required=False, type=int)
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@_guarded
+def undo(run_id: int | None, path: Path) -> None:
+    """Put back the cells a run wrote (default: the last run), unless a person has changed them since.
+
+    \b
+    Example:  okr-sync undo 12 okrs/
+    """
+    from . import state
+    from .workspace import Workspace
+
+    result = state.undo(Workspace.from_path(path), run_id)
+    click.echo(str(result))
+
+
+@cli.command(name="log")
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
+@json_option
+@_guarded
+def log_command(path: Path, limit: int, as_json: bool) -> None:
+    """List recent sync runs: when, who started them, what they wrote and found.
+
+    \b
+    Example:  okr-sync log okrs/
+    """
+    from . import state
+    from .workspace import Workspace
+
+    runs = state.list_runs(Workspace.from_path(path), limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in runs], ensure_ascii=False, indent=2))
+        return
+    if not runs:
+        click.echo("no runs yet")
+    for run in runs:
+        click.echo(str(run))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--every", metavar="INTERVAL", help="Also sync on a schedule inside the server, e.g. 30m.")
+@_guarded
+def serve(config: Path, host: str, port: int, every: str | None) -> None:
+    """Serve the dashboard, the JSON API and the Excel add-in (waitress).
+
+    \b
+    Example:  OKR_SYNC_TOKENS=s3cret okr-sync serve okr-sync.toml --every 30m
+    """
+    from server.serve import serve as run_server
+
+    run_server(config, host, port, every=every)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--every", required=True, metavar="INTERVAL", help="How often: 90s, 30m, 1h.")
+@_guarded
+def schedule(config: Path, every: str) -> None:
+    """Sync on a schedule until stopped (SIGTERM finishes the current run first).
+
+    \b
+    Example:  okr-sync schedule --every 30m okr-sync.toml
+    """
+    from server.scheduler import run_forever
+
+    run_forever(config, every)
+
+
+@cli.group()
+def excel() -> None:
+    """Desktop Excel (xlwings) buttons: Validate, Score cycle, Roll up."""
+
+
+@excel.command()
+@click.option("--dir", "target_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to put the add-in files (default: a folder in your home).")
+@_guarded
+def install(target_dir: Path | None) -> None:
+    """Install the OKR buttons for desktop Excel (needs xlwings and a local Python).
+
+    \b
+    Example:  okr-sync excel install
+    """
+    from .excel import install as install_addin
+
+    for path in install_addin(target_dir):
+        click.echo(f"installed {path}")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="okr-sync")
