@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.chart.marker import DataPoint
 from openpyxl.formatting.rule import Rule
 from openpyxl.packaging.custom import StringProperty
@@ -32,10 +33,8 @@ from ..core.model import CellValue
 from ..core.rollup import ColumnKind, RollupBook, RollupSheet
 from ..errors import ConfigError, WorkbookLocked
 
-try:  # One marker for every workbook the service owns; the xlsx backend defines it when present.
-    from .xlsx import OWNED_PROPERTY  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on which modules exist yet
-    OWNED_PROPERTY = "okr-sync"
+# The one marker of every workbook the service owns; the xlsx backend skips such files as units.
+from .xlsx import OWNED_PROPERTY
 
 OWNED_VALUE = "rollup"
 FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
@@ -76,7 +75,6 @@ _STATUS_SERIES = (
     ("Done", "2E8B57"),
     ("No data", "BFBFBF"),
 )
-_TYPE_LABELS = {"o": "objectives", "目标": "objectives", "kr": "krs", "关键结果": "krs"}
 
 
 class XlsxRollupTarget:
@@ -102,10 +100,7 @@ class XlsxRollupTarget:
                     f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。"
                     "请用 --rollup 另选一个路径(新的文件名)。"
                 )
-            if (
-                marks.get(FINGERPRINT_PROPERTY) == fingerprint
-                and marks.get(STAMP_PROPERTY) == stamp
-            ):
+            if marks.get(FINGERPRINT_PROPERTY) == fingerprint and marks.get(STAMP_PROPERTY) == stamp:
                 return False
         self._save(*build_workbook(book, fingerprint, stamp))
         return True
@@ -185,9 +180,7 @@ def _stamp(book: RollupBook) -> str:
 # Building the workbook
 
 
-def build_workbook(
-    book: RollupBook, fingerprint: str, stamp: str
-) -> tuple[Workbook, dict[WriteOnlyWorksheet, str]]:
+def build_workbook(book: RollupBook, fingerprint: str, stamp: str) -> tuple[Workbook, dict[WriteOnlyWorksheet, str]]:
     """The rollup workbook laid out by openpyxl, and each table sheet's data rows as XML."""
     wb = Workbook(write_only=True)
     wb.properties.title = "OKR rollup"
@@ -408,23 +401,16 @@ def _rows_xml(
             ref = f"{letters[col]}{r}"
             if isinstance(value, str):
                 # Text copied from units stays text (t="inlineStr"): "=1+1" never becomes a formula.
-                long = "\n" in value or (
-                    len(value) > limits[col] // 2 and _width(value) > limits[col]
-                )
+                long = "\n" in value or (len(value) > limits[col] // 2 and _width(value) > limits[col])
                 if depth and col < 2:
                     sid = styles.id(styles.cell(kinds[col], wrap=long, indent=depth))
                 else:
                     sid = wrapped[col] if long else plain[col]
-                add(
-                    f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">'
-                    f"{_escape(value)}</t></is></c>"
-                )
+                add(f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">{_escape(value)}</t></is></c>')
             elif isinstance(value, bool):
                 add(f'<c r="{ref}" s="{plain[col]}" t="b"><v>{int(value)}</v></c>')
             elif isinstance(value, dt.date):
-                serial = to_excel(
-                    value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value
-                )
+                serial = to_excel(value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value)
                 add(f'<c r="{ref}" s="{date_id}"><v>{serial!r}</v></c>')
             else:
                 add(f'<c r="{ref}" s="{plain[col]}"><v>{value!r}</v></c>')
@@ -449,9 +435,7 @@ def _package(wb: Workbook, rows: dict[WriteOnlyWorksheet, str], target: Path) ->
 
 def _rule(formula: str, band: str) -> Rule:
     fill, font = _BANDS[band]
-    style = DifferentialStyle(
-        font=Font(color=font), fill=PatternFill(bgColor=fill, fill_type="solid")
-    )
+    style = DifferentialStyle(font=Font(color=font), fill=PatternFill(bgColor=fill, fill_type="solid"))
     return Rule(type="expression", formula=[formula], dxf=style, stopIfTrue=True)
 
 
@@ -466,9 +450,7 @@ def _add_score_bands(ws: WriteOnlyWorksheet, area: str, top: str) -> None:
         ws.conditional_formatting.add(area, _rule(formula, band))
 
 
-def _add_label_bands(
-    ws: WriteOnlyWorksheet, area: str, top: str, bands: dict[str, tuple[str, ...]]
-) -> None:
+def _add_label_bands(ws: WriteOnlyWorksheet, area: str, top: str, bands: dict[str, tuple[str, ...]]) -> None:
     for band, labels in bands.items():
         # TRIM: a label typed with a stray space still gets its colour.
         tests = ",".join(f'TRIM({top})="{label}"' for label in labels)
@@ -510,9 +492,7 @@ def _count(sheet: RollupSheet | None, header: str, labels: Iterable[str]) -> int
     if col is None:
         return 0
     wanted = {label.casefold() for label in labels}
-    return sum(
-        1 for row in sheet.rows if col < len(row) and str(row[col]).strip().casefold() in wanted
-    )
+    return sum(1 for row in sheet.rows if col < len(row) and str(row[col]).strip().casefold() in wanted)
 
 
 def _find(book: RollupBook, name: str) -> RollupSheet | None:
@@ -531,9 +511,7 @@ def _write_summary(
     units = _find(book, "Units")
     issues = _find(book, "Issues")
     title = styles.plain("title", font=Font(name=FONT, bold=True, size=16, color="305496"))
-    label = styles.plain(
-        "label", font=Font(name=FONT, size=11, bold=True), alignment=Alignment(vertical="top")
-    )
+    label = styles.plain("label", font=Font(name=FONT, size=11, bold=True), alignment=Alignment(vertical="top"))
     note = styles.plain("note", font=Font(name=FONT, size=11, italic=True, color="595959"))
     score_style = styles.plain(
         "big-score",
@@ -614,7 +592,7 @@ def _add_charts(ws: WriteOnlyWorksheet, units: RollupSheet, units_ws: WriteOnlyW
         chart.height, chart.width = height, 16.0
         data = Reference(units_ws, min_col=score_col + 1, min_row=1, max_row=last)
         chart.add_data(data, titles_from_data=True)
-        chart.set_categories(categories)
+        _set_categories(chart, categories)
         series = chart.series[0]
         series.graphicalProperties.solidFill = "305496"
         # Each bar in its grading band; the file is rewritten whenever a score changes.
@@ -640,16 +618,20 @@ def _add_charts(ws: WriteOnlyWorksheet, units: RollupSheet, units_ws: WriteOnlyW
         col = _column(units, header)
         if col is None:
             continue
-        stacked.add_data(
-            Reference(units_ws, min_col=col + 1, min_row=1, max_row=last), titles_from_data=True
-        )
+        stacked.add_data(Reference(units_ws, min_col=col + 1, min_row=1, max_row=last), titles_from_data=True)
         stacked.series[-1].graphicalProperties.solidFill = colour
         stacked.series[-1].graphicalProperties.line.noFill = True
     if stacked.series:
-        stacked.set_categories(categories)
+        _set_categories(stacked, categories)
         _style_axes(stacked, number_format="0")
         stacked.legend.position = "b"
         ws.add_chart(stacked, "N3")
+
+
+def _set_categories(chart: BarChart, categories: Reference) -> None:
+    # Unit codes are text: a string reference, or Excel labels the bars 1, 2, 3.
+    for series in chart.series:
+        series.cat = AxDataSource(strRef=StrRef(f=str(categories)))
 
 
 def _style_axes(chart: BarChart, number_format: str) -> None:
