@@ -1,7 +1,423 @@
-"""Blueprint: addin."""
+"""Blueprint: the Excel add-in's task pane, commands page and JSON API under /addin/."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+import json
+import logging
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    request,
+    send_from_directory,
+)
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from sheets_sync import engine
+from sheets_sync.core.model import Finding, RawWorkbook, column_index
+from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
+from sheets_sync.excel_layout import NOTE_MARK, excel_value, plan_cells, rollup_sheets, summarize
+
+from .auth import require_token
 
 bp = Blueprint("addin", __name__)
+log = logging.getLogger(__name__)
+
+# Shape limits: an OKR workbook is a few hundred rows; these leave a wide margin and bound the work.
+MAX_SHEETS = 20
+MAX_ROWS = 5000
+MAX_COLS = 200
+MAX_CELLS = 400_000
+MAX_TEXT = 32767  # Excel's own limit for one cell
+CONTEXT_TTL = 60.0
+
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "too_large": (
+        "The workbook sent is larger than the server accepts ({limit} bytes). Remove unused rows "
+        "or columns from the OKRs sheet, or ask the admin to raise MAX_CONTENT_LENGTH.",
+        "发送的工作簿超过服务器上限（{limit} 字节）。请删除 OKRs 表中未使用的行或列，"
+        "或请管理员调高 MAX_CONTENT_LENGTH。",
+    ),
+    "bad_json": (
+        "The request body is not valid JSON ({detail}). Send the sheets as JSON from the add-in.",
+        "请求内容不是有效的 JSON（{detail}）。请通过加载项以 JSON 发送工作表。",
+    ),
+    "not_object": (
+        "The request body must be a JSON object with a 'sheets' member.",
+        "请求内容必须是含有 'sheets' 的 JSON 对象。",
+    ),
+    "no_sheets": (
+        "'sheets' must be an object mapping sheet names to grids (lists of rows), with at most {limit} sheets.",
+        "'sheets' 必须是从工作表名到数据网格（行的列表）的对象，最多 {limit} 个工作表。",
+    ),
+    "bad_grid": (
+        "Sheet '{sheet}': the grid must be a list of rows, each a list of text, numbers, true/false or null; {detail}.",
+        "工作表“{sheet}”：数据网格必须是行的列表，每行是文本、数字、true/false 或 null 的列表；{detail}。",
+    ),
+    "too_big": (
+        "Sheet '{sheet}' has {rows} rows × {cols} columns; the limit is {max_rows} rows × "
+        "{max_cols} columns ({max_cells} cells in all). Clear unused rows and columns, then try again.",
+        "工作表“{sheet}”有 {rows} 行 × {cols} 列；上限为 {max_rows} 行 × {max_cols} 列"
+        "（共 {max_cells} 个单元格）。请清除未使用的行和列后重试。",
+    ),
+    "bad_origin": (
+        "'origins' must map sheet names to a top-left cell such as 'B3'; got {value!r} for '{sheet}'.",
+        "'origins' 必须把工作表名映射到左上角单元格（如 'B3'）；“{sheet}”收到的是 {value!r}。",
+    ),
+    "bad_field": (
+        "'{field}' must be {what}.",
+        "'{field}' 必须是{what_zh}。",
+    ),
+    "no_workspace": (
+        "This server has no workspace configured, so there is no company rollup to fetch. Start it "
+        "with OKR_SYNC_CONFIG pointing at the OKR folder or okr-sync.toml.",
+        "此服务器未配置工作区，无法获取公司汇总。请设置 OKR_SYNC_CONFIG 指向 OKR 文件夹或 okr-sync.toml 后再启动。",
+    ),
+    "busy": (
+        "A sync is running on the server right now; try Refresh rollup again in a minute.",
+        "服务器正在同步；请一分钟后再点“刷新汇总”。",
+    ),
+    "failed": (
+        "The server could not finish: {detail}",
+        "服务器未能完成：{detail}",
+    ),
+    "internal": (
+        "The server hit an unexpected problem; the server log has the details. Try again, and tell "
+        "the admin if it keeps happening.",
+        "服务器遇到意外问题，详情见服务器日志。请重试；若反复出现请告知管理员。",
+    ),
+}
+
+
+class BadRequest(Exception):
+    """A request the add-in API refuses, with its status and message key."""
+
+    def __init__(self, status: int, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.status = status
+        self.key = key
+        self.values = values
+
+
+def _lang() -> str:
+    """The language for messages: ?lang=, else the Accept-Language header."""
+    wanted = (request.args.get("lang") or request.headers.get("Accept-Language") or "").lower()
+    return "zh" if wanted.startswith("zh") else "en"
+
+
+def _message(key: str, lang: str, **values: Any) -> str:
+    en, zh = _MESSAGES[key]
+    return (zh if lang == "zh" else en).format(**values)
+
+
+def _error(status: int, key: str, **values: Any) -> Response:
+    names = {400: "Bad Request", 409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable"}
+    names |= {500: "Internal Server Error", 503: "Service Unavailable"}
+    response = jsonify(error=names.get(status, "Error"), message=_message(key, _lang(), **values))
+    response.status_code = status
+    return response
+
+
+def addin_dir() -> Path:
+    """Folder of manifest.xml, taskpane/ and assets/; ADDIN_DIR or OKR_SYNC_ADDIN_DIR override it."""
+    configured = current_app.config.get("ADDIN_DIR") or os.environ.get("OKR_SYNC_ADDIN_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent / "excel_addin"
+
+
+# --- static files -------------------------------------------------------------------------------
+
+
+@bp.get("/addin/")
+def addin_index() -> Any:
+    return redirect("/addin/taskpane.html")
+
+
+@bp.get("/addin/manifest.xml")
+def addin_manifest() -> Any:
+    return send_from_directory(addin_dir(), "manifest.xml", mimetype="application/xml")
+
+
+@bp.get("/addin/assets/<path:name>")
+def addin_assets(name: str) -> Any:
+    return send_from_directory(addin_dir() / "assets", name)
+
+
+@bp.get("/addin/<path:name>")
+def addin_static(name: str) -> Any:
+    response = send_from_directory(addin_dir() / "taskpane", name)
+    # Office caches task panes hard; revalidate so an upgraded server is picked up.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# --- request parsing ----------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_body() -> dict[str, Any]:
+    """The JSON object of the request, or BadRequest with 413/400."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise BadRequest(413, "too_large", limit=limit) from None
+    try:
+        body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).split(":")[0] if str(exc) else type(exc).__name__
+        raise BadRequest(400, "bad_json", detail=detail or "empty body") from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, "not_object")
+    return body
+
+
+def _check_grid(name: str, grid: Any) -> list[list[Any]]:
+    if not isinstance(grid, list) or not all(isinstance(line, list) for line in grid):
+        raise BadRequest(400, "bad_grid", sheet=name, detail="it is not a list of lists")
+    rows = len(grid)
+    cols = max((len(line) for line in grid), default=0)
+    if rows > MAX_ROWS or cols > MAX_COLS or rows * cols > MAX_CELLS:
+        raise BadRequest(
+            400,
+            "too_big",
+            sheet=name,
+            rows=rows,
+            cols=cols,
+            max_rows=MAX_ROWS,
+            max_cols=MAX_COLS,
+            max_cells=MAX_CELLS,
+        )
+    for r, line in enumerate(grid, start=1):
+        for c, value in enumerate(line, start=1):
+            bad = None
+            if isinstance(value, str):
+                if len(value) > MAX_TEXT:
+                    bad = f"the text at row {r}, column {c} is longer than {MAX_TEXT} characters"
+            elif isinstance(value, float):
+                if not math.isfinite(value):
+                    bad = f"row {r}, column {c} is not a finite number"
+            elif value is not None and not isinstance(value, bool | int):
+                bad = f"row {r}, column {c} holds a {type(value).__name__}"
+            if bad:
+                raise BadRequest(400, "bad_grid", sheet=name, detail=bad)
+    return grid
+
+
+def _origin(name: str, value: Any) -> tuple[int, int]:
+    """Top-left (row, col) of a grid, from 'B3' or 'Sheet1!B3:K20' (the used range's address)."""
+    if value is None:
+        return 1, 1
+    text = str(value).rsplit("!", 1)[-1].split(":", 1)[0].replace("$", "").strip().upper()
+    letters = "".join(ch for ch in text if ch.isalpha())
+    digits = text[len(letters) :]
+    if not isinstance(value, str) or not letters or not digits.isdigit() or len(letters) > 3:
+        raise BadRequest(400, "bad_origin", sheet=name, value=value)
+    return int(digits), column_index(letters)
+
+
+def _pad(grid: list[list[Any]], row: int, col: int) -> list[list[Any]]:
+    """Anchor a used-range grid at A1 so rows and columns are the sheet's own."""
+    width = max((len(line) for line in grid), default=0) + col - 1
+    blank_rows: list[list[Any]] = [[None] * width for _ in range(row - 1)]
+    lead = [None] * (col - 1)
+    return blank_rows + [lead + [excel_value(v) for v in line] for line in grid]
+
+
+def parse_workbook(body: dict[str, Any]) -> tuple[RawWorkbook, dt.date | None]:
+    """The posted sheets as a RawWorkbook anchored at A1, and the as-of day."""
+    sheets = body.get("sheets")
+    if not isinstance(sheets, dict) or not sheets or len(sheets) > MAX_SHEETS:
+        raise BadRequest(400, "no_sheets", limit=MAX_SHEETS)
+    source = body.get("source", "Excel workbook")
+    if not isinstance(source, str) or not source.strip() or len(source) > 400:
+        raise BadRequest(400, "bad_field", field="source", what="a workbook name", what_zh="工作簿名称")
+    origins = body.get("origins") or {}
+    if not isinstance(origins, dict):
+        raise BadRequest(400, "bad_origin", sheet="*", value=origins)
+    names = body.get("sheet_names") or list(sheets)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BadRequest(400, "bad_field", field="sheet_names", what="a list of names", what_zh="名称列表")
+    grids = {}
+    for name, grid in sheets.items():
+        row, col = _origin(name, origins.get(name))
+        grids[name] = _pad(_check_grid(name, grid), row, col)
+    as_of = None
+    if body.get("as_of"):
+        try:
+            as_of = dt.date.fromisoformat(str(body["as_of"]))
+        except ValueError:
+            raise BadRequest(
+                400,
+                "bad_field",
+                field="as_of",
+                what="a date like 2026-11-23",
+                what_zh="日期，如 2026-11-23",
+            ) from None
+    return RawWorkbook(source=source.strip(), sheets=grids, sheet_names=names), as_of
+
+
+# --- context: the other units of the configured workspace, for alignment checks --------------
+
+_context_lock = threading.Lock()
+_context_cache: dict[str, tuple[float, list[RawWorkbook]]] = {}
+
+
+def workspace_units(workspace_path: str) -> list[RawWorkbook]:
+    """Every unit of the server's workspace, read at most once a minute."""
+    from sheets_sync.workspace import Workspace
+
+    with _context_lock:
+        hit = _context_cache.get(workspace_path)
+        if hit and time.monotonic() - hit[0] < CONTEXT_TTL:
+            return hit[1]
+        units: list[RawWorkbook] = []
+        try:
+            workspace = Workspace.from_path(workspace_path)
+            for backend in workspace.backends:
+                for locator in backend.list_units():
+                    try:
+                        units.append(backend.read(locator))
+                    except OkrSyncError as exc:
+                        log.warning("add-in context: skipping %s: %s", locator, exc)
+        except OkrSyncError as exc:
+            log.warning("add-in context: workspace %s unreadable: %s", workspace_path, exc)
+        _context_cache[workspace_path] = (time.monotonic(), units)
+        return units
+
+
+def _context_for(raw: RawWorkbook) -> list[RawWorkbook] | None:
+    workspace = current_app.config.get("WORKSPACE")
+    if not workspace:
+        return None
+    own = Path(raw.source).name.casefold()
+    # The open workbook is posted fresh; its saved copy in the workspace would clash with it.
+    return [u for u in workspace_units(str(workspace)) if Path(u.source).name.casefold() != own]
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+def _notes(raw: RawWorkbook, findings: list[Finding], lang: str) -> list[dict[str, Any]]:
+    """One note per cell with findings, all its messages in it, marked as the add-in's own."""
+    labels = {"error": ("Error", "错误"), "warning": ("Warning", "警告")}
+    by_cell: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
+        p = f.place
+        if p.sheet not in raw.sheets or p.row is None or p.col is None:
+            continue
+        en, zh = labels.get(f.severity, (f.severity, f.severity))
+        by_cell.setdefault((p.sheet, p.cell or ""), []).append(f"{zh if lang == 'zh' else en}: {f.message}")
+    return [
+        {"sheet": sheet, "a1": cell, "text": NOTE_MARK + "\n".join(lines)} for (sheet, cell), lines in by_cell.items()
+    ]
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    out = f.as_dict()
+    out["row"], out["col"] = f.place.row, f.place.col
+    return out
+
+
+def run_workbook(body: dict[str, Any], mode: str) -> dict[str, Any]:
+    """Score (or only validate) a posted workbook; the JSON the add-in applies."""
+    raw, as_of = parse_workbook(body)
+    report = engine.score_workbook(raw, as_of, _context_for(raw))
+    updates = report.changes.updates
+    plans = plan_cells(raw, updates, "score" if mode == "score" else "validate")
+    valued = {(p.sheet, p.row, p.col) for p in plans if p.has_value}
+    written = [u for u in updates if (u.sheet, u.row, u.col) in valued]
+    return {
+        "mode": mode,
+        "source": raw.source,
+        "unit": report.unit_code,
+        "name": report.name,
+        "language": report.language,
+        "score": report.score,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "objectives": summarize(raw, written),
+        "findings": [_finding_json(f) for f in report.findings],
+        "updates": [p.as_dict() for p in plans],
+        "notes": _notes(raw, report.findings, report.language),
+    }
+
+
+def _api(mode: str) -> Response:
+    try:
+        return jsonify(run_workbook(read_body(), mode))
+    except BadRequest as exc:
+        return _error(exc.status, exc.key, **exc.values)
+    except OkrSyncError as exc:
+        return _error(422, "failed", detail=str(exc))
+    except Exception:
+        log.exception("add-in %s failed", mode)
+        return _error(500, "internal")
+
+
+@bp.post("/addin/api/score")
+@require_token
+def api_score() -> Response:
+    return _api("score")
+
+
+@bp.post("/addin/api/validate")
+@require_token
+def api_validate() -> Response:
+    return _api("validate")
+
+
+@bp.get("/addin/api/rollup")
+@require_token
+def api_rollup() -> Response:
+    from sheets_sync.workspace import Workspace
+
+    workspace = current_app.config.get("WORKSPACE")
+    if not workspace:
+        return _error(503, "no_workspace")
+    lang = request.args.get("lang", "en")
+    as_of = None
+    if request.args.get("as_of"):
+        try:
+            as_of = dt.date.fromisoformat(request.args["as_of"])
+        except ValueError:
+            return _error(
+                400,
+                "bad_field",
+                field="as_of",
+                what="a date like 2026-11-23",
+                what_zh="日期，如 2026-11-23",
+            )
+    try:
+        report = engine.sync(Workspace.from_path(workspace), as_of, write_back=False, write_rollup=False)
+    except SyncBusy:
+        return _error(409, "busy")
+    except ConfigError as exc:
+        return _error(503, "failed", detail=str(exc))
+    except OkrSyncError as exc:
+        return _error(422, "failed", detail=str(exc))
+    except Exception:
+        log.exception("add-in rollup failed")
+        return _error(500, "internal")
+    if report.rollup is None:
+        return _error(503, "no_workspace")
+    return jsonify(
+        as_of=report.as_of.isoformat(),
+        company_score=report.company_score,
+        units=len(report.units),
+        sheets=rollup_sheets(report.rollup, "zh" if lang.lower().startswith("zh") else "en"),
+    )

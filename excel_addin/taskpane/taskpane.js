@@ -1,0 +1,213 @@
+/* The task pane: token, the three actions, the unit's score, objectives and findings. */
+(function () {
+  "use strict";
+
+  var UI = {
+    en: {
+      title: "OKR check-in",
+      subtitle: "Score this workbook against the OKR standard",
+      tokenLabel: "Access token",
+      tokenHint: "Paste the token your okr-sync admin gave you. It is kept in Office's settings for this add-in, never in the workbook.",
+      save: "Save",
+      validate: "Validate",
+      score: "Score cycle",
+      rollup: "Refresh rollup",
+      asOf: "As of",
+      changeToken: "Change token",
+      objectives: "Objectives",
+      findings: "Findings",
+      working: "Working…",
+      tokenSaved: "Token saved.",
+      noOffice: "Open this pane from the OKR tab in Excel: the Excel JavaScript API is not available here.",
+      scored: "Scored: {cells} cells written, {notes} notes.",
+      validated: "Checked: {cells} Check cells written, {notes} notes.",
+      rolled: "Rollup written to {sheets} sheets ({units} units).",
+      counts: "{errors} errors · {warnings} warnings",
+      noFindings: "No findings: the workbook follows the standard.",
+      noObjectives: "No objectives found in the OKRs sheet.",
+      unscored: "no score",
+    },
+    zh: {
+      title: "OKR 检查",
+      subtitle: "按 OKR 标准为本工作簿评分",
+      tokenLabel: "访问令牌",
+      tokenHint: "粘贴 okr-sync 管理员给您的令牌。令牌保存在本加载项的 Office 设置中，不会写入工作簿。",
+      save: "保存",
+      validate: "校验",
+      score: "周期评分",
+      rollup: "刷新汇总",
+      asOf: "截至",
+      changeToken: "更换令牌",
+      objectives: "目标",
+      findings: "问题",
+      working: "处理中…",
+      tokenSaved: "令牌已保存。",
+      noOffice: "请从 Excel 的 OKR 选项卡打开此窗格：此处无法使用 Excel JavaScript API。",
+      scored: "评分完成：写入 {cells} 个单元格，{notes} 条批注。",
+      validated: "校验完成：写入 {cells} 个校验单元格，{notes} 条批注。",
+      rolled: "汇总已写入 {sheets} 个工作表（{units} 个单元）。",
+      counts: "{errors} 个错误 · {warnings} 个警告",
+      noFindings: "没有问题：工作簿符合标准。",
+      noObjectives: "OKRs 表中没有目标。",
+      unscored: "无得分",
+    },
+  };
+
+  var lang = OkrClient.uiLanguage();
+  var busy = false;
+
+  function $(id) { return document.getElementById(id); }
+
+  function tr(key, values) {
+    var text = UI[lang][key] || UI.en[key] || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(values[k]); });
+    return text;
+  }
+
+  function translate() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    Array.prototype.forEach.call(document.querySelectorAll("[data-t]"), function (el) {
+      el.textContent = tr(el.getAttribute("data-t"));
+    });
+  }
+
+  function setStatus(text, kind) {
+    var el = $("status");
+    el.textContent = text || "";
+    el.className = "status" + (kind ? " " + kind : "");
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function fmtScore(score) {
+    return score === null || score === undefined ? "–" : Number(score).toFixed(2);
+  }
+
+  function showTokenBox(show) {
+    $("token-box").hidden = !show;
+    $("change-token").hidden = show;
+  }
+
+  function renderResult(result) {
+    lang = result.language === "zh" ? "zh" : "en";
+    translate();
+    $("summary").hidden = false;
+    var badge = $("score-badge");
+    badge.textContent = fmtScore(result.score);
+    var color = result.score === null || result.score === undefined ? "#ededed"
+      : result.score >= 0.7 ? "#c6efce" : result.score >= 0.4 ? "#ffeb9c" : "#ffc7ce";
+    badge.style.background = color;
+    $("unit-name").textContent = [result.unit, result.name].filter(Boolean).join(" · ") || result.source;
+    $("unit-line").textContent = result.source;
+    $("counts").textContent = tr("counts", { errors: result.errors, warnings: result.warnings });
+
+    var list = $("objectives");
+    list.textContent = "";
+    $("objectives-box").hidden = false;
+    if (!result.objectives.length) list.appendChild(el("li", "empty", tr("noObjectives")));
+    result.objectives.forEach(function (o) {
+      var li = el("li");
+      li.style.borderLeftColor = o.fill || "#ededed";
+      li.setAttribute("data-id", o.id);
+      var head = el("div", "head");
+      var id = el("span", "oid", o.id);
+      id.onclick = function () { OkrClient.selectCell(o.sheet, o.a1); };
+      head.appendChild(id);
+      head.appendChild(el("span", "otext", o.text));
+      var pill = el("span", "pill", o.status || tr("unscored"));
+      pill.style.background = o.fill || "#ededed";
+      head.appendChild(pill);
+      head.appendChild(el("span", "oscore", fmtScore(o.score)));
+      li.appendChild(head);
+      var krs = el("ul", "krs");
+      o.krs.forEach(function (k) {
+        var kli = el("li");
+        kli.style.borderLeftColor = k.fill || "#ededed";
+        kli.appendChild(el("span", "kid", k.id));
+        kli.appendChild(el("span", "ktext", k.text));
+        kli.appendChild(el("span", "kscore", fmtScore(k.score)));
+        krs.appendChild(kli);
+      });
+      if (o.krs.length) li.appendChild(krs);
+      list.appendChild(li);
+    });
+
+    var flist = $("findings");
+    flist.textContent = "";
+    $("findings-box").hidden = false;
+    if (!result.findings.length) flist.appendChild(el("li", "empty", tr("noFindings")));
+    result.findings.forEach(function (f) {
+      var li = el("li");
+      li.appendChild(el("span", "sev " + f.severity, f.severity === "error" ? (lang === "zh" ? "错误" : "error") : (lang === "zh" ? "警告" : "warning")));
+      if (f.sheet && f.cell && f.col) {
+        var a = el("a", null, f.sheet + " › " + f.cell);
+        a.href = "#";
+        a.onclick = function (ev) { ev.preventDefault(); OkrClient.selectCell(f.sheet, f.cell); };
+        li.appendChild(a);
+      }
+      li.appendChild(el("span", "msg", f.message));
+      flist.appendChild(li);
+    });
+  }
+
+  function run(action) {
+    if (busy) return;
+    busy = true;
+    var buttons = document.querySelectorAll(".actions button");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    setStatus(tr("working"));
+    var options = { asOf: $("as-of").value || null, lang: lang };
+    var job;
+    if (action === "rollup") {
+      job = OkrClient.refreshRollup(options).then(function (data) {
+        setStatus(tr("rolled", { sheets: data.sheets.length, units: data.units }), "ok");
+      });
+    } else {
+      job = (action === "score" ? OkrClient.scoreCycle(options) : OkrClient.validate(options)).then(function (result) {
+        renderResult(result);
+        setStatus(tr(action === "score" ? "scored" : "validated", result.written), "ok");
+      });
+    }
+    return job.catch(function (err) {
+      setStatus(err.message || String(err), "error");
+      if (err.status === 401) showTokenBox(true);
+    }).then(function () {
+      busy = false;
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      document.body.setAttribute("data-last-action", action);
+    });
+  }
+
+  function start() {
+    translate();
+    if (!window.Excel || !window.Excel.run) {
+      setStatus(tr("noOffice"), "error");
+    }
+    OkrClient.getToken().then(function (token) { showTokenBox(!token); });
+    $("save-token").onclick = function () {
+      var value = $("token").value.trim();
+      if (!value) return;
+      OkrClient.setToken(value).then(function () {
+        $("token").value = "";
+        showTokenBox(false);
+        setStatus(tr("tokenSaved"), "ok");
+      });
+    };
+    $("change-token").onclick = function () { showTokenBox(true); $("token").focus(); };
+    $("btn-validate").onclick = function () { run("validate"); };
+    $("btn-score").onclick = function () { run("score"); };
+    $("btn-rollup").onclick = function () { run("rollup"); };
+    document.body.setAttribute("data-ready", "1");
+  }
+
+  if (window.Office && window.Office.onReady) {
+    window.Office.onReady(function () { lang = OkrClient.uiLanguage(); start(); });
+  } else {
+    start();
+  }
+})();
