@@ -164,6 +164,7 @@ def finding(
     code: str,
     place: Place,
     lang: Lang,
+    /,
     *,
     unit: str | None = None,
     row_id: str | None = None,

@@ -360,5 +360,10 @@ def read_unit(raw: RawWorkbook) -> Unit:
         unit.unusable = True
         return unit
     unit.header_row, unit.columns = header
+    for key in ("progress", "score", "status", "check"):
+        if key not in unit.columns:
+            unit.findings.append(finding(
+                "missing-column", Place(raw.source, unit.okrs_sheet, unit.header_row), unit.lang,
+                unit=unit.code, column=column_name(key, unit.lang)))
     _read_rows(unit, grid)
     return unit

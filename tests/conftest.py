@@ -1,0 +1,56 @@
+"""Shared fixtures: memory workspaces, a CLI runner, LibreOffice headless."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from builders import unit  # noqa: E402
+
+from sheets_sync import engine  # noqa: E402
+from sheets_sync.backends.memory import MemoryBackend, MemoryRollup  # noqa: E402
+from sheets_sync.workspace import Workspace  # noqa: E402
+
+MID_CYCLE = dt.date(2026, 11, 15)  # 2026-Q4: 45 of 91 days gone, expected ≈ 0.49
+
+
+def run_memory(books: dict[str, dict[str, list[list[Any]]]], as_of: dt.date = MID_CYCLE,
+               **kw: Any) -> tuple[engine.SyncReport, MemoryBackend]:
+    """Sync in-memory workbooks; return the report and the backend holding the written grids."""
+    backend = MemoryBackend(books)
+    report = engine.sync(Workspace([backend], MemoryRollup()), as_of, **kw)
+    return report, backend
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def soffice_convert(files: list[Path], out_dir: Path, fmt: str = "csv") -> list[Path]:
+    """Convert workbooks with LibreOffice headless (private profile); return the converted files."""
+    binary = shutil.which("soffice") or shutil.which("libreoffice")
+    assert binary, "LibreOffice is required: apt-get install libreoffice-calc-nogui"
+    profile = out_dir / "lo-profile"
+    result = subprocess.run(
+        [binary, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt,
+         "--outdir", str(out_dir), *map(str, files)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    converted = [out_dir / f"{f.stem}.{fmt.split(':')[0]}" for f in files]
+    missing = [c for c in converted if not c.exists()]
+    assert not missing, f"LibreOffice did not convert {missing}: {result.stdout} {result.stderr}"
+    return converted
+
+
+__all__ = ["MID_CYCLE", "run_memory", "soffice_convert", "unit"]

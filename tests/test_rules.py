@@ -1,0 +1,175 @@
+"""Every rule of the validator: its code, severity, place (file › sheet › cell) and language."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from builders import HEADER_KEYS, kr, o, okrs_grid, settings_grid, unit
+from conftest import run_memory
+
+from sheets_sync.core.messages import RULES
+from sheets_sync.core.model import CellError, NoCachedValue
+
+CO = ("co.xlsx", unit("CO", "company", [o("O1", "Grow revenue"),
+                                        kr("KR1.1", "Reach 10M revenue", target=10, current=5)]))
+
+
+def dept(rows: list[dict[str, Any]], code: str = "MKT", **kw: Any) -> dict[str, Any]:
+    return unit(code, "department", rows, parent="CO", **kw)
+
+
+def good_o(id: str = "O1", **kw: Any) -> dict[str, Any]:
+    return o(id, "Win the market", aligns_to="CO/O1", **kw)
+
+
+def with_co(book: dict[str, Any], name: str = "mkt.xlsx") -> dict[str, Any]:
+    return {CO[0]: CO[1], name: book}
+
+
+def settings_without(key: str) -> dict[str, Any]:
+    book = dept([good_o(), kr("KR1.1", "k", target=1, current=1)])
+    book["Settings"] = [line for line in book["Settings"] if line[0] != key]
+    return book
+
+
+def settings_with(key: str, value: Any) -> dict[str, Any]:
+    book = dept([good_o(), kr("KR1.1", "k", target=1, current=1)])
+    book["Settings"] = [[k, value if k == key else v] for k, v in book["Settings"]]
+    return book
+
+
+# rule → (workbooks, the workbook and cell the finding must name; None where it names a sheet only)
+SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
+    "settings-missing": (with_co({"OKRs": okrs_grid([good_o()])}), "mkt.xlsx", None),
+    "setting-missing": (with_co(settings_without("Cycle start")), "mkt.xlsx", None),
+    "setting-unreadable": (with_co(settings_with("Level", "division")), "mkt.xlsx", "B3"),
+    "cycle-dates": (with_co(settings_with("Cycle end", dt.date(2026, 9, 1))), "mkt.xlsx", "B7"),
+    "okrs-missing": (with_co({"Settings": settings_grid("MKT", "department", "CO")}), "mkt.xlsx", None),
+    "header-missing": (with_co({"Settings": settings_grid("MKT", "department", "CO"),
+                                "OKRs": [["just", "notes"], ["nothing", "here"]]}), "mkt.xlsx", None),
+    "duplicate-unit": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1)])),
+                        "z.xlsx": dept([good_o(), kr("KR1.1", "k", target=1, current=1)])}, "z.xlsx", "B1"),
+    "missing-type": (with_co(dept([{"id": "O1", "text": "x", "aligns_to": "CO/O1"}])), "mkt.xlsx", "A2"),
+    "missing-id": (with_co(dept([o(None, "x", aligns_to="CO/O1")])), "mkt.xlsx", "B2"),  # type: ignore[arg-type]
+    "missing-text": (with_co(dept([o("O1", None, aligns_to="CO/O1")])), "mkt.xlsx", "C2"),  # type: ignore[arg-type]
+    "duplicate-id": (with_co(dept([good_o(), kr("KR1.1", "a", target=1), kr("KR1.1", "b", target=1)])),
+                     "mkt.xlsx", "B3"),
+    "kr-without-objective": (with_co(dept([good_o(), kr("KR2.1", "k", target=1)])), "mkt.xlsx", "B3"),
+    "bad-number": (with_co(dept([good_o(), kr("KR1.1", "k", target="TBD", current=1)])), "mkt.xlsx", "K3"),
+    "bad-date": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, due="soon")])), "mkt.xlsx", "O3"),
+    "bad-choice": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, metric="vibes")])), "mkt.xlsx", "I3"),
+    "unreadable-value": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, current=CellError("#DIV/0!"))])),
+                         "mkt.xlsx", "L3"),
+    "target-equals-start": (with_co(dept([good_o(), kr("KR1.1", "k", start=3, target=3)])), "mkt.xlsx", "K3"),
+    "bad-weight": (with_co(dept([good_o(weight=0), kr("KR1.1", "k", target=2)])), "mkt.xlsx", "H2"),
+    "align-unknown": (with_co(dept([o("O1", "x", aligns_to="CO/O7"), kr("KR1.1", "k", target=2)])),
+                      "mkt.xlsx", "E2"),
+    "align-not-above": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=2)])),
+                         "ops.xlsx": dept([o("O1", "x", aligns_to="MKT/O1"), kr("KR1.1", "k", target=2)],
+                                          code="OPS")}, "ops.xlsx", "E2"),
+    "align-cycle": ({**with_co(dept([o("O1", "x", aligns_to="OPS/O1"), kr("KR1.1", "k", target=2)])),
+                     "ops.xlsx": dept([o("O1", "y", aligns_to="MKT/KR1.1"), kr("KR1.1", "k", target=2)],
+                                      code="OPS")}, "mkt.xlsx", "E2"),
+    "source-unreadable": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, source="nowhere.xlsx › Data › B2")])),
+                          "mkt.xlsx", "M3"),
+    "formula-no-value": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, current=NoCachedValue("B9*2"))])),
+                         "mkt.xlsx", "L3"),
+    "missing-column": (with_co({"Settings": settings_grid("MKT", "department", "CO"),
+                                "OKRs": okrs_grid([good_o(), kr("KR1.1", "k", target=2)],
+                                                  keys=[k for k in HEADER_KEYS if k != "status"])}),
+                       "mkt.xlsx", None),
+    "too-many-objectives": (with_co(dept([r for i in range(1, 7) for r in (good_o(f"O{i}"),
+                                                                             kr(f"KR{i}.1", "k", target=1))])),
+                            "mkt.xlsx", "B12"),
+    "too-many-krs": (with_co(dept([good_o(), *[kr(f"KR1.{i}", "k", target=1) for i in range(1, 7)]])),
+                     "mkt.xlsx", "B2"),
+    "objective-without-krs": (with_co(dept([good_o()])), "mkt.xlsx", "B2"),
+    "kr-not-measurable": (with_co(dept([good_o(), kr("KR1.1", "Be great", current=3)])), "mkt.xlsx", "K3"),
+    "milestone-over-1": (with_co(dept([good_o(), kr("KR1.1", "k", metric="milestone", current=75)])),
+                         "mkt.xlsx", "L3"),
+    "align-on-kr": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, aligns_to="CO/O1")])), "mkt.xlsx", "E3"),
+    "parent-unknown": (with_co(unit("MKT", "department", [good_o(), kr("KR1.1", "k", target=1)], parent="HQ")),
+                       "mkt.xlsx", "B4"),
+    "objective-unaligned": (with_co(dept([o("O1", "x"), kr("KR1.1", "k", target=1)])), "mkt.xlsx", "E2"),
+    "copies-parent-kr": (with_co(dept([o("O1", "Reach 10M  revenue", aligns_to="CO/KR1.1"),
+                                       kr("KR1.1", "k", target=1)])), "mkt.xlsx", "C2"),
+    "confidence-range": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, confidence=11)])), "mkt.xlsx", "N3"),
+    "due-outside-cycle": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, due="2027-02-01")])),
+                          "mkt.xlsx", "O3"),
+    "dependency-unknown": (with_co(dept([good_o(depends_on="ENG/KR1.1"), kr("KR1.1", "k", target=1)])),
+                           "mkt.xlsx", "F2"),
+    "dependency-off-track": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=0,
+                                                            depends_on="ENG/KR1.1")])),
+                              "eng.xlsx": dept([good_o(), kr("KR1.1", "k", target=10, current=0.1)], code="ENG")},
+                             "mkt.xlsx", "F3"),
+    "committed-below-1": (with_co(dept([good_o(commitment="committed"), kr("KR1.1", "k", target=10, current=9)])),
+                          "mkt.xlsx", "R2"),
+    "aspirational-at-1": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=10)])), "mkt.xlsx", "R2"),
+    "objective-below-0.4": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "R2"),
+    "unscored-krs": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1), kr("KR1.2", "k")])),
+                     "mkt.xlsx", "B2"),
+}
+END_OF_CYCLE = {"committed-below-1", "aspirational-at-1", "objective-below-0.4"}
+
+
+def test_every_rule_has_a_scenario() -> None:
+    assert set(SCENARIOS) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(SCENARIOS))
+def test_rule_is_reported_with_its_place(rule: str) -> None:
+    books, book, cell = SCENARIOS[rule]
+    as_of = dt.date(2026, 12, 31) if rule in END_OF_CYCLE else dt.date(2026, 11, 15)
+    report, _ = run_memory(books, as_of=as_of, write_rollup=False)
+    hits = [f for f in report.findings if f.rule == rule]
+    assert hits, f"{rule} not reported; got {[str(f) for f in report.findings]}"
+    hit = hits[0]
+    assert hit.severity == RULES[rule].severity
+    assert hit.place.source == book
+    assert hit.place.cell == cell or (cell is None and hit.place.col is None), str(hit.place)
+    assert str(hit.place).startswith(book + " › ")
+    assert hit.message and "{" not in hit.message
+
+
+def test_errors_leave_the_row_unscored_and_say_so_in_check() -> None:
+    books, _, _ = SCENARIOS["bad-number"]
+    _, backend = run_memory(books)
+    grid = backend.workbooks["mkt.xlsx"]["OKRs"]
+    header = grid[0]
+    line = grid[2]
+    assert line[header.index("Score")] is None
+    assert line[header.index("Check")].startswith("✖ K3: Target 'TBD' is not a number")
+
+
+def test_an_id_used_twice_is_reported_on_every_row() -> None:
+    books, _, _ = SCENARIOS["duplicate-id"]
+    report, _ = run_memory(books)
+    assert sorted(f.place.cell for f in report.findings if f.rule == "duplicate-id") == ["B3", "B4"]
+
+
+def test_messages_follow_the_workbooks_language() -> None:
+    books = with_co(unit("MKT", "department", [o("O1", "赢得市场", aligns_to="CO/O1"),
+                                                kr("KR1.1", "线索", target="待定")], parent="CO", lang="zh"))
+    report, backend = run_memory(books)
+    finding = next(f for f in report.findings if f.rule == "bad-number")
+    assert finding.message.startswith("目标值“待定”不是数字")
+    grid = backend.workbooks["mkt.xlsx"]["OKRs"]
+    assert grid[2][grid[0].index("校验")].startswith("✖ K3: 目标值")
+
+
+def test_a_clean_company_has_no_findings() -> None:
+    books = with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=5),
+                          kr("KR1.2", "k2", metric="yes-no", current="yes")]))
+    report, _ = run_memory(books)
+    assert [str(f) for f in report.findings] == []
+    assert report.exit_code == 0
+
+
+def test_warnings_do_not_unscore_a_row() -> None:
+    books, _, _ = SCENARIOS["confidence-range"]
+    books["mkt.xlsx"]["OKRs"][2][HEADER_KEYS.index("current")] = 1
+    _, backend = run_memory(books)
+    grid = backend.workbooks["mkt.xlsx"]["OKRs"]
+    assert grid[2][grid[0].index("Score")] == 1.0
