@@ -543,7 +543,7 @@ def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
             continue
         text = m.group(0)
         if "i" not in a and current != emitted and current is not None:
-            cut = m.start(1) - m.start()
+            cut = m.end(1) - m.start()
             text = text[:cut] + f' i="{current}"' + text[cut:]
         emitted = current
         out.append(text)
