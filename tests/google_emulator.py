@@ -1289,7 +1289,8 @@ class GoogleEmulator:
                     )
                 s.title = props["title"]
             elif f == "index":
-                s.index = props["index"] - 0.5 if props["index"] > s.index else props["index"] - 1
+                target = props["index"]
+                s.index = target + 0.5 if target > s.index else target - 0.5
                 book.reindex()
             elif f == "gridProperties.frozenRowCount":
                 s.frozen_rows = props["gridProperties"].get("frozenRowCount", 0)

@@ -1,0 +1,544 @@
+"""Google Sheets backend: units' spreadsheets read and written in a few batched, quota-safe calls.
+
+Per spreadsheet a sync makes one metadata read and one values read. Writing (only when something
+changed) re-reads the ID column together with the rows' developer metadata in one atomic call,
+binds each row to its ID with row metadata (which Google moves with the row when people insert,
+delete or sort rows), then writes every computed cell in one values:batchUpdateByDataFilter,
+addressed by that metadata: a figure can never land on another row. A spreadsheets:batchUpdate is
+made only to bind new rows or to create the History sheet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from ..core import schema
+from ..core.model import CellValue, RawWorkbook, WorkbookChanges, column_letter
+from ..errors import ConfigError, OkrSyncError, RemoteError
+from .google_client import (
+    GoogleClient,
+    Limits,
+    _msg,
+    cell_value,
+    quote_sheet,
+    raw_value,
+    spreadsheet_key,
+)
+from .google_rollup import ROLLUP_KEYS, GoogleRollupTarget
+from .google_template import create_spreadsheet
+
+__all__ = [
+    "GoogleBackend",
+    "GoogleRollupTarget",
+    "Limits",
+    "ROW_KEY",
+    "create_spreadsheet",
+    "read_sources",
+]
+
+# Developer metadata key binding an OKRs row to its local ID.
+ROW_KEY = "okr-sync.row"
+_META_FIELDS = (
+    "spreadsheetId,properties(title),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))"
+)
+_SNAP_FIELDS = (
+    "sheets(properties(sheetId,title),data(startRow,startColumn,rowData(values(effectiveValue)),"
+    "rowMetadata(developerMetadata(metadataId,metadataKey,metadataValue))))"
+)
+
+
+@dataclass
+class _SheetInfo:
+    sheet_id: int
+    title: str
+    rows: int
+    cols: int
+
+
+@dataclass
+class _Book:
+    """What a read learned about a spreadsheet, for the write that follows."""
+
+    key: str
+    title: str
+    sheets: dict[str, _SheetInfo]
+    header_row: int | None = None  # 1-based header row of the OKRs sheet
+    header_keys: dict[int, str] = field(default_factory=dict)  # 1-based column -> column key
+    grid_rows: dict[str, int] = field(default_factory=dict)  # rows with data per sheet read
+
+
+@dataclass
+class _Snapshot:
+    """One atomic look at the OKRs sheet: the ID of each row, our metadata on it, the header."""
+
+    ids: dict[int, str]  # 0-based row -> ID text
+    meta: dict[int, list[tuple[int, str]]]  # 0-based row -> [(metadataId, value)]
+    header: list[Any]
+
+    def bound(self) -> dict[str, int]:
+        """IDs whose metadata sits on exactly one row, that row carrying exactly that ID."""
+        where: dict[str, list[int]] = {}
+        for row, items in self.meta.items():
+            for _, value in items:
+                where.setdefault(value, []).append(row)
+        id_rows: dict[str, list[int]] = {}
+        for row, text in self.ids.items():
+            id_rows.setdefault(text, []).append(row)
+        out = {}
+        for value, rows in where.items():
+            if len(rows) == 1 and self.ids.get(rows[0]) == value and len(id_rows[value]) == 1:
+                out[value] = rows[0]
+        return out
+
+    def stale(self) -> list[int]:
+        """Metadata ids on a row whose ID is not theirs, or duplicated on several rows."""
+        counts: dict[str, int] = {}
+        for items in self.meta.values():
+            for _, value in items:
+                counts[value] = counts.get(value, 0) + 1
+        out = []
+        for row, items in self.meta.items():
+            for meta_id, value in items:
+                if self.ids.get(row) != value or counts[value] > 1:
+                    out.append(meta_id)
+        return out
+
+
+def _id_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _header_key(value: Any) -> str | None:
+    return schema.HEADER_LOOKUP.get(schema.normalize(value)) if value not in (None, "") else None
+
+
+class GoogleBackend:
+    """Unit workbooks as Google spreadsheets: listed by link/key and by Drive folder."""
+
+    def __init__(
+        self,
+        spreadsheets: list[str],
+        folders: list[str] | None = None,
+        credentials: str | None = None,
+        *,
+        limits: Limits | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.spreadsheets = list(spreadsheets)
+        self.folders = list(folders or [])
+        self.credentials = credentials
+        self.limits = limits
+        self._sleep = sleep
+        self._client: GoogleClient | None = None
+        self._books: dict[str, _Book] = {}
+
+    @property
+    def client(self) -> GoogleClient:
+        """The HTTP client, made on first use so a workspace without Google needs no key."""
+        if self._client is None:
+            self._client = GoogleClient(self.credentials, self.limits, self._sleep)
+        return self._client
+
+    # ---- listing
+
+    def list_units(self) -> list[str]:
+        """Keys of the listed spreadsheets, then of every spreadsheet in the listed folders."""
+        keys: list[str] = []
+        for spec in self.spreadsheets:
+            key = spreadsheet_key(spec)
+            if key not in keys:
+                keys.append(key)
+        for folder in self.folders:
+            folder_id = _folder_id(folder)
+            with self.client.errors(f"Google Drive folder {folder_id}"):
+                files = self.client.list_folder(folder_id)
+            for f in files:
+                # The rollup spreadsheet is the service's own, never a unit.
+                if f["id"] not in keys and f["id"] not in ROLLUP_KEYS:
+                    keys.append(f["id"])
+        return keys
+
+    # ---- reading
+
+    def read(self, locator: str) -> RawWorkbook:
+        """Settings, OKRs and History in two calls: the metadata, then one batched values read."""
+        key = spreadsheet_key(locator)
+        client = self.client
+        with client.errors(f"Google spreadsheet {key}"):
+            meta = client.get(key, _META_FIELDS)
+        title = str(meta.get("properties", {}).get("title") or key)
+        infos: dict[str, _SheetInfo] = {}
+        for s in meta.get("sheets", []):
+            p = s.get("properties", {})
+            gp = p.get("gridProperties", {})
+            infos[p["title"]] = _SheetInfo(
+                int(p.get("sheetId", 0)), p["title"], int(gp.get("rowCount", 1000)), int(gp.get("columnCount", 26))
+            )
+        names = list(infos)
+        wanted = [
+            n
+            for n in (
+                schema.match_sheet(names, s) for s in (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY)
+            )
+            if n is not None
+        ]
+        sheets: dict[str, list[list[CellValue]]] = {}
+        if wanted:
+            with client.errors(title):
+                ranges = client.batch_get(key, [quote_sheet(n) for n in wanted])
+            for name, vr in zip(wanted, ranges, strict=False):
+                sheets[name] = [[cell_value(v) for v in row] for row in vr.get("values", [])]
+        book = _Book(key, title, infos, grid_rows={n: len(g) for n, g in sheets.items()})
+        okrs = schema.match_sheet(names, schema.SHEET_OKRS)
+        if okrs is not None:
+            for i, row in enumerate(sheets.get(okrs, [])):
+                keys = {c: k for c, v in enumerate(row, start=1) if (k := _header_key(v))}
+                if len(keys) >= 3:
+                    book.header_row, book.header_keys = i + 1, keys
+                    break
+        self._books[key] = book
+        return RawWorkbook(source=title, sheets=sheets, sheet_names=names, locator=key)
+
+    # ---- writing
+
+    def apply(self, locator: str, changes: WorkbookChanges) -> None:
+        """Write the computed cells bound to their rows by ID, and append History rows."""
+        if changes.empty:
+            return
+        key = spreadsheet_key(locator)
+        book = self._books.get(key)
+        if book is None:
+            self.read(key)
+            book = self._books[key]
+        client = self.client
+        okrs = changes.okrs_sheet
+        by_id: dict[str, dict[int, CellValue]] = {}
+        others: list[tuple[str, int, int, CellValue]] = []
+        for u in changes.updates:
+            row_id = (u.row_id or "").strip()
+            if u.sheet == okrs and row_id:
+                by_id.setdefault(row_id, {})[u.col] = u.new
+            elif u.sheet != okrs:
+                others.append((u.sheet, u.row, u.col, u.new))
+            # An OKRs row without an ID cannot be bound to its row, so it is not written; its
+            # messages still reach the report and the rollup.
+        structural: list[dict[str, Any]] = []
+        bound: dict[str, int] = {}
+        info = book.sheets.get(okrs or "")
+        id_col = changes.id_col
+        with client.errors(book.title):
+            if by_id and info is not None and id_col and book.header_row:
+                snap = self._snapshot(book, info, id_col)
+                self._check_columns(book, snap, by_id)
+                bound = snap.bound()
+                structural += self._binding_requests(info, snap, set(by_id) - set(bound))
+            appends, history_requests = self._history(book, changes)
+            structural += history_requests
+            if structural:
+                client.batch_update(key, structural)
+                if by_id and info is not None and id_col and book.header_row:
+                    # Rows may have moved between the look and the binding: look again.
+                    snap = self._snapshot(book, info, id_col)
+                    self._check_columns(book, snap, by_id)
+                    bound = snap.bound()
+            data = []
+            for row_id, cells in by_id.items():
+                if row_id not in bound:
+                    continue
+                width = max(cells)
+                line: list[Any] = [None] * width  # null cells are skipped by the API
+                for col, value in cells.items():
+                    line[col - 1] = raw_value(value)
+                data.append({
+                    "dataFilter": {"developerMetadataLookup": {
+                        "metadataKey": ROW_KEY, "metadataValue": row_id, "locationType": "ROW",
+                        "metadataLocation": {"sheetId": info.sheet_id} if info else {}}},
+                    "majorDimension": "ROWS", "values": [line]})  # fmt: skip
+            for sheet, row, col, value in others:
+                a1 = f"{quote_sheet(sheet)}!{column_letter(col)}{row}"
+                data.append({"dataFilter": {"a1Range": a1}, "values": [[raw_value(value)]]})
+            data += appends
+            if data:
+                client.values_by_filter(key, data)
+        for name, rows in ((a["dataFilter"]["a1Range"], a["values"]) for a in appends):
+            sheet = name.split("!")[0]
+            for title in book.grid_rows:
+                if quote_sheet(title) == sheet:
+                    book.grid_rows[title] += len(rows)
+
+    def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
+        letter = column_letter(id_col)
+        ranges = [
+            f"{quote_sheet(info.title)}!{letter}:{letter}",
+            f"{quote_sheet(info.title)}!{book.header_row}:{book.header_row}",
+        ]
+        body = self.client.get(book.key, _SNAP_FIELDS, ranges)
+        sheet = next(
+            (s for s in body.get("sheets", []) if s.get("properties", {}).get("sheetId") == info.sheet_id), None
+        )
+        if sheet is None or len(sheet.get("data", [])) < 2:
+            raise RemoteError(
+                _msg(
+                    f"{book.title} › {info.title}: the sheet was renamed or deleted during the sync; "
+                    "nothing was written. Run the sync again",
+                    f"{book.title} › {info.title}：同步期间该工作表被重命名或删除，未写入任何内容。请重新同步",
+                )
+            )
+        column, header = sheet["data"][0], sheet["data"][1]
+        start = int(column.get("startRow", 0))
+        ids: dict[int, str] = {}
+        for i, rd in enumerate(column.get("rowData", [])):
+            values = rd.get("values", [])
+            ev = values[0].get("effectiveValue", {}) if values else {}
+            text = _id_text(ev.get("stringValue", ev.get("numberValue")))
+            if text is not None:
+                ids[start + i] = text
+        meta: dict[int, list[tuple[int, str]]] = {}
+        for i, rm in enumerate(column.get("rowMetadata", [])):
+            for m in rm.get("developerMetadata", []):
+                if m.get("metadataKey") == ROW_KEY:
+                    meta.setdefault(start + i, []).append((int(m["metadataId"]), str(m.get("metadataValue", ""))))
+        header_values = []
+        for cell in (header.get("rowData") or [{}])[0].get("values", []):
+            ev = cell.get("effectiveValue", {})
+            header_values.append(ev.get("stringValue"))
+        return _Snapshot(ids, meta, header_values)
+
+    def _check_columns(self, book: _Book, snap: _Snapshot, by_id: dict[str, dict[int, CellValue]]) -> None:
+        cols = {c for cells in by_id.values() for c in cells}
+        for col in cols:
+            now = _header_key(snap.header[col - 1]) if col <= len(snap.header) else None
+            if now != book.header_keys.get(col):
+                raise RemoteError(
+                    _msg(
+                        f"{book.title} › OKRs: columns were inserted, deleted or moved during the "
+                        "sync; nothing was written. Run the sync again",
+                        f"{book.title} › OKRs：同步期间有列被插入、删除或移动，未写入任何内容。请重新同步",
+                    )
+                )
+
+    @staticmethod
+    def _binding_requests(info: _SheetInfo, snap: _Snapshot, unbound: set[str]) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = []
+        for meta_id in snap.stale():
+            requests.append(
+                {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": meta_id}}}}
+            )
+        id_rows: dict[str, list[int]] = {}
+        for row, text in snap.ids.items():
+            id_rows.setdefault(text, []).append(row)
+        for row_id in sorted(unbound):
+            rows = id_rows.get(row_id, [])
+            if len(rows) != 1:
+                continue  # gone, or on several rows: not ours to guess
+            requests.append(
+                {
+                    "createDeveloperMetadata": {
+                        "developerMetadata": {
+                            "metadataKey": ROW_KEY,
+                            "metadataValue": row_id,
+                            "visibility": "DOCUMENT",
+                            "location": {
+                                "dimensionRange": {
+                                    "sheetId": info.sheet_id,
+                                    "dimension": "ROWS",
+                                    "startIndex": rows[0],
+                                    "endIndex": rows[0] + 1,
+                                }
+                            },
+                        }
+                    }
+                }
+            )
+        return requests
+
+    def _history(self, book: _Book, changes: WorkbookChanges) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Values to append to owned sheets (by A1, they are ours) and any sheet to create first."""
+        data: list[dict[str, Any]] = []
+        requests: list[dict[str, Any]] = []
+        for owned in changes.appends:
+            if not owned.rows:
+                continue
+            info = book.sheets.get(owned.name)
+            rows = [[raw_value(v) for v in r] for r in owned.rows]
+            if info is None:
+                sheet_id = _new_sheet_id(book)
+                requests += _owned_sheet_requests(sheet_id, owned.name, owned.header, len(book.sheets))
+                info = _SheetInfo(sheet_id, owned.name, 1000, 26)
+                book.sheets[owned.name] = info
+                book.grid_rows[owned.name] = 1
+                start = 2
+            else:
+                used = book.grid_rows.get(owned.name, 0)
+                if used == 0:
+                    rows.insert(0, list(owned.header))
+                start = used + 1
+            end = start + len(rows) - 1
+            if end > info.rows:
+                grow = end - info.rows + 500
+                requests.append({"appendDimension": {"sheetId": info.sheet_id, "dimension": "ROWS", "length": grow}})
+                info.rows += grow
+            width = max(len(r) for r in rows)
+            a1 = f"{quote_sheet(owned.name)}!A{start}:{column_letter(width)}{end}"
+            data.append({"dataFilter": {"a1Range": a1}, "majorDimension": "ROWS", "values": rows})
+        return data, requests
+
+
+def _new_sheet_id(book: _Book) -> int:
+    taken = {s.sheet_id for s in book.sheets.values()}
+    candidate = 7_000_001
+    while candidate in taken:
+        candidate += 1
+    return candidate
+
+
+def _owned_sheet_requests(sheet_id: int, name: str, header: list[str], index: int) -> list[dict[str, Any]]:
+    """Create an owned sheet (History) with a bold, frozen header written as text."""
+    cells = [
+        {
+            "userEnteredValue": {"stringValue": h},
+            "userEnteredFormat": {
+                "textFormat": {"bold": True},
+                "backgroundColor": {"red": 0.93, "green": 0.93, "blue": 0.93},
+            },
+        }
+        for h in header
+    ]
+    return [
+        {
+            "addSheet": {
+                "properties": {
+                    "sheetId": sheet_id,
+                    "title": name,
+                    "index": index,
+                    "gridProperties": {"rowCount": 1000, "columnCount": 26, "frozenRowCount": 1},
+                }
+            }
+        },
+        {
+            "updateCells": {
+                "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                "rows": [{"values": cells}],
+                "fields": "userEnteredValue,userEnteredFormat",
+            }
+        },
+    ]
+
+
+def _folder_id(text: str) -> str:
+    m = re.search(r"/folders/([A-Za-z0-9_-]+)", text)
+    return m.group(1) if m else text.strip()
+
+
+# ---------------------------------------------------------------- KR Source links
+
+
+_RANGE_RE = re.compile(r"[#&?]range=([^&#\s]+)")
+_GID_RE = re.compile(r"[#&?]gid=(\d+)")
+_CELL_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+
+
+def parse_source(spec: str) -> tuple[str, dict[str, Any]]:
+    """A Source link to (key, DataFilter). Accepted forms:
+    `https://docs.google.com/spreadsheets/d/KEY/edit#gid=0&range=B2` (the browser's link to a
+    cell), `…/d/KEY/edit#range='Data'!B2`, and `https://docs.google.com/spreadsheets/d/KEY › Data
+    › B2`."""
+    text = spec.strip()
+    key = spreadsheet_key(text)
+    parts = [p.strip() for p in re.split(r"\s*›\s*", text)]
+    if len(parts) >= 2:
+        cell = parts[-1].replace("$", "").upper()
+        if not _CELL_RE.match(cell):
+            raise ConfigError(f"{spec}: end the Source with a cell such as B2")
+        sheet = parts[1] if len(parts) == 3 else None
+        a1 = f"{quote_sheet(sheet)}!{cell}" if sheet else cell
+        return key, {"a1Range": a1}
+    m = _RANGE_RE.search(text)
+    if not m:
+        raise ConfigError(
+            f"{spec}: add the cell to the link, e.g. …/edit#gid=0&range=B2 "
+            "(right-click the cell › Get link to this cell)"
+        )
+    rng = unquote(m.group(1))
+    if "!" in rng:
+        return key, {"a1Range": rng}
+    cell = rng.replace("$", "").upper()
+    cm = _CELL_RE.match(cell)
+    if not cm:
+        raise ConfigError(f"{spec}: range={rng} is not a single cell such as B2")
+    g = _GID_RE.search(text)
+    if g is None:
+        return key, {"a1Range": cell}
+    col = 0
+    for ch in cm.group(1):
+        col = col * 26 + ord(ch) - 64
+    row = int(cm.group(2))
+    return key, {
+        "gridRange": {
+            "sheetId": int(g.group(1)),
+            "startRowIndex": row - 1,
+            "endRowIndex": row,
+            "startColumnIndex": col - 1,
+            "endColumnIndex": col,
+        }
+    }
+
+
+def read_sources(
+    specs: list[str], credentials: str | None = None, *, limits: Limits | None = None
+) -> dict[str, CellValue | Exception]:
+    """Values of KR Source cells given as Google Sheets links: one read call per spreadsheet."""
+    out: dict[str, CellValue | Exception] = {}
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for spec in dict.fromkeys(specs):
+        try:
+            key, flt = parse_source(spec)
+        except OkrSyncError as exc:
+            out[spec] = exc
+            continue
+        groups.setdefault(key, []).append((spec, flt))
+    if not groups:
+        return out
+    client = GoogleClient(credentials, limits)
+    for key, items in groups.items():
+        filters = []
+        for _, flt in items:
+            if flt not in filters:
+                filters.append(flt)
+        body = {
+            "dataFilters": filters,
+            "valueRenderOption": "UNFORMATTED_VALUE",
+            "dateTimeRenderOption": "SERIAL_NUMBER",
+            "majorDimension": "ROWS",
+        }
+        url = f"https://sheets.googleapis.com/v4/spreadsheets/{key}/values:batchGetByDataFilter"
+        try:
+            with client.errors(f"Google spreadsheet {key}"):
+                answer = client.http.request("post", url, json=body).json()
+        except OkrSyncError as exc:
+            for spec, _ in items:
+                out[spec] = exc
+            continue
+        found: dict[str, CellValue] = {}
+        for vr in answer.get("valueRanges", []):
+            values = vr.get("valueRange", {}).get("values", [[None]])
+            value = cell_value(values[0][0] if values and values[0] else None)
+            for f in vr.get("dataFilters", []):
+                found[json.dumps(f, sort_keys=True)] = value
+        for spec, flt in items:
+            marker = json.dumps(flt, sort_keys=True)
+            out[spec] = (
+                found[marker] if marker in found else RemoteError(f"{spec}: no such sheet or cell in that spreadsheet")
+            )
+    return out
