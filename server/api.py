@@ -1,7 +1,167 @@
-"""Blueprint: api."""
+"""Blueprint: the JSON API under /api/ (sync, status, units, rollup, history, runs)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from sheets_sync import runner, state
+
+from . import data
+from .auth import require_token
 
 bp = Blueprint("api", __name__)
+
+MAX_SYNC_BODY = 16 * 1024
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SYNC_KEYS = {"as_of", "dry_run"}
+
+
+def _sync_options() -> tuple[dt.date | None, bool]:
+    """Read and check the optional {"as_of": "YYYY-MM-DD", "dry_run": bool} body."""
+    request.max_content_length = MAX_SYNC_BODY
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return None, False
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        abort(
+            400,
+            description=f"The body is not valid JSON ({exc}). Send e.g. "
+            '{"as_of": "2026-11-01", "dry_run": true}, or no body at all.',
+        )
+    if not isinstance(body, dict):
+        abort(400, description='The body must be a JSON object like {"as_of": "2026-11-01"}.')
+    unknown = sorted(set(body) - SYNC_KEYS)
+    if unknown:
+        abort(400, description=f"Unknown field {unknown[0]!r}; the fields are as_of and dry_run.")
+    as_of = None
+    if body.get("as_of") is not None:
+        text = body["as_of"]
+        try:
+            if not isinstance(text, str) or not _DATE.match(text):
+                raise ValueError
+            as_of = dt.date.fromisoformat(text)
+        except ValueError:
+            abort(400, description="as_of must be a date written YYYY-MM-DD, like 2026-11-01.")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        abort(400, description="dry_run must be true or false.")
+    return as_of, dry_run
+
+
+def report_summary(report: Any, run_id: int | None) -> dict[str, Any]:
+    """What a client needs to know about a finished sync."""
+    return {
+        "run_id": run_id,
+        "dry_run": report.dry_run,
+        "as_of": report.as_of.isoformat(),
+        "status": "failed" if report.failed_units else "ok",
+        "company_score": report.company_score,
+        "units": len(report.units),
+        "cells_written": report.cells_written,
+        "errors": report.error_count,
+        "warnings": sum(u.warnings for u in report.units),
+        "failed_units": [{"source": u.source, "error": u.error} for u in report.failed_units],
+        "rollup": report.rollup_location,
+        "rollup_written": report.rollup_written,
+        "exit_code": report.exit_code,
+        "findings": [state.json_safe(f.as_dict()) for f in report.findings],
+    }
+
+
+@bp.post("/api/sync")
+@require_token
+def sync() -> Any:
+    as_of, dry_run = _sync_options()
+    report, run_id = runner.run_sync(data.workspace(), as_of=as_of, dry_run=dry_run, trigger="api")
+    if not dry_run:
+        data.invalidate()
+    return jsonify(report_summary(report, run_id))
+
+
+def status_payload() -> dict[str, Any]:
+    """Last run, whether one is running, and the company score."""
+    ws = data.workspace()
+    runs = state.list_runs(ws, limit=1)
+    view = data.view()
+    holder = data.running()
+    scheduler = current_app.extensions["okr_sync"].get("scheduler")
+    return {
+        "running": holder is not None,
+        "running_since": holder.started if holder else None,
+        "running_by": holder.who if holder else None,
+        "last_run": runs[0].as_dict() if runs else None,
+        "last_sync": view.run.as_dict() if view.run else None,
+        "preview": view.preview,
+        "as_of": view.snapshot.get("as_of"),
+        "company_score": view.snapshot.get("company_score"),
+        "units": len(view.snapshot.get("units", [])),
+        "errors": sum(1 for f in view.snapshot.get("findings", []) if f["severity"] == "error"),
+        "warnings": sum(1 for f in view.snapshot.get("findings", []) if f["severity"] == "warning"),
+        "next_scheduled_run": scheduler.next_run.isoformat() if scheduler and scheduler.next_run else None,
+    }
+
+
+@bp.get("/api/status")
+@require_token
+def status() -> Any:
+    return jsonify(status_payload())
+
+
+@bp.get("/api/units")
+@require_token
+def units() -> Any:
+    view = data.view()
+    return jsonify(as_of=view.snapshot.get("as_of"), preview=view.preview, units=view.units)
+
+
+@bp.get("/api/rollup")
+@require_token
+def rollup() -> Any:
+    view = data.view()
+    wanted = request.args.get("sheet")
+    names = list(view.sheets)
+    if wanted is not None and wanted not in view.sheets:
+        abort(404, description=f"There is no rollup sheet {wanted[:60]!r}; the sheets are {', '.join(names)}.")
+    chosen = [wanted] if wanted else names
+    return jsonify(
+        as_of=view.snapshot.get("as_of"),
+        preview=view.preview,
+        company_score=view.snapshot.get("company_score"),
+        sheets={name: {"headers": view.sheets[name]["headers"], "rows": view.rows(name)} for name in chosen},
+    )
+
+
+@bp.get("/api/history")
+@require_token
+def history() -> Any:
+    raw_id = request.args.get("id", "")
+    parsed = data.parse_global_id(raw_id) if len(raw_id) <= 80 else None
+    if parsed is None:
+        abort(400, description="id must be a global ID like MKT/KR1.2 or CO/O1 (unit code, slash, local ID).")
+    unit_code, local_id = parsed
+    view = data.view()
+    unit = next((u for u in view.units if (u.get("unit_code") or "").upper() == unit_code.upper()), None)
+    if unit is None:
+        abort(404, description=f"There is no unit {unit_code!r} in this workspace.")
+    global_id = f"{unit['unit_code']}/{local_id}"
+    known = {str(r.get("ID", "")).upper() for r in view.rows("Rollup")}
+    if global_id.upper() not in known:
+        abort(404, description=f"{global_id} is not an objective or key result of {unit['source']}.")
+    rows = data.history_rows(unit["locator"], local_id, global_id)
+    return jsonify(id=global_id, unit=unit["unit_code"], source=unit["source"], rows=rows)
+
+
+@bp.get("/api/runs")
+@require_token
+def runs() -> Any:
+    text = request.args.get("limit", "20")
+    if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= 500:
+        abort(400, description="limit must be a whole number from 1 to 500.")
+    return jsonify(runs=[r.as_dict() for r in state.list_runs(data.workspace(), int(text))])

@@ -1,7 +1,233 @@
-"""Blueprint: dashboard."""
+"""Blueprint: the dashboard, server-rendered HTML; a token login sets a session cookie."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from sheets_sync import runner, state
+from sheets_sync.errors import SyncBusy
+
+from . import charts, data
+from .auth import token_ok
+from .i18n import level_label, pick_lang, status_key, status_label, t
 
 bp = Blueprint("dashboard", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_FINDINGS_SHOWN = 12
+AT_RISK = {"at risk", "off track", "no data"}
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _session_ok() -> bool:
+    """The session carries the digest of a token that is still configured."""
+    held = session.get("auth")
+    if not isinstance(held, str):
+        return False
+    ok = False
+    for token in current_app.config.get("TOKENS") or []:
+        ok |= hmac.compare_digest(held, _digest(token))
+    return ok
+
+
+def _bearer_ok() -> bool | None:
+    """True/False for a Bearer header, None when there is none."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, presented = header.partition(" ")
+    return scheme.lower() == "bearer" and bool(presented) and token_ok(presented.strip())
+
+
+def login_required(view: F) -> F:
+    """A Bearer token or a signed-in session; otherwise the login page (401 for a bad header)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        bearer = _bearer_ok()
+        if bearer is False:
+            abort(401, description="That token is not valid.")
+        if not bearer and not _session_ok():
+            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if not target:
+        return url_for("dashboard.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("dashboard.index")
+    return target
+
+
+def _csrf() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return str(session["csrf"])
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf", "")
+    if not hmac.compare_digest(sent, str(session.get("csrf", ""))) or not sent:
+        abort(400, description=t("csrf", pick_lang()))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    lang = pick_lang()
+    error = None
+    if request.method == "POST":
+        token = request.form.get("token", "").strip()
+        if token and len(token) <= 512 and token_ok(token):
+            session.clear()
+            session["auth"] = _digest(token)
+            session["lang"] = lang
+            session.permanent = False
+            return redirect(_safe_next(request.args.get("next")))
+        error = t("bad_token", lang)
+    status = 401 if error else 200
+    return render_template("login.html", lang=lang, t=t, error=error), status
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.post("/sync")
+@login_required
+def sync_now() -> Any:
+    if not _bearer_ok():
+        _check_csrf()
+    lang = pick_lang()
+    try:
+        report, run_id = runner.run_sync(data.workspace(), trigger="dashboard")
+    except SyncBusy as exc:
+        flash(str(exc), "warning")
+    else:
+        data.invalidate()
+        flash(t("sync_done", lang, run=run_id, cells=report.cells_written, errors=report.error_count), "ok")
+    return redirect(url_for("dashboard.index"))
+
+
+def _unit_order(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units as a tree walk from the company down, children by code."""
+    codes = {u.get("unit_code") for u in units}
+    children: dict[Any, list[dict[str, Any]]] = {}
+    for u in units:
+        parent = u.get("parent") if u.get("parent") in codes else None
+        children.setdefault(parent, []).append(u)
+    order: list[dict[str, Any]] = []
+
+    def walk(parent: Any, depth: int) -> None:
+        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit_code") or "")):
+            if any(u is seen for seen in order):
+                continue
+            order.append({**u, "depth": depth})
+            walk(u.get("unit_code"), depth + 1)
+
+    walk(None, 0)
+    for u in units:  # anything a cycle kept out of the walk
+        if not any(u.get("locator") == seen.get("locator") for seen in order):
+            order.append({**u, "depth": 0})
+    return order
+
+
+def _tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alignment rows with depths -> nested nodes."""
+    roots: list[dict[str, Any]] = []
+    stack: list[dict[str, Any]] = []
+    for row in rows:
+        node = {"row": row, "children": []}
+        depth = int(row.get("_depth") or 0)
+        while len(stack) > depth:
+            stack.pop()
+        (stack[-1]["children"] if stack else roots).append(node)
+        stack.append(node)
+    return roots
+
+
+def _when(stamp: str | None) -> str:
+    """ISO time -> 2026-11-23 16:06."""
+    return stamp[:16].replace("T", " ") if stamp else ""
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    lang = pick_lang()
+    ws = data.workspace()
+    view = data.view()
+    units = _unit_order(view.units)
+    trends = state.unit_trends(ws)
+    last = state.list_runs(ws, limit=1)
+    findings = sorted(
+        view.snapshot.get("findings", []),
+        key=lambda f: (f["severity"] != "error", str(f.get("unit") or ""), f["where"]),
+    )
+    deps = [r for r in view.rows("Dependencies") if status_key(r.get("To's status")) in AT_RISK]
+    holder = data.running()
+    scheduler = current_app.extensions["okr_sync"].get("scheduler")
+    company = next((u for u in units if u.get("level") == "company"), None)
+    bars = charts.bar_chart(
+        [(str(u.get("unit_code") or u["source"]), str(u.get("name") or ""), u.get("score")) for u in units],
+        t("unit_scores", lang),
+    )
+    sparks = {
+        u.get("unit_code"): charts.sparkline(
+            trends.get(u.get("unit_code") or "", []), f"{u.get('unit_code')} {t('trend', lang)}"
+        )
+        for u in units
+    }
+    return render_template(
+        "dashboard.html",
+        lang=lang,
+        t=t,
+        view=view,
+        units=units,
+        company=company,
+        company_score=view.snapshot.get("company_score"),
+        bars=bars,
+        sparks=sparks,
+        trends=trends,
+        tree=_tree(view.rows("Alignment")),
+        deps=deps,
+        findings=findings,
+        shown=MAX_FINDINGS_SHOWN,
+        last=last[0] if last else None,
+        holder=holder,
+        next_run=_when(scheduler.next_run.isoformat()) if scheduler and scheduler.next_run else None,
+        band=charts.band,
+        fmt=charts.fmt,
+        status_label=status_label,
+        status_key=status_key,
+        level_label=level_label,
+        when=_when,
+        csrf=_csrf(),
+        bearer=bool(_bearer_ok()),
+    )

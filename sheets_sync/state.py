@@ -245,9 +245,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     version = int(row[0] or 0)
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         # executescript commits first; wrap each step so a half-applied migration rolls back.
-        conn.executescript(
-            f"BEGIN;\n{script}\nINSERT INTO schema_version(version) VALUES ({number});\nCOMMIT;"
-        )
+        conn.executescript(f"BEGIN;\n{script}\nINSERT INTO schema_version(version) VALUES ({number});\nCOMMIT;")
         version = number
     return version
 
@@ -324,8 +322,7 @@ def start_run(
     """Open a run in the log (status 'running'); return its id."""
     with connect(target) as conn:
         cur = conn.execute(
-            "INSERT INTO runs(kind, trigger, started, as_of, status, undo_of)"
-            " VALUES (?, ?, ?, ?, 'running', ?)",
+            "INSERT INTO runs(kind, trigger, started, as_of, status, undo_of) VALUES (?, ?, ?, ?, 'running', ?)",
             (kind, trigger, _now(), as_of.isoformat() if as_of else None, undo_of),
         )
         return int(cur.lastrowid or 0)
@@ -477,26 +474,43 @@ def get_run(target: Workspace | str | Path, run_id: int) -> RunRecord | None:
 def run_cells(target: Workspace | str | Path, run_id: int) -> list[CellRecord]:
     """The cells a run changed, in the order it wrote them."""
     with connect(target) as conn:
-        rows = conn.execute(
-            "SELECT * FROM cell_changes WHERE run_id=? ORDER BY id", (run_id,)
-        ).fetchall()
+        rows = conn.execute("SELECT * FROM cell_changes WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
     return [_cell(r) for r in rows]
+
+
+_RUN_COLUMNS = (
+    "id, kind, trigger, started, finished, as_of, units, failed_units, cells_written, errors,"
+    " warnings, company_score, status, reason, undo_of"
+)
+
+
+def latest_snapshot_run(target: Workspace | str | Path) -> RunRecord | None:
+    """The newest sync run that left a snapshot (without loading the snapshot)."""
+    with connect(target) as conn:
+        row = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind='sync' AND snapshot IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return _run(row) if row else None
+
+
+def get_snapshot(target: Workspace | str | Path, run_id: int) -> dict[str, Any] | None:
+    """The snapshot a run left, parsed."""
+    with connect(target) as conn:
+        row = conn.execute("SELECT snapshot FROM runs WHERE id=?", (run_id,)).fetchone()
+    if row is None or row["snapshot"] is None:
+        return None
+    return json.loads(row["snapshot"])  # type: ignore[no-any-return]
 
 
 def latest_snapshot(target: Workspace | str | Path) -> tuple[RunRecord, dict[str, Any]] | None:
     """The newest sync run that left a snapshot, with that snapshot."""
-    with connect(target) as conn:
-        row = conn.execute(
-            "SELECT * FROM runs WHERE kind='sync' AND snapshot IS NOT NULL ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    if row is None:
+    run = latest_snapshot_run(target)
+    if run is None:
         return None
-    return _run(row), json.loads(row["snapshot"])
+    return run, get_snapshot(target, run.id) or {}
 
 
-def unit_trends(
-    target: Workspace | str | Path, limit: int = 60
-) -> dict[str, list[tuple[str, float | None]]]:
+def unit_trends(target: Workspace | str | Path, limit: int = 60) -> dict[str, list[tuple[str, float | None]]]:
     """Each unit's score by as-of day (the last run of each day), oldest first."""
     with connect(target) as conn:
         rows = conn.execute(
@@ -533,7 +547,8 @@ def _pick_run(conn: sqlite3.Connection, run_id: int | None) -> RunRecord:
     return _run(row)
 
 
-def _backend_for(workspace: Workspace, locator: str, cache: dict[int, list[str]]) -> Any:
+def backend_for(workspace: Workspace, locator: str, cache: dict[int, list[str]]) -> Any:
+    """The backend that holds a unit's workbook, or None."""
     backends = list(workspace.backends)
     if len(backends) == 1:
         return backends[0]
@@ -600,8 +615,7 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
                 _insert_cells(conn, new_id, c.locator, c.source, [update], c.id_col)
             reason = f"{len(result.skipped)} cells skipped" if result.skipped else None
             conn.execute(
-                "UPDATE runs SET finished=?, cells_written=?, units=?, status='ok', reason=?"
-                " WHERE id=?",
+                "UPDATE runs SET finished=?, cells_written=?, units=?, status='ok', reason=? WHERE id=?",
                 (_now(), len(written), len(by_unit), reason, new_id),
             )
         result.run_id = new_id
@@ -615,12 +629,10 @@ def _undo_unit(
     result: UndoResult,
     cache: dict[int, list[str]],
 ) -> list[tuple[CellRecord, CellUpdate]]:
-    backend = _backend_for(workspace, locator, cache)
+    backend = backend_for(workspace, locator, cache)
     if backend is None:
         for c in cells:
-            result.skipped.append(
-                SkippedCell(c, "no-backend", "this workbook is no longer part of the workspace")
-            )
+            result.skipped.append(SkippedCell(c, "no-backend", "this workbook is no longer part of the workspace"))
         return []
     try:
         raw = backend.read(locator)
@@ -637,9 +649,7 @@ def _undo_unit(
         grid = raw.sheets[sheet]
         row = _locate_row(grid, c)
         if row is None:
-            result.skipped.append(
-                SkippedCell(c, "row-gone", f"the row of {c.row_id} is gone from the sheet")
-            )
+            result.skipped.append(SkippedCell(c, "row-gone", f"the row of {c.row_id} is gone from the sheet"))
             continue
         now = _cell_at(grid, row, c.col)
         if not same_value(now, c.new):
@@ -656,9 +666,7 @@ def _undo_unit(
     if not planned:
         return []
     id_col = next((c.id_col for c, _ in planned if c.id_col), None)
-    changes = WorkbookChanges(
-        updates=[u for _, u in planned], id_col=id_col, okrs_sheet=planned[0][1].sheet
-    )
+    changes = WorkbookChanges(updates=[u for _, u in planned], id_col=id_col, okrs_sheet=planned[0][1].sheet)
     try:
         backend.apply(locator, changes)
     except OkrSyncError as exc:

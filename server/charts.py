@@ -1,0 +1,85 @@
+"""Inline SVG charts drawn on the server: no script, no CDN, readable at any width."""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+
+def band(score: float | None) -> str:
+    """The grading band of a score: green 0.7–1.0, yellow 0.4–0.69, red below, none when unscored."""
+    if score is None:
+        return "none"
+    if score >= 0.7:
+        return "green"
+    if score >= 0.4:
+        return "yellow"
+    return "red"
+
+
+def fmt(score: float | None) -> str:
+    """A score as people read it: 0.58, or an em dash when there is none."""
+    return "—" if score is None else f"{score:.2f}"
+
+
+def bar_chart(items: list[tuple[str, str, float | None]], title: str) -> Markup:
+    """Horizontal bars, one per (label, tooltip, score), with the 0.4 and 0.7 band lines."""
+    left, right, top, row_h = 118, 44, 26, 30
+    width = 560
+    plot = width - left - right
+    height = top + row_h * max(len(items), 1) + 8
+    parts = [
+        f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for mark in (0.0, 0.4, 0.7, 1.0):
+        x = left + plot * mark
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 4}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{top - 10}" text-anchor="middle">{mark:.1f}</text>'
+        )
+    for i, (name, tip, score) in enumerate(items):
+        y = top + i * row_h
+        w = plot * max(0.0, min(score or 0.0, 1.0))
+        parts.append(
+            f'<g class="bar b-{band(score)}"><title>{escape(tip)}: {fmt(score)}</title>'
+            f'<text class="label" x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" '
+            f'text-anchor="end">{escape(name)}</text>'
+            f'<rect x="{left}" y="{y + 5}" width="{max(w, 2):.1f}" height="{row_h - 10}" rx="3"/>'
+            f'<text class="value" x="{left + max(w, 2) + 6:.1f}" y="{y + row_h / 2 + 4:.1f}">'
+            f"{fmt(score)}</text></g>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def sparkline(points: list[tuple[str, float | None]], title: str) -> Markup:
+    """A small line of one unit's score over the cycle, on the three colour bands."""
+    width, height, pad = 220, 64, 6
+    scored = [(d, s) for d, s in points if s is not None]
+    parts = [
+        f'<svg class="chart spark" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+
+    def y_of(score: float) -> float:
+        return pad + (height - 2 * pad) * (1 - max(0.0, min(score, 1.0)))
+
+    for name, lo, hi in (("red", 0.0, 0.4), ("yellow", 0.4, 0.7), ("green", 0.7, 1.0)):
+        parts.append(
+            f'<rect class="zone z-{name}" x="0" y="{y_of(hi):.1f}" width="{width}" height="{y_of(lo) - y_of(hi):.1f}"/>'
+        )
+    if scored:
+        n = len(scored)
+        xs = [pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5) for i in range(n)]
+        coords = " ".join(f"{x:.1f},{y_of(s):.1f}" for x, (_, s) in zip(xs, scored, strict=True))
+        if n > 1:
+            parts.append(f'<polyline class="line" points="{coords}"/>')
+        for x, (day, s) in zip(xs, scored, strict=True):
+            parts.append(
+                f'<circle class="dot b-{band(s)}" cx="{x:.1f}" cy="{y_of(s):.1f}" r="3.5">'
+                f"<title>{escape(day)}: {fmt(s)}</title></circle>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
