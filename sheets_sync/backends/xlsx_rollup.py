@@ -98,7 +98,7 @@ class XlsxRollupTarget:
                     f"{self.path} is not a rollup workbook written by okr-sync, so it was left "
                     "untouched. Pick another --rollup path (a new file name). / "
                     f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。"
-                    "请用 --rollup 另选一个路径(新的文件名)。"
+                    "请用 --rollup 另选一个路径（新的文件名）。"
                 )
             if marks.get(FINGERPRINT_PROPERTY) == fingerprint and marks.get(STAMP_PROPERTY) == stamp:
                 return False
@@ -109,13 +109,13 @@ class XlsxRollupTarget:
         if self.path.suffix.lower() != ".xlsx":
             raise ConfigError(
                 f"The rollup path {self.path} must end in .xlsx; pick another --rollup path. / "
-                f"汇总文件 {self.path} 必须以 .xlsx 结尾,请用 --rollup 另选一个路径。"
+                f"汇总文件 {self.path} 必须以 .xlsx 结尾，请用 --rollup 另选一个路径。"
             )
         if self.path.is_dir():
             raise ConfigError(
                 f"The rollup path {self.path} is a folder; give a file name such as "
                 f"{self.path / 'rollup.xlsx'} to --rollup. / "
-                f"汇总路径 {self.path} 是文件夹,请给 --rollup 一个文件名。"
+                f"汇总路径 {self.path} 是文件夹，请给 --rollup 一个文件名。"
             )
 
     def _save(self, workbook: Workbook, rows: dict[WriteOnlyWorksheet, str]) -> None:
@@ -126,7 +126,7 @@ class XlsxRollupTarget:
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the folder {folder} for the rollup ({exc.strerror}); "
-                "pick another --rollup path. / 无法创建汇总文件夹 {folder},请用 --rollup 另选路径。"
+                f"pick another --rollup path. / 无法创建汇总文件夹 {folder}，请用 --rollup 另选路径。"
             ) from exc
         # A .tmp suffix so a folder scan for unit workbooks never picks up the half-written file.
         temp = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -138,7 +138,7 @@ class XlsxRollupTarget:
             except OSError as exc:
                 raise ConfigError(
                     f"Cannot write the rollup in {folder} ({exc.strerror}); pick another "
-                    f"--rollup path. / 无法在 {folder} 写入汇总文件,请用 --rollup 另选路径。"
+                    f"--rollup path. / 无法在 {folder} 写入汇总文件，请用 --rollup 另选路径。"
                 ) from exc
             try:
                 os.replace(temp, self.path)
@@ -146,7 +146,7 @@ class XlsxRollupTarget:
                 raise WorkbookLocked(
                     str(self.path),
                     "the rollup is open in Excel or another program; close it and sync again. / "
-                    "汇总工作簿正被 Excel 或其他程序打开,请关闭后重新同步。",
+                    "汇总工作簿正被 Excel 或其他程序打开，请关闭后重新同步。",
                 ) from exc
         finally:
             temp.unlink(missing_ok=True)
@@ -537,6 +537,11 @@ def _write_summary(
             second._style = copy(style)
         return [first, second]
 
+    def _note(text: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, text)
+        cell._style = copy(note)
+        return cell
+
     heading = WriteOnlyCell(ws, "OKR rollup · OKR 汇总")
     heading._style = copy(title)
     ws.append([heading])
@@ -553,6 +558,7 @@ def _write_summary(
         row("Objectives · 目标", _total(units, "Objectives")),
         row("Key results · 关键结果", _total(units, "Key results")),
         [],
+        [_note("Objectives and key results by status · 目标与关键结果的状态")],
         *[row(f"{h} · {zh}", n) for (h, n), zh in zip(status_counts, zh_status, strict=True)],
         [],
         row("Errors · 错误", _count(issues, "Severity", _SEVERITY_BANDS["red"])),
@@ -563,11 +569,9 @@ def _write_summary(
         ws.append(line)
     for text in (
         "Written by okr-sync on every sync: edit the units' workbooks, not this one.",
-        "本工作簿由 okr-sync 在每次同步时重写:请修改各单元的工作簿,不要在此编辑。",
+        "本工作簿由 okr-sync 在每次同步时重写：请修改各单元的工作簿，不要在此编辑。",
     ):
-        cell = WriteOnlyCell(ws, text)
-        cell._style = copy(note)
-        ws.append([cell])
+        ws.append([_note(text)])
     # Colour the company score like every other score.
     _add_score_bands(ws, "B3", "B3")
     if units is not None and units_ws is not None and units.rows:
