@@ -116,6 +116,8 @@ def encode(value: CellValue, p: str, date1904: bool) -> tuple[str | None, str]:
     if isinstance(value, CellError):
         return "e", f"<{p}v>{html.escape(value.code, quote=False)}</{p}v>"
     text = str(value)[:MAX_TEXT]
+    if not text:
+        return None, ""  # an empty text would be a non-blank cell; clear it instead
     space = ' xml:space="preserve"' if text != text.strip() or "\n" in text else ""
     return "inlineStr", f"<{p}is><{p}t{space}>{escape_text(text)}</{p}t></{p}is>"
 
