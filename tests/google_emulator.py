@@ -1715,7 +1715,7 @@ class EmulatorServer:
         self._server = make_server("127.0.0.1", 0, self.emulator.app, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.emulator.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> EmulatorServer:
         self._thread.start()

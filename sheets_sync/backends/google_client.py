@@ -39,6 +39,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _READ_SUFFIXES = ("values:batchGet", "values:batchGetByDataFilter", "developerMetadata:search")
 ERROR_CODES = frozenset({"#DIV/0!", "#N/A", "#REF!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!",
                          "#ERROR!"})  # fmt: skip
+_ANY_GOOGLE_HOST = re.compile(r"^https://[A-Za-z0-9.-]+\.googleapis\.com")
 _KEY_RE = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 
@@ -283,7 +284,20 @@ class GoogleClient:
                 assert last is not None
                 raise last
 
-        session = _Session(loaded.credentials)
+        auth_request = None
+        if base:
+            import google.auth.transport.requests as gtr
+            import requests
+
+            class _AuthSession(requests.Session):
+                # google-auth's own side calls (e.g. its access-boundary lookup) follow the
+                # override too, so nothing leaves for Google when a base URL is set.
+                def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+                    url = _ANY_GOOGLE_HOST.sub(base, url)
+                    return super().request(method, url, *args, **kwargs)
+
+            auth_request = gtr.Request(session=_AuthSession())
+        session = _Session(loaded.credentials, auth_request=auth_request)
         self.http = gspread.http_client.HTTPClient(loaded.credentials, session=session)
         self.http.set_timeout(self.limits.timeout)
 
