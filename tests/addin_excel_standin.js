@@ -19,7 +19,8 @@
       writeOps: 0,
       selected: null,
       active: null,
-      roaming: spec.roaming || {},
+      // Roaming settings belong to the user, not the workbook: they survive a new workbook.
+      roaming: spec.roaming || (state ? state.roaming : {}),
     };
     var sheets = spec.sheets || {};
     Object.keys(sheets).forEach(function (name) {

@@ -19,8 +19,8 @@
       working: "Working…",
       tokenSaved: "Token saved.",
       noOffice: "Open this pane from the OKR tab in Excel: the Excel JavaScript API is not available here.",
-      scored: "Scored: {cells} cells written, {notes} notes.",
-      validated: "Checked: {cells} Check cells written, {notes} notes.",
+      scored: "Scored: {cells} cells written, {notes} cell notes.",
+      validated: "Checked: {cells} Check cells written, {notes} cell notes.",
       rolled: "Rollup written to {sheets} sheets ({units} units).",
       counts: "{errors} errors · {warnings} warnings",
       noFindings: "No findings: the workbook follows the standard.",
@@ -102,7 +102,9 @@
     var color = result.score === null || result.score === undefined ? "#ededed"
       : result.score >= 0.7 ? "#c6efce" : result.score >= 0.4 ? "#ffeb9c" : "#ffc7ce";
     badge.style.background = color;
-    $("unit-name").textContent = [result.unit, result.name].filter(Boolean).join(" · ") || result.source;
+    var names = [result.unit];
+    if (result.name && result.name !== result.unit) names.push(result.name);
+    $("unit-name").textContent = names.filter(Boolean).join(" · ") || result.source;
     $("unit-line").textContent = result.source;
     $("counts").textContent = tr("counts", { errors: result.errors, warnings: result.warnings });
 
