@@ -181,6 +181,19 @@ class RunRecord:
         """JSON-friendly form."""
         return dict(self.__dict__)
 
+    def __str__(self) -> str:
+        when = (self.started or "")[:16].replace("T", " ")
+        head = f"#{self.id:<4} {when}  {self.kind:<4} by {self.trigger:<9} {self.status:<7}"
+        if self.kind == "undo":
+            body = f"undid run {self.undo_of}: {self.cells_written} cells restored"
+        else:
+            score = "—" if self.company_score is None else f"{self.company_score:.2f}"
+            body = (
+                f"as of {self.as_of or '—'}: {self.units} units, {self.cells_written} cells "
+                f"written, {self.errors} errors, {self.warnings} warnings, company {score}"
+            )
+        return f"{head} {body}" + (f"\n      {self.reason}" if self.reason else "")
+
 
 @dataclass
 class CellRecord:
@@ -221,6 +234,15 @@ class UndoResult:
     run_id: int | None
     restored: list[CellRecord] = field(default_factory=list)
     skipped: list[SkippedCell] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"Undid run {self.undone_run} (logged as run {self.run_id}): restored "
+            f"{len(self.restored)} cells, skipped {len(self.skipped)}."
+        ]
+        for s in self.skipped:
+            lines.append(f"  skipped {s.cell.where}: {s.reason}")
+        return "\n".join(lines)
 
 
 # --- database --------------------------------------------------------------------------------
