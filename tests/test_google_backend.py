@@ -1,0 +1,319 @@
+"""GoogleBackend against the emulator: calls per spreadsheet, binding rows by ID under concurrent
+edits, credentials and access errors, retries and the quota limiter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import kr, o, unit
+from conftest_google import *  # noqa: F403
+from conftest_google import GoogleApi
+from google_emulator import GoogleEmulator
+
+from sheets_sync.backends.google import ROW_KEY, GoogleBackend
+from sheets_sync.backends.google_client import Limits, RateLimiter, request_kind
+from sheets_sync.engine import sync
+from sheets_sync.errors import AuthError, RemoteError
+from sheets_sync.workspace import Workspace
+
+AS_OF = dt.date(2026, 11, 15)
+FAST = Limits(backoff=0.001, backoff_cap=0.01, attempts=4, timeout=5)
+
+
+def company(emu: GoogleEmulator, **kw: Any) -> str:
+    rows = [
+        o("O1", "Grow revenue"),
+        kr("KR1.1", "Revenue", start=0, target=100, current=50),
+        kr("KR1.2", "Customers", start=10, target=20, current=20),
+        kr("KR1.3", "Churn", start=30, target=20, current=25),
+    ]
+    return emu.add_spreadsheet("Company OKRs", unit("CO", "company", rows), **kw)
+
+
+def okrs(emu: GoogleEmulator, key: str) -> dict[str, dict[str, Any]]:
+    """OKRs rows by ID with the computed columns, as the emulator holds them."""
+    grid = emu.values(key, "OKRs")
+    header = grid[0]
+    out = {}
+    for row in grid[1:]:
+        row = row + [None] * (len(header) - len(row))
+        if row[1]:
+            out[row[1]] = dict(zip(header, row, strict=True))
+    return out
+
+
+def run(backend: GoogleBackend) -> Any:
+    return sync(Workspace([backend]), AS_OF, write_rollup=False)
+
+
+def test_read_gives_title_key_and_serial_dates(google_api: GoogleApi) -> None:
+    key = company(google_api.emulator)
+    raw = GoogleBackend([f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0"]).read(key)
+    assert raw.source == "Company OKRs" and raw.locator == key
+    assert raw.sheet_names == ["Settings", "OKRs"]
+    start = {r[0]: r[1] for r in raw.sheets["Settings"] if len(r) > 1}["Cycle start"]
+    assert start == 46296  # 2026-10-01 as Google's serial number
+    assert raw.sheets["OKRs"][2][:3] == ["KR", "KR1.1", "Revenue"]
+
+
+def test_sync_calls_per_spreadsheet_and_nothing_new_writes_nothing(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    backend = GoogleBackend([key])
+    report = run(backend)
+    assert not report.failed_units
+    rows = okrs(emu, key)
+    assert rows["KR1.1"]["Score"] == 0.5 and rows["KR1.2"]["Status"] == "done"
+    assert rows["KR1.3"]["Progress"] == 0.5 and rows["O1"]["Score"] == 0.67
+    assert emu.calls["values.batchGet"] == 1
+    assert emu.calls["values.batchUpdateByDataFilter"] == 1
+    # One spreadsheets:batchUpdate: bind the rows and create History.
+    assert emu.calls["spreadsheets.batchUpdate"] == 1
+    assert [s.title for s in emu.book(key).sheets] == ["Settings", "OKRs", "History"]
+    assert len(emu.values(key, "History")) == 4  # header + 3 KRs
+    emu.reset_counts()
+    report = run(GoogleBackend([key]))
+    assert not report.failed_units and report.cells_written == 0
+    assert emu.write_calls() == 0
+    assert dict(emu.calls) == {"oauth.token": 1, "spreadsheets.get": 1, "values.batchGet": 1}
+    # A changed Current: one bind-check read and one values write, no structural call.
+    emu.set_cell(key, "OKRs", "L3", 80)
+    emu.reset_counts()
+    run(GoogleBackend([key]))
+    assert emu.calls["values.batchUpdateByDataFilter"] == 1
+    assert emu.calls["spreadsheets.batchUpdate"] == 0
+    assert okrs(emu, key)["KR1.1"]["Score"] == 0.8
+    assert len(emu.values(key, "History")) == 5
+
+
+def _sheet_id(emu: GoogleEmulator, key: str, title: str = "OKRs") -> int:
+    sheet = emu.book(key).sheet_by_title(title)
+    assert sheet is not None
+    return sheet.sheet_id
+
+
+def _insert_row(emu: GoogleEmulator, key: str, index: int) -> None:
+    emu.edit(
+        key,
+        [
+            {
+                "insertDimension": {
+                    "range": {
+                        "sheetId": _sheet_id(emu, key),
+                        "dimension": "ROWS",
+                        "startIndex": index,
+                        "endIndex": index + 1,
+                    }
+                }
+            }
+        ],
+    )
+    emu.set_cell(key, "OKRs", f"A{index + 1}", "KR")
+    emu.set_cell(key, "OKRs", f"B{index + 1}", "KR1.9")
+    emu.set_cell(key, "OKRs", f"C{index + 1}", "Added by a person meanwhile")
+
+
+@pytest.mark.parametrize("moment", ["values.batchUpdateByDataFilter", "spreadsheets.batchUpdate"])
+def test_rows_inserted_during_the_sync_never_get_another_rows_figures(google_api: GoogleApi, moment: str) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    # A person inserts a row above KR1.1 between the sync's read and its write (or its binding).
+    emu.before(moment, lambda e: _insert_row(e, key, 2))
+    report = run(GoogleBackend([key]))
+    rows = okrs(emu, key)
+    assert rows["KR1.9"]["Score"] is None and rows["KR1.9"]["Status"] is None
+    if moment == "values.batchUpdateByDataFilter":
+        # Rows were bound before the edit: every figure follows its row.
+        assert rows["KR1.1"]["Score"] == 0.5 and rows["KR1.3"]["Score"] == 0.5
+    # Whatever was written sits on the right row; the rest comes at the next sync.
+    for kr_id, score in (("KR1.1", 0.5), ("KR1.2", 1.0), ("KR1.3", 0.5)):
+        assert rows[kr_id]["Score"] in (None, score)
+    assert not report.failed_units
+    run(GoogleBackend([key]))
+    rows = okrs(emu, key)
+    assert [rows[i]["Score"] for i in ("KR1.1", "KR1.2", "KR1.3")] == [0.5, 1.0, 0.5]
+
+
+def test_rows_deleted_and_moved_between_read_and_write(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    run(GoogleBackend([key]))  # binds the rows
+    emu.set_cell(key, "OKRs", "L3", 90)  # KR1.1 Current
+    emu.set_cell(key, "OKRs", "L5", 20)  # KR1.3 Current
+    sid = _sheet_id(emu, key)
+
+    def edit(e: GoogleEmulator) -> None:
+        # Delete KR1.2 (row 4), then move KR1.3 above KR1.1.
+        e.edit(
+            key,
+            [
+                {"deleteDimension": {"range": {"sheetId": sid, "dimension": "ROWS", "startIndex": 3, "endIndex": 4}}},
+                {
+                    "moveDimension": {
+                        "source": {"sheetId": sid, "dimension": "ROWS", "startIndex": 3, "endIndex": 4},
+                        "destinationIndex": 2,
+                    }
+                },
+            ],
+        )
+
+    emu.before("values.batchUpdateByDataFilter", edit)
+    report = run(GoogleBackend([key]))
+    assert not report.failed_units
+    grid = emu.values(key, "OKRs")
+    assert [r[1] for r in grid[1:]] == ["O1", "KR1.3", "KR1.1"]
+    rows = okrs(emu, key)
+    assert rows["KR1.1"]["Score"] == 0.9 and rows["KR1.1"]["Current"] == 90
+    assert rows["KR1.3"]["Score"] == 1.0 and rows["KR1.3"]["Status"] == "done"
+    assert "KR1.2" not in rows
+
+
+def test_a_stale_binding_is_dropped_not_trusted(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    run(GoogleBackend([key]))
+    # A person swaps two IDs by hand: the row metadata now disagrees with the ID cells.
+    emu.set_cell(key, "OKRs", "B3", "KR1.3")
+    emu.set_cell(key, "OKRs", "B5", "KR1.1")
+    emu.set_cell(key, "OKRs", "L3", 70)  # and updates the row now called KR1.3
+    run(GoogleBackend([key]))
+    rows = okrs(emu, key)
+    assert rows["KR1.3"]["Current"] == 70 and rows["KR1.3"]["Score"] == 0.7
+    assert rows["KR1.1"]["Current"] == 25 and rows["KR1.1"]["Score"] == 0.5
+    meta = [m for m in emu.book(key).metadata if m["metadataKey"] == ROW_KEY]
+    by_row = {m["location"]["dimensionRange"]["startIndex"]: m["metadataValue"] for m in meta}
+    # The stale bindings are gone; the row written is bound to the ID it carries now.
+    assert by_row[2] == "KR1.3" and 4 not in by_row
+
+
+def test_user_text_is_never_turned_into_a_formula(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    rows = [o("O1", "Grow"), kr("KR1.1", "Sales", target=100, current="=bad")]
+    key = emu.add_spreadsheet("U", unit("CO", "company", rows))
+    emu.set_cell(key, "OKRs", "L3", "=1+")  # an unparseable formula: #ERROR!
+    run(GoogleBackend([key]))
+    check = okrs(emu, key)["KR1.1"]["Check"]
+    assert isinstance(check, str) and check
+    cell = emu.book(key).sheet_by_title("OKRs").cells  # type: ignore[union-attr]
+    assert all(c.formula is None for (r, col), c in cell.items() if col >= 16)
+
+
+def test_missing_credentials_and_bad_files(
+    google_api: GoogleApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    with pytest.raises(AuthError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        GoogleBackend(["k" * 20]).read("k" * 20)
+    with pytest.raises(AuthError, match="not found"):
+        GoogleBackend(["k" * 20], credentials=str(tmp_path / "nope.json")).read("k" * 20)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": "external_account"}))
+    with pytest.raises(AuthError, match="not supported"):
+        GoogleBackend(["k" * 20], credentials=str(bad)).read("k" * 20)
+
+
+def test_no_access_names_the_account_to_share_with(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu, shared_with={"boss@example.com"})
+    other = company(emu)
+    report = run(GoogleBackend([key, other]))
+    failed = report.failed_units
+    assert [u.locator for u in failed] == [key]
+    assert google_api.email in (failed[0].error or "")
+    assert "Share the spreadsheet" in (failed[0].error or "")
+    assert okrs(emu, other)["KR1.1"]["Score"] == 0.5
+
+
+def test_revoked_key_is_an_auth_error(google_api: GoogleApi) -> None:
+    google_api.emulator.revoked.add(google_api.email)
+    key = company(google_api.emulator)
+    with pytest.raises(AuthError, match="refused the credentials"):
+        GoogleBackend([key]).read(key)
+
+
+def test_authorized_user_file(google_api: GoogleApi, tmp_path: Path) -> None:
+    path = tmp_path / "user.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "cid",
+                "client_secret": "s",
+                "refresh_token": "r",
+                "token_uri": google_api.url + "/token",
+            }
+        )
+    )
+    key = company(google_api.emulator)
+    assert GoogleBackend([key], credentials=str(path)).read(key).source == "Company OKRs"
+
+
+def test_5xx_is_retried_then_succeeds(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    emu.fail("values.batchGet", 503, times=2)
+    raw = GoogleBackend([key], limits=FAST).read(key)
+    assert raw.sheets["OKRs"]
+    assert emu.calls["values.batchGet"] == 3
+
+
+def test_persistent_5xx_fails_that_sheet_only(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    bad, good = company(emu), company(emu)
+    emu.fail("values.batchGet", 500, times=100, spreadsheet=bad)
+    report = run(GoogleBackend([bad, good], limits=FAST))
+    assert [u.locator for u in report.failed_units] == [bad]
+    assert "500" in (report.failed_units[0].error or "")
+    assert okrs(emu, good)["KR1.1"]["Score"] == 0.5
+    with pytest.raises(RemoteError):
+        GoogleBackend([bad], limits=FAST).read(bad)
+
+
+def test_slow_answer_times_out_and_is_retried(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    emu.slow("values.batchGet", 1.5)
+    raw = GoogleBackend([key], limits=Limits(backoff=0.001, attempts=3, timeout=0.5)).read(key)
+    assert raw.sheets["OKRs"]
+    assert emu.calls["values.batchGet"] == 2
+
+
+def test_drive_folder_lists_units(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    folder = emu.add_folder("OKRs")
+    a = company(emu, folder=folder)
+    b = company(emu, folder=folder)
+    company(emu)  # elsewhere
+    backend = GoogleBackend([], folders=[f"https://drive.google.com/drive/folders/{folder}"])
+    assert sorted(backend.list_units()) == sorted([a, b])
+
+
+def test_limiter_never_lets_more_than_n_through_in_a_window() -> None:
+    limiter = RateLimiter(Limits(reads=5, writes=5, window=0.3))
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        with limiter.slot("read"):
+            with lock:
+                starts.append(time.monotonic())
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=call) for _ in range(15)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    starts.sort()
+    for i in range(len(starts) - 5):
+        assert starts[i + 5] - starts[i] >= 0.3 - 1e-3
+    assert request_kind("GET", "https://x/v4/spreadsheets/k/values:batchGet") == "read"
+    assert request_kind("POST", "https://x/v4/spreadsheets/k/developerMetadata:search") == "read"
+    assert request_kind("POST", "https://x/v4/spreadsheets/k:batchUpdate") == "write"
+    assert request_kind("GET", "https://x/drive/v3/files") is None
