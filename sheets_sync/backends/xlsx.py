@@ -32,6 +32,7 @@ from .xlsx_patch import PatchError, patch_package
 OWNED_PROPERTY = "okr-sync"
 EXTENSIONS = (".xlsx", ".xlsm", ".xls")
 _OWNED_RE = re.compile(rf"\sname\s*=\s*[\"']{re.escape(OWNED_PROPERTY)}[\"']")
+_PLAIN = frozenset({str, float, int, bool, dt.date, dt.datetime})
 _STANDARD_SHEETS = (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY)
 
 
@@ -74,9 +75,10 @@ def _cell(value: object) -> CellValue:
 
 
 def _id_text(value: CellValue) -> str:
+    """An ID as the parser sees it (no whitespace at all), case-folded for comparison."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return "" if value is None else str(value).strip()
+    return "" if value is None else re.sub(r"\s+", "", str(value)).casefold()
 
 
 class XlsxBackend:
@@ -85,6 +87,7 @@ class XlsxBackend:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.root = self.path if self.path.is_dir() else self.path.parent
+        self._root_abs = os.path.abspath(self.root)
 
     # --- listing -------------------------------------------------------------------------
 
@@ -113,10 +116,8 @@ class XlsxBackend:
 
     def source(self, path: Path) -> str:
         """The name people see in messages: the path relative to the backend's folder."""
-        try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return path.name
+        rel = os.path.relpath(os.path.abspath(path), self._root_abs)
+        return path.name if rel.startswith("..") else Path(rel).as_posix()
 
     # --- reading -------------------------------------------------------------------------
 
@@ -125,9 +126,9 @@ class XlsxBackend:
         path = Path(locator)
         source = self.source(path)
         self._check_lock(path, source)
-        blob = self._load(path, source)
+        blob, z = self._load(path, source)
         try:
-            with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            with z:
                 refs = workbook_sheets(
                     z.read(WORKBOOK_PART).decode("utf-8"),
                     z.read(WORKBOOK_RELS).decode("utf-8") if WORKBOOK_RELS in z.NameToInfo else "",
@@ -156,7 +157,7 @@ class XlsxBackend:
     @staticmethod
     def _grid(book: python_calamine.CalamineWorkbook, z: zipfile.ZipFile, name: str, ref: SheetRef | None) -> Grid:
         rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        grid: Grid = [[_cell(v) for v in row] for row in rows]
+        grid: Grid = [[v if type(v) in _PLAIN and v != "" else _cell(v) for v in row] for row in rows]
         if ref is None or not ref.part or ref.part not in z.NameToInfo:
             return grid
         special = scan_special_cells(z.read(ref.part).decode("utf-8"))
@@ -170,8 +171,8 @@ class XlsxBackend:
                 row[c - 1] = value
         return grid
 
-    def _load(self, path: Path, source: str) -> bytes:
-        """The file's bytes, once they are known to be an .xlsx/.xlsm package."""
+    def _load(self, path: Path, source: str) -> tuple[bytes, zipfile.ZipFile]:
+        """The file's bytes and zip, once they are known to be an .xlsx/.xlsm package."""
         try:
             blob = path.read_bytes()
         except FileNotFoundError as exc:
@@ -219,8 +220,7 @@ class XlsxBackend:
                 ),
             )
         try:
-            with zipfile.ZipFile(io.BytesIO(blob)) as z:
-                names = set(z.NameToInfo)
+            z = zipfile.ZipFile(io.BytesIO(blob))
         except (zipfile.BadZipFile, ValueError, OSError) as exc:
             raise WorkbookError(
                 source,
@@ -229,7 +229,9 @@ class XlsxBackend:
                     f"文件已损坏（{exc}）：请在 Excel 中打开并修复、保存后重新运行",
                 ),
             ) from exc
-        if WORKBOOK_PART not in names:
+        if WORKBOOK_PART not in z.NameToInfo:
+            names = set(z.NameToInfo)
+            z.close()
             if "content.xml" in names:
                 en, zh = "an OpenDocument spreadsheet", "OpenDocument 电子表格"
             else:
@@ -238,7 +240,7 @@ class XlsxBackend:
                 source,
                 _msg(f"{en}: save it as .xlsx", f"{zh}：请另存为 .xlsx"),
             )
-        return blob
+        return blob, z
 
     @staticmethod
     def _check_lock(path: Path, source: str) -> None:
@@ -266,7 +268,8 @@ class XlsxBackend:
             before = path.stat()
         except OSError:
             before = None
-        blob = self._load(path, source)
+        blob, z = self._load(path, source)
+        z.close()
         try:
             pkg = Package.from_bytes(blob)
             updates = self._bind_rows(blob, changes)
@@ -303,7 +306,7 @@ class XlsxBackend:
         for u in changes.updates:
             row = u.row
             if ids is not None and u.sheet == changes.okrs_sheet and u.row_id:
-                wanted = u.row_id.strip()
+                wanted = _id_text(u.row_id)
                 if ids.get(row) != wanted:
                     matches = [r for r, v in ids.items() if v == wanted]
                     if len(matches) != 1:

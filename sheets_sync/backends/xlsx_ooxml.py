@@ -27,7 +27,7 @@ ROW_RE = re.compile(rf"<{PFX}row(?=[\s/>])([^>]*?)(?:/>|>(.*?)</{PFX}row>)", re.
 FORMULA_RE = re.compile(rf"<{PFX}f(?=[\s/>])([^>]*?)(?:/>|>(.*?)</{PFX}f>)", re.S)
 VALUE_RE = re.compile(rf"<{PFX}v(?=[\s/>])[^>]*?(?:/>|>(.*?)</{PFX}v>)", re.S)
 REF_RE = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
-_SPECIAL_RE = re.compile(rf"<{PFX}f[\s/>]|\bt\s*=\s*[\"']e[\"']")
+_SPECIAL_MARKS = ("<f>", "<f ", "<f/", ":f>", ":f ", ":f/", 't="e"', "t='e'", "t = ")
 _SHEET_RE = re.compile(rf"<{PFX}sheet(?=[\s/>])([^>]*?)/?>")
 _REL_RE = re.compile(r"<(?:[\w.-]+:)?Relationship(?=[\s/>])([^>]*?)/?>")
 
@@ -147,7 +147,8 @@ def scan_special_cells(sheet_xml: str) -> dict[tuple[int, int], CellValue]:
     start = sheet_xml.find("sheetData")
     end = sheet_xml.rfind("sheetData")
     body = sheet_xml[start:end] if 0 <= start < end else sheet_xml
-    if not _SPECIAL_RE.search(body):
+    # Substring tests are memchr-fast; most sheets hold neither formulas nor error values.
+    if not any(mark in body for mark in _SPECIAL_MARKS):
         return found
     for rnum, row_body in iter_rows(body):
         col = 0

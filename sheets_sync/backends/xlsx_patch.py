@@ -39,6 +39,7 @@ DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 DATE_FORMAT = "yyyy-mm-dd"
 
 _SHEETDATA_RE = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?)sheetData(?=[\s/>])([^>]*?)(/?)>")
+_COL_RE = re.compile(rf"<{PFX}col(?=[\s/>])([^>]*?)/?>")
 _DIMENSION_RE = re.compile(rf"<{PFX}dimension(?=[\s/>])([^>]*?)/?>")
 _ROW_NO_R = re.compile(rf"<{PFX}row(?=[\s/>])(?![^>]*\sr\s*=)")
 _CELL_NO_R = re.compile(rf"<{PFX}c(?=[\s/>])(?![^>]*\sr\s*=)")
@@ -163,6 +164,21 @@ class SheetPatch:
         self.dropped: list[DroppedFormula] = []
         if _ROW_NO_R.search(self.body) or _CELL_NO_R.search(self.body):
             self.body = _number_rows(self.body)
+        # Column styles, so a new cell in a formatted column looks like Excel would make it.
+        self.col_styles: list[tuple[int, int, str]] = []
+        for cm in _COL_RE.finditer(self.head):
+            a = attrs(cm.group(1))
+            if a.get("style", "0") != "0" and a.get("min", "").isdigit() and a.get("max", "").isdigit():
+                self.col_styles.append((int(a["min"]), int(a["max"]), a["style"]))
+
+    def _inherited(self, col: int, row_attrs: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """The style a new cell takes: its row's when the row is formatted, else its column's."""
+        if row_attrs and row_attrs.get("customFormat") in ("1", "true") and row_attrs.get("s"):
+            return [("s", f'"{row_attrs["s"]}"')]
+        for lo, hi, style in self.col_styles:
+            if lo <= col <= hi:
+                return [("s", f'"{style}"')]
+        return []
 
     @property
     def xml(self) -> str:
@@ -241,7 +257,8 @@ class SheetPatch:
                 edits.append((cm.start(), 1, c, cm.end(), self._cell(cp, kept, a1(r, c), cells[c])))
             else:
                 pos = found[i][1].start() if i < len(found) else len(inner)
-                edits.append((pos, 0, c, pos, self._cell(rp, [], a1(r, c), cells[c])))
+                kept = self._inherited(c, attrs(m.group(1)))
+                edits.append((pos, 0, c, pos, self._cell(rp, kept, a1(r, c), cells[c])))
         out, last = [], 0
         for start, _, _, end, text in sorted(edits):
             out.append(inner[last:start])
@@ -256,7 +273,7 @@ class SheetPatch:
 
     def _new_row(self, r: int, cells: dict[int, Write]) -> str:
         p = self.p
-        inner = "".join(self._cell(p, [], a1(r, c), cells[c]) for c in sorted(cells))
+        inner = "".join(self._cell(p, self._inherited(c), a1(r, c), cells[c]) for c in sorted(cells))
         return f'<{p}row r="{r}">{inner}</{p}row>'
 
     def _dimensioned(self, head: str) -> str:
