@@ -85,9 +85,7 @@ def test_migrations_create_schema_once_and_record_version(tmp_path: Path) -> Non
     # A second connection from a fresh process state finds nothing to do.
     conn = sqlite3.connect(tmp_path / ".okr-sync" / "state.db")
     assert state.migrate(conn) == len(state.MIGRATIONS)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(
-        state.MIGRATIONS
-    )
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(state.MIGRATIONS)
     conn.close()
 
 
@@ -255,9 +253,7 @@ def test_lock_excludes_other_threads_too(tmp_path: Path) -> None:
     assert lock.wait_idle(tmp_path, timeout=1)
 
 
-def test_runner_records_a_failing_run_with_its_reason(
-    ws: FakeWorkspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_runner_records_a_failing_run_with_its_reason(ws: FakeWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kw: object) -> SyncReport:
         raise ZeroDivisionError("division by zero")
 
@@ -275,3 +271,51 @@ def test_runner_refuses_while_another_sync_holds_the_lock(ws: FakeWorkspace) -> 
         with pytest.raises(SyncBusy, match="by schedule"):
             runner.run_sync(ws, trigger="cli")  # type: ignore[arg-type]
     assert state.list_runs(ws) == []
+
+
+def test_undo_on_real_workbooks_after_a_person_edited_one_cell(tmp_path: Path) -> None:
+    import openpyxl
+
+    from sheets_sync.demo import write_demo_company
+    from sheets_sync.workspace import Workspace
+
+    folder = tmp_path / "okrs"
+    write_demo_company(folder)
+    workspace = Workspace.from_path(folder)
+    report, run_id = runner.run_sync(workspace, as_of=dt.date(2026, 11, 15), trigger="cli")
+    assert run_id is not None and report.cells_written > 0
+    cells = [c for c in state.run_cells(workspace, run_id) if c.source == "mkt.xlsx"]
+    assert len(cells) == len(next(u for u in report.units if u.source == "mkt.xlsx").changes.updates)
+    edited = next(c for c in cells if isinstance(c.new, float))
+    untouched = next(c for c in cells if c is not edited and c.old is None)
+
+    # A person types over one computed cell in Excel and saves.
+    book = openpyxl.load_workbook(folder / "mkt.xlsx")
+    book[edited.sheet][edited.cell] = 0.123
+    book.save(folder / "mkt.xlsx")
+
+    result = state.undo(Workspace.from_path(folder))
+
+    assert result.undone_run == run_id
+    [skipped] = [s for s in result.skipped if s.cell.source == "mkt.xlsx"]
+    assert skipped.cell.cell == edited.cell and skipped.code == "changed"
+    assert "0.123" in skipped.reason
+    assert f"mkt.xlsx › {edited.sheet} › {edited.cell}" in str(result)
+    assert len(result.restored) == report.cells_written - 1
+    grid = XlsxBackendReader(folder / "mkt.xlsx").sheet(edited.sheet)
+    assert grid[edited.row - 1][edited.col - 1] == 0.123
+    row = grid[untouched.row - 1]
+    assert (row[untouched.col - 1] if untouched.col <= len(row) else None) in (None, "")
+    assert state.list_runs(workspace)[0].kind == "undo"
+
+
+class XlsxBackendReader:
+    """Read a workbook back through the real xlsx backend."""
+
+    def __init__(self, path: Path) -> None:
+        from sheets_sync.backends.xlsx import XlsxBackend
+
+        self.raw = XlsxBackend(path.parent).read(str(path))
+
+    def sheet(self, name: str) -> list[list[object]]:
+        return self.raw.sheets[name]  # type: ignore[return-value]

@@ -1,0 +1,161 @@
+"""The dashboard through Flask's test client: login, session, language, sync button, rendering."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server import create_app
+from sheets_sync import state
+from sheets_sync.demo import write_demo_company
+
+TOKEN = "dash-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo-dashboard")
+    write_demo_company(folder)
+    return folder
+
+
+@pytest.fixture
+def company(demo_template: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "okrs"
+    shutil.copytree(demo_template, folder)
+    return folder
+
+
+@pytest.fixture
+def app(company: Path) -> Flask:
+    return create_app({"WORKSPACE": str(company), "TOKENS": [TOKEN], "TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:
+    return client.post("/login", query_string={"next": next_}, data={"token": token})
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match
+    return match.group(1)
+
+
+def test_without_auth_the_dashboard_sends_you_to_login(client: FlaskClient) -> None:
+    response = client.get("/?lang=zh")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+    page = client.get("/login").get_data(as_text=True)
+    assert 'type="password"' in page and "Access token" in page
+
+
+def test_a_wrong_token_is_refused_with_a_message(client: FlaskClient) -> None:
+    response = login(client, "not-the-token")
+    assert response.status_code == 401  # type: ignore[attr-defined]
+    assert "That token is not valid" in response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert client.get("/").status_code == 302
+
+
+def test_login_sets_an_httponly_strict_session_and_logout_ends_it(client: FlaskClient) -> None:
+    response = login(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/"  # type: ignore[attr-defined]
+    cookie = response.headers["Set-Cookie"]  # type: ignore[attr-defined]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
+    assert client.get("/").status_code == 200
+    client.post("/logout")
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"])
+def test_login_never_redirects_off_site(client: FlaskClient, target: str) -> None:
+    response = login(client, next_=target)
+    assert response.headers["Location"] == "/"  # type: ignore[attr-defined]
+
+
+def test_a_session_ends_when_its_token_is_removed(app: Flask, client: FlaskClient) -> None:
+    login(client)
+    app.config["TOKENS"] = ["a-new-token-only"]
+    assert client.get("/").status_code == 302
+
+
+def test_a_bad_bearer_header_is_401_not_a_login_page(client: FlaskClient) -> None:
+    response = client.get("/", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401 and "text/html" in response.content_type
+
+
+def test_dashboard_renders_every_part_from_the_latest_run(client: FlaskClient, company: Path) -> None:
+    client.post("/api/sync", headers=AUTH, json={"as_of": "2026-11-15"})
+    page = client.get("/?lang=en", headers=AUTH).get_data(as_text=True)
+    assert "Tidewater Software" in page and "As of 2026-11-15" in page
+    assert re.search(r'class="big b-yellow">0\.58<', page)
+    # The bar chart: one bar per unit, band-coloured.
+    chart = page[page.index('id="unit-scores"') : page.index('id="alignment"')]
+    assert chart.count('<g class="bar') == 5 and "b-red" in chart and "b-yellow" in chart
+    # The alignment tree, from the company down, nested.
+    tree = page[page.index('id="alignment"') : page.index('id="dependencies"')]
+    assert tree.index("CO/O1") < tree.index("MKT/O2") < tree.index("MKT-SEO/O1")
+    assert tree.count("<ul>") >= 3
+    # Dependencies at risk and validation findings with their places.
+    deps = page[page.index('id="dependencies"') : page.index('id="trends"')]
+    assert "ENG/O3" in deps and "SALES/KR2.3" in deps
+    findings = page[page.index('id="findings"') : page.index('id="units"')]
+    assert "mkt-seo.xlsx › OKRs › K10" in findings and "bad-number" in findings
+    # Trends and the last sync.
+    assert page.count('class="chart spark"') == 5
+    assert "succeeded" in page and "by API" in page
+    assert "cdn" not in page.lower() and "<script" not in page
+
+
+def test_a_preview_is_shown_before_any_sync(client: FlaskClient, company: Path) -> None:
+    page = client.get("/", headers=AUTH).get_data(as_text=True)
+    assert "No sync has been recorded yet" in page and "0.58" in page
+    assert state.list_runs(company) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "expect"),
+    [
+        ("?lang=zh", {}, "公司得分"),
+        ("", {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}, "公司得分"),
+        ("", {"Accept-Language": "en-GB"}, "Company score"),
+        ("?lang=../../etc/passwd", {}, "Company score"),
+    ],
+)
+def test_language_from_query_or_accept_language(
+    client: FlaskClient, query: str, headers: dict[str, str], expect: str
+) -> None:
+    page = client.get("/" + query, headers={**AUTH, **headers}).get_data(as_text=True)
+    assert expect in page
+    if expect == "公司得分":
+        assert 'lang="zh-CN"' in page and "单元" in page and "校验结果" in page
+
+
+def test_the_sync_button_needs_the_form_token_and_records_a_dashboard_run(client: FlaskClient, company: Path) -> None:
+    login(client)
+    assert client.post("/sync", data={"csrf": "forged"}).status_code == 400
+    assert state.list_runs(company) == []
+    csrf = csrf_of(client.get("/").get_data(as_text=True))
+    response = client.post("/sync", data={"csrf": csrf})
+    assert response.status_code == 302
+    [run] = state.list_runs(company)
+    assert run.trigger == "dashboard" and run.status == "ok"
+    page = client.get("/").get_data(as_text=True)
+    assert f"Sync {run.id} finished" in page and "by dashboard" in page
+
+
+def test_html_errors_for_browsers_json_for_the_api(client: FlaskClient) -> None:
+    html = client.get("/no-such-page", headers={**AUTH, "Accept": "text/html"})
+    assert html.status_code == 404 and "<!doctype html>" in html.get_data(as_text=True)
+    api = client.get("/api/no-such", headers=AUTH)
+    assert api.status_code == 404 and api.is_json
