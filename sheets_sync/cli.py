@@ -105,6 +105,9 @@ def _summary(report: SyncReport) -> None:
         f"{report.cells_written} cell(s) written · company score "
         f"{'—' if score is None else f'{score:.2f}'} · as of {report.as_of.isoformat()}"
     )
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} workbook(s) with no Settings or OKRs sheet (not units): "
+                   + ", ".join(report.skipped))
     if report.rollup_location:
         state = "written" if report.rollup_written else "unchanged"
         click.echo(f"rollup: {report.rollup_location} ({state})")

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .core import parse, rollup, scoring, validate, writeback
+from .core import parse, rollup, schema, scoring, validate, writeback
 from .core.alignment import Company, check_alignment, dependency_findings, fill_aligned_scores
 from .core.model import Finding, Place, RawWorkbook, WorkbookChanges
 from .core.rollup import RollupBook
+from .core.values import Unreadable, parse_number
 from .errors import OkrSyncError
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class SyncReport:
     rollup_location: str | None = None
     rollup_written: bool = False
     dry_run: bool = False
+    # Workbooks with neither a Settings nor an OKRs sheet (data files a Source points at): not units.
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -103,6 +106,7 @@ class SyncReport:
             "findings": [f.as_dict() for f in self.findings],
             "cells_written": self.cells_written, "errors": self.error_count,
             "failed_units": [u.source for u in self.failed_units],
+            "skipped": self.skipped,
             "rollup": self.rollup_location, "rollup_written": self.rollup_written,
             "exit_code": self.exit_code,
         }
@@ -142,7 +146,11 @@ def sync(
             unit_report.error = f"{unit_report.source}: could not be read ({exc.__class__.__name__}: {exc})"
         else:
             unit_report.source = raw.source
-            read.append((backend, unit_report, raw))
+            if _is_unit_workbook(raw):
+                read.append((backend, unit_report, raw))
+            else:
+                report.units.remove(unit_report)
+                report.skipped.append(raw.source)
         if progress:
             progress(index, len(locators), unit_report.source)
     units = [parse.read_unit(raw) for _, _, raw in read]
@@ -213,8 +221,19 @@ def _resolve_sources(units: list[parse.Unit], resolver: SourceReader) -> None:
         if isinstance(value, Exception):
             unit.report("source-unreadable", row, "source", source=row.source, reason=str(value))
             continue
+        if row.metric != "yes-no" and isinstance(value, str):
+            # Current is a number column: `1,234` from a data sheet lands as 1234.
+            try:
+                value = parse_number(value)
+            except Unreadable:
+                pass
         row.source_value = value
         row.current = value
+
+
+def _is_unit_workbook(raw: RawWorkbook) -> bool:
+    """A workbook with a Settings or an OKRs sheet is a unit (perhaps a broken one); others are data."""
+    return any(schema.match_sheet(raw.sheet_names, sheet) for sheet in (schema.SHEET_SETTINGS, schema.SHEET_OKRS))
 
 
 def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:

@@ -170,3 +170,30 @@ def test_bad_as_of_is_a_usage_error(demo_folder: Path, runner: CliRunner) -> Non
     result = runner.invoke(cli, ["sync", str(demo_folder), "--as-of", "15/11/2026"])
     assert result.exit_code == 2
     assert "YYYY-MM-DD" in result.output
+
+
+def test_kr_source_takes_current_from_another_workbook(tmp_path: Path, runner: CliRunner) -> None:
+    from builders import kr, o, unit, write_xlsx
+
+    write_xlsx(tmp_path / "sales-data.xlsx", {"Data": [["Month", "Revenue"], ["Nov", "1,234"]]})
+    write_xlsx(tmp_path / "co.xlsx", unit("CO", "company", [
+        o("O1", "Grow"), kr("KR1.1", "Revenue", target=2000, current=5, source="sales-data.xlsx › Data › B2"),
+        kr("KR1.2", "Broken source", target=10, current=3, source="missing.xlsx › Data › B2")]))
+    result = runner.invoke(cli, ["sync", str(tmp_path), *AS_OF])
+    assert "skipped 1 workbook(s) with no Settings or OKRs sheet (not units): sales-data.xlsx" in result.output
+    assert "[source-unreadable] co.xlsx › OKRs › M4" in result.output
+    rows = okrs_values(tmp_path / "co.xlsx")
+    header = rows[0]
+    assert rows[2][header.index("Current")] == 1234.0
+    assert rows[2][header.index("Score")] == 0.62
+    assert rows[3][header.index("Current")] == 3.0  # nothing lost when a Source cannot be read
+
+
+def test_startup_imports_no_google_flask_or_xlwings() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, sheets_sync.cli; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'gspread', 'google', 'flask', 'xlwings', 'openpyxl', 'pandas', 'server'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
