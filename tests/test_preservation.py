@@ -159,23 +159,40 @@ def test_synced_values_read_back_and_the_rest_still_loads(synced) -> None:
     assert wb.vba_archive is not None and "xl/vbaProject.bin" in wb.vba_archive.namelist()
 
 
-def test_libreoffice_opens_the_synced_workbook_and_shows_the_values(synced, tmp_path: Path) -> None:
-    path, _, _ = synced
+# Token 12 = -1: one CSV per sheet, named <file>-<sheet>.csv.
+ALL_SHEETS_CSV = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
+
+
+@pytest.fixture(scope="module")
+def lo_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One private LibreOffice profile for this module: creating it is the slow part of a run."""
+    return tmp_path_factory.mktemp("lo-profile")
+
+
+def soffice(profile: Path, fmt: str, src: Path, out: Path) -> None:
     binary = shutil.which("soffice") or shutil.which("libreoffice")
     assert binary, "LibreOffice is required: apt-get install libreoffice-calc-nogui"
-    out = tmp_path / "out"
-    # Token 12 = -1: one CSV per sheet, named <file>-<sheet>.csv.
-    fmt = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
     result = subprocess.run(
-        [binary, f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--headless",
-         "--convert-to", fmt, "--outdir", str(out), str(path)],
+        [binary, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt,
+         "--outdir", str(out), str(src)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "Error" not in result.stderr, result.stderr
+
+
+def csv_rows(out: Path, stem: str, sheet: str) -> list[list[str]]:
+    with open(out / f"{stem}-{sheet}.csv", encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_libreoffice_opens_the_synced_workbook_and_shows_the_values(synced, tmp_path: Path, lo_profile: Path) -> None:
+    path, _, _ = synced
+    out = tmp_path / "out"
+    soffice(lo_profile, ALL_SHEETS_CSV, path, out)
 
     def rows(sheet: str) -> list[list[str]]:
-        with open(out / f"mkt-{sheet}.csv", encoding="utf-8", newline="") as f:
-            return list(csv.reader(f))
+        return csv_rows(out, "mkt", sheet)
 
     okrs = rows("OKRs")
     assert okrs[3][11:15] == ["50%", "0.5", "on track", ""]
@@ -188,3 +205,21 @@ def test_libreoffice_opens_the_synced_workbook_and_shows_the_values(synced, tmp_
     assert all(r[0].startswith("2026-11-23 09:00") for r in history[1:])  # a date, not a serial
     assert rows("Lists") == [["O"], ["KR"]]
     assert rows("Settings")[1] == ["Unit name", "Marketing"]
+
+
+def test_a_workbook_saved_by_libreoffice_can_be_synced_and_reopened(tmp_path: Path, lo_profile: Path) -> None:
+    (tmp_path / "src").mkdir()
+    rich = rich_workbook(tmp_path / "src" / "team.xlsm")
+    soffice(lo_profile, "xlsx", rich, tmp_path)  # LibreOffice's own XML: shared strings, spans...
+    path = tmp_path / "team.xlsx"
+    raw = XlsxBackend(tmp_path).read(str(path))
+    assert raw.sheets["OKRs"][4][2] == "KR1.1"
+    XlsxBackend(tmp_path).apply(str(path), sync_changes())
+    raw = XlsxBackend(tmp_path).read(str(path))
+    assert tuple(raw.sheets["OKRs"][4][11:15]) == COMPUTED[5]
+    out = tmp_path / "out"
+    soffice(lo_profile, ALL_SHEETS_CSV, path, out)
+    okrs = csv_rows(out, "team", "OKRs")
+    assert okrs[5][11:15] == ["50%", "0.5", "at risk", "Confidence below 7"]
+    assert okrs[5][2] == "KR1.2" and okrs[5][9] == "5"
+    assert [r[1] for r in csv_rows(out, "team", "History")] == ["ID", "KR1.1", "KR1.2"]
