@@ -9,7 +9,7 @@ import os
 import secrets
 import unicodedata
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from copy import copy
 from pathlib import Path
 from xml.etree import ElementTree
@@ -263,11 +263,11 @@ class _Styles:
             self._cache[("date",)] = style
         return style
 
-    def plain(self, key: str, **attrs: object) -> StyleArray:
+    def plain(self, key: str, number_format: str = "General", **attrs: object) -> StyleArray:
         """A named one-off style (Summary sheet)."""
         style = self._cache.get((key,))
         if style is None:
-            style = self._make(**attrs)
+            style = self._make(number_format, **attrs)
             self._cache[(key,)] = style
         return style
 
@@ -278,7 +278,7 @@ def _escape(text: str) -> str:
 
 def _text(value: str) -> str:
     # Control characters make the file unreadable to Excel; one cell holds at most 32,767.
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_TEXT]
+    return str(ILLEGAL_CHARACTERS_RE.sub("", value))[:MAX_TEXT]
 
 
 CellValueOut = str | int | float | bool | dt.date | None
@@ -450,7 +450,7 @@ def _add_score_bands(ws: WriteOnlyWorksheet, area: str, top: str) -> None:
         ws.conditional_formatting.add(area, _rule(formula, band))
 
 
-def _add_label_bands(ws: WriteOnlyWorksheet, area: str, top: str, bands: dict[str, tuple[str, ...]]) -> None:
+def _add_label_bands(ws: WriteOnlyWorksheet, area: str, top: str, bands: Mapping[str, tuple[str, ...]]) -> None:
     for band, labels in bands.items():
         # TRIM: a label typed with a stray space still gets its colour.
         tests = ",".join(f'TRIM({top})="{label}"' for label in labels)
