@@ -174,9 +174,16 @@ def install_stop_signals(scheduler: SyncScheduler) -> dict[int, Any]:
     return previous
 
 
+def ensure_logging() -> None:
+    """Log to stderr with times when nobody configured logging (the CLI does not)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def run_forever(config_path: str | Path, every: str) -> None:
     """`okr-sync schedule --every 30m okr-sync.toml`: sync now, then every interval, until SIGTERM."""
     seconds = parse_every(every)
+    ensure_logging()
     from sheets_sync.workspace import Workspace
 
     Workspace.from_path(config_path)  # a bad config fails here, before the loop starts

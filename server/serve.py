@@ -56,7 +56,10 @@ def serve(
 
     from sheets_sync import lock
 
+    from .scheduler import ensure_logging
+
     app = build_app(config_path, every, tokens)
+    ensure_logging()
     workspace = app.extensions["okr_sync"]["workspace"]
     scheduler = thread = None
     if every:
