@@ -26,7 +26,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from sheets_sync import engine
 from sheets_sync.core.model import Finding, RawWorkbook, column_index
 from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
-from sheets_sync.excel_layout import NOTE_MARK, excel_value, plan_cells, rollup_sheets, summarize
+from sheets_sync.excel_layout import (
+    anchor_grid,
+    cell_notes,
+    plan_cells,
+    rollup_sheets,
+    summarize,
+)
 
 from .auth import require_token
 
@@ -230,14 +236,6 @@ def _origin(name: str, value: Any) -> tuple[int, int]:
     return int(digits), column_index(letters)
 
 
-def _pad(grid: list[list[Any]], row: int, col: int) -> list[list[Any]]:
-    """Anchor a used-range grid at A1 so rows and columns are the sheet's own."""
-    width = max((len(line) for line in grid), default=0) + col - 1
-    blank_rows: list[list[Any]] = [[None] * width for _ in range(row - 1)]
-    lead = [None] * (col - 1)
-    return blank_rows + [lead + [excel_value(v) for v in line] for line in grid]
-
-
 def parse_workbook(body: dict[str, Any]) -> tuple[RawWorkbook, dt.date | None]:
     """The posted sheets as a RawWorkbook anchored at A1, and the as-of day."""
     sheets = body.get("sheets")
@@ -255,7 +253,7 @@ def parse_workbook(body: dict[str, Any]) -> tuple[RawWorkbook, dt.date | None]:
     grids = {}
     for name, grid in sheets.items():
         row, col = _origin(name, origins.get(name))
-        grids[name] = _pad(_check_grid(name, grid), row, col)
+        grids[name] = anchor_grid(_check_grid(name, grid), row, col)
     as_of = None
     if body.get("as_of"):
         try:
@@ -312,21 +310,6 @@ def _context_for(raw: RawWorkbook) -> list[RawWorkbook] | None:
 # --- the API ------------------------------------------------------------------------------------
 
 
-def _notes(raw: RawWorkbook, findings: list[Finding], lang: str) -> list[dict[str, Any]]:
-    """One note per cell with findings, all its messages in it, marked as the add-in's own."""
-    labels = {"error": ("Error", "错误"), "warning": ("Warning", "警告")}
-    by_cell: dict[tuple[str, str], list[str]] = {}
-    for f in findings:
-        p = f.place
-        if p.sheet not in raw.sheets or p.row is None or p.col is None:
-            continue
-        en, zh = labels.get(f.severity, (f.severity, f.severity))
-        by_cell.setdefault((p.sheet, p.cell or ""), []).append(f"{zh if lang == 'zh' else en}: {f.message}")
-    return [
-        {"sheet": sheet, "a1": cell, "text": NOTE_MARK + "\n".join(lines)} for (sheet, cell), lines in by_cell.items()
-    ]
-
-
 def _finding_json(f: Finding) -> dict[str, Any]:
     out = f.as_dict()
     out["row"], out["col"] = f.place.row, f.place.col
@@ -353,7 +336,7 @@ def run_workbook(body: dict[str, Any], mode: str) -> dict[str, Any]:
         "objectives": summarize(raw, written),
         "findings": [_finding_json(f) for f in report.findings],
         "updates": [p.as_dict() for p in plans],
-        "notes": _notes(raw, report.findings, report.language),
+        "notes": cell_notes(raw, report.findings, report.language),
     }
 
 

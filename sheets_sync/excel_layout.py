@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .core import schema
-from .core.model import CellError, CellUpdate, CellValue, Grid, NoCachedValue, RawWorkbook, a1
+from .core.model import (
+    CellError,
+    CellUpdate,
+    CellValue,
+    Finding,
+    Grid,
+    NoCachedValue,
+    RawWorkbook,
+    a1,
+)
 from .core.rollup import RollupBook
 from .core.schema import Lang
 
@@ -100,6 +109,30 @@ def excel_value(value: Any) -> CellValue:
     if isinstance(value, str) and value.strip() in ERROR_CODES:
         return CellError(value.strip())
     return value  # type: ignore[no-any-return]
+
+
+def anchor_grid(values: list[list[Any]], row: int, col: int) -> Grid:
+    """A used range's values, whose top-left cell is (row, col), as a grid anchored at A1."""
+    width = max((len(line) for line in values), default=0) + col - 1
+    blank_rows: Grid = [[None] * width for _ in range(row - 1)]
+    lead: list[CellValue] = [None] * (col - 1)
+    return blank_rows + [lead + [excel_value(v) for v in line] for line in values]
+
+
+def cell_notes(raw: RawWorkbook, findings: list[Finding], lang: str) -> list[dict[str, str]]:
+    """One note per cell with findings, all its messages in it, marked as okr-sync's own."""
+    labels = {"error": ("Error", "错误"), "warning": ("Warning", "警告")}
+    by_cell: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
+        p = f.place
+        if p.sheet not in raw.sheets or p.row is None or p.col is None:
+            continue
+        en, zh = labels.get(f.severity, (f.severity, f.severity))
+        line = f"{zh if lang == 'zh' else en}: {f.message}"
+        by_cell.setdefault((p.sheet, p.cell or ""), []).append(line)
+    return [
+        {"sheet": sheet, "a1": cell, "text": NOTE_MARK + "\n".join(lines)} for (sheet, cell), lines in by_cell.items()
+    ]
 
 
 def json_value(value: CellValue) -> Any:
