@@ -317,3 +317,35 @@ def test_libreoffice_opens_and_converts_it(written: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     pdf = tmp_path / "pdf" / "rollup.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+
+
+def test_a_book_with_its_own_summary_sheet_gets_no_second_one(tmp_path: Path) -> None:
+    book = make_book()
+    own = empty_sheet("Issues")
+    own.name = "Summary"
+    book.sheets.insert(0, own)
+    path = tmp_path / "rollup.xlsx"
+    XlsxRollupTarget(path).write_rollup(book)
+    names = CalamineWorkbook.from_path(str(path)).sheet_names
+    assert names == ["Summary", "Rollup", "Units", "Alignment", "Issues", "Dependencies"]
+    assert CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Summary").to_python()[0][0] == "Severity"
+
+
+def test_the_demo_company_rolls_up_through_the_engine(tmp_path: Path) -> None:
+    from sheets_sync.demo import write_demo_company
+    from sheets_sync.engine import sync
+    from sheets_sync.workspace import Workspace
+
+    folder = tmp_path / "units"
+    write_demo_company(folder)
+    report = sync(Workspace.from_path(folder), write_back=False)
+    out = folder / "okr-rollup.xlsx"  # the default: beside the units it rolls up
+    assert report.rollup_written and report.rollup is not None
+    wb = CalamineWorkbook.from_path(str(out))
+    rollup_rows = wb.get_sheet_by_name("Rollup").to_python()
+    assert len(rollup_rows) == len(report.rollup.sheet("Rollup").rows) + 1
+    units = wb.get_sheet_by_name("Units").to_python()
+    assert {row[0] for row in units[1:]} == {"CO", "MKT", "MKT-SEO", "ENG", "SALES"}
+    # Its okr-sync mark keeps it from being read as a unit; unchanged content is not rewritten.
+    again = sync(Workspace.from_path(folder), report.as_of, write_back=False)
+    assert len(again.units) == 5 and again.rollup_written is False
