@@ -241,3 +241,16 @@ def test_dates_from_excel_are_datetimes() -> None:
     settings = book.sheets["Settings"]
     assert isinstance(settings.get("B6"), dt.datetime)
     assert excel.score_cycle(book).score == 0.48
+
+
+def test_cli_excel_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from sheets_sync.cli import cli
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, ["excel", "install", "--dir", str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "x" / "OkrSync.bas").is_file()
+    assert "OkrSync.bas" in result.output and "xlwings addin install" in result.output
+    assert (tmp_path / "home" / ".xlwings" / "xlwings.conf").is_file()
