@@ -10,10 +10,13 @@ import stat
 import time
 import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
 import python_calamine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from xlsx_fixtures import (
     CALC_CHAIN,
     CFB_MAGIC,
@@ -33,6 +36,7 @@ from sheets_sync.core.model import (
     NoCachedValue,
     OwnedSheet,
     WorkbookChanges,
+    column_index,
 )
 from sheets_sync.errors import NotAWorkbook, OkrSyncError, WorkbookError, WorkbookLocked
 
@@ -302,7 +306,7 @@ def test_text_starting_with_equals_stays_text(tmp_path: Path) -> None:
 
 def test_odd_text_round_trips(tmp_path: Path) -> None:
     path = unit_workbook(tmp_path / "odd.xlsx")
-    texts = ["a\x01b", "_x0041_ literal", "tab\tin", "emoji 🎯", "]]> & <![CDATA["]
+    texts = ["a\x01b", "_x0041_ literal", "tab\tin", "emoji 🎯", "]]> & <![CDATA[", "crlf\r\nend", " ", "\n"]
     XlsxBackend(tmp_path).apply(str(path), WorkbookChanges(updates=[upd(10 + i, 2, t) for i, t in enumerate(texts)]))
     grid = XlsxBackend(tmp_path).read(str(path)).sheets["OKRs"]
     assert [grid[9 + i][1] for i in range(len(texts))] == texts
@@ -547,3 +551,42 @@ def test_row_ids_compare_as_the_parser_reads_them(tmp_path: Path) -> None:
     changes = WorkbookChanges(updates=[upd(5, 13, 0.5, row_id="KR1.1")], id_col=3, okrs_sheet="OKRs")
     XlsxBackend(tmp_path).apply(str(path), changes)
     assert XlsxBackend(tmp_path).read(str(path)).sheets["OKRs"][5][12] == 0.5
+
+
+_TEXT = st.text(
+    st.characters(
+        blacklist_categories=("Cs",),
+    ),
+    max_size=30,
+)
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    _TEXT,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=st.dictionaries(st.tuples(st.integers(1, 12), st.integers(1, 18)), _VALUES, min_size=1, max_size=25))
+def test_any_writes_read_back_and_keep_the_xml_well_formed(tmp_path: Path, writes: dict) -> None:
+    path = unit_workbook(tmp_path / "prop.xlsx")
+    before = XlsxBackend(tmp_path).read(str(path)).sheets["OKRs"]
+    XlsxBackend(tmp_path).apply(str(path), WorkbookChanges(updates=[upd(r, c, v) for (r, c), v in writes.items()]))
+    xml = sheet_xml(path)
+    ElementTree.fromstring(xml)  # well-formed
+    rows = [int(r) for r in re.findall(r'<row r="(\d+)"', xml)]
+    assert rows == sorted(set(rows))
+    for row_xml in re.findall(r"<row .*?</row>", xml, re.S):
+        cols = [column_index(c) for c in re.findall(r'<c r="([A-Z]+)\d+"', row_xml)]
+        assert cols == sorted(set(cols))
+    after = XlsxBackend(tmp_path).read(str(path)).sheets["OKRs"]
+
+    def at(grid: list, r: int, c: int) -> object:
+        return grid[r - 1][c - 1] if r <= len(grid) and c <= len(grid[r - 1]) else None
+
+    for r in range(1, 13):
+        for c in range(1, 19):
+            expected = writes.get((r, c), at(before, r, c))
+            assert at(after, r, c) == (None if expected == "" else expected), (r, c)

@@ -11,6 +11,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import python_calamine
 
@@ -157,7 +158,8 @@ class XlsxBackend:
     @staticmethod
     def _grid(book: python_calamine.CalamineWorkbook, z: zipfile.ZipFile, name: str, ref: SheetRef | None) -> Grid:
         rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        grid: Grid = [[v if type(v) in _PLAIN and v != "" else _cell(v) for v in row] for row in rows]
+        plain = _PLAIN
+        grid = cast(Grid, [[v if type(v) in plain and v != "" else _cell(v) for v in row] for row in rows])
         if ref is None or not ref.part or ref.part not in z.NameToInfo:
             return grid
         special = scan_special_cells(z.read(ref.part).decode("utf-8"))

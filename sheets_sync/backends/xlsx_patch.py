@@ -79,7 +79,6 @@ class DroppedFormula:
 def escape_text(text: str) -> str:
     """Text for a `<t>` element: XML-escaped, control characters as Excel's _xHHHH_ escapes."""
     text = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), text)
-    text = text.replace("\r\n", "\n")
     text = _ILLEGAL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
     return html.escape(text, quote=False).replace("\r", "&#13;")
 
@@ -256,9 +255,9 @@ class SheetPatch:
                 kept = ATTR_RE.findall(cm.group(1))
                 edits.append((cm.start(), 1, c, cm.end(), self._cell(cp, kept, a1(r, c), cells[c])))
             else:
-                pos = found[i][1].start() if i < len(found) else len(inner)
+                at = found[i][1].start() if i < len(found) else len(inner)
                 kept = self._inherited(c, attrs(m.group(1)))
-                edits.append((pos, 0, c, pos, self._cell(rp, kept, a1(r, c), cells[c])))
+                edits.append((at, 0, c, at, self._cell(rp, kept, a1(r, c), cells[c])))
         out, last = [], 0
         for start, _, _, end, text in sorted(edits):
             out.append(inner[last:start])
@@ -300,7 +299,7 @@ class SheetPatch:
         }
         if not masters:
             return
-        from openpyxl.formula.translate import Translator
+        from openpyxl.formula.translate import Translator  # type: ignore[import-untyped]
 
         def fix(cm: re.Match[str]) -> str:
             inner = cm.group(2) or ""
