@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from ..core import schema
 from ..core.model import CellValue, RawWorkbook, WorkbookChanges, column_letter
-from ..errors import ConfigError, OkrSyncError, RemoteError
+from ..errors import AuthError, ConfigError, OkrSyncError, QuotaError, RemoteError
 from .google_client import (
     GoogleClient,
     Limits,
@@ -512,33 +512,46 @@ def read_sources(
         return out
     client = GoogleClient(credentials, limits)
     for key, items in groups.items():
-        filters = []
+        filters: list[dict[str, Any]] = []
         for _, flt in items:
             if flt not in filters:
                 filters.append(flt)
-        body = {
-            "dataFilters": filters,
-            "valueRenderOption": "UNFORMATTED_VALUE",
-            "dateTimeRenderOption": "SERIAL_NUMBER",
-            "majorDimension": "ROWS",
-        }
-        url = f"https://sheets.googleapis.com/v4/spreadsheets/{key}/values:batchGetByDataFilter"
+        found: dict[str, CellValue | Exception] = {}
         try:
-            with client.errors(f"Google spreadsheet {key}"):
-                answer = client.http.request("post", url, json=body).json()
-        except OkrSyncError as exc:
+            found.update(_read_filters(client, key, filters))
+        except (AuthError, QuotaError) as exc:
             for spec, _ in items:
                 out[spec] = exc
             continue
-        found: dict[str, CellValue] = {}
-        for vr in answer.get("valueRanges", []):
-            values = vr.get("valueRange", {}).get("values", [[None]])
-            value = cell_value(values[0][0] if values and values[0] else None)
-            for f in vr.get("dataFilters", []):
-                found[json.dumps(f, sort_keys=True)] = value
+        except OkrSyncError:
+            # One bad range (a renamed sheet) fails Google's whole batch: then ask cell by cell.
+            for flt in filters:
+                try:
+                    found.update(_read_filters(client, key, [flt]))
+                except OkrSyncError as exc:
+                    found[json.dumps(flt, sort_keys=True)] = exc
         for spec, flt in items:
             marker = json.dumps(flt, sort_keys=True)
-            out[spec] = (
-                found[marker] if marker in found else RemoteError(f"{spec}: no such sheet or cell in that spreadsheet")
-            )
+            missing = RemoteError(f"{spec}: no such sheet or cell in that spreadsheet")
+            out[spec] = found.get(marker, missing)
     return out
+
+
+def _read_filters(client: GoogleClient, key: str, filters: list[dict[str, Any]]) -> dict[str, CellValue | Exception]:
+    """One values:batchGetByDataFilter; values keyed by the JSON of the filter they answer."""
+    body = {
+        "dataFilters": filters,
+        "valueRenderOption": "UNFORMATTED_VALUE",
+        "dateTimeRenderOption": "SERIAL_NUMBER",
+        "majorDimension": "ROWS",
+    }
+    url = f"https://sheets.googleapis.com/v4/spreadsheets/{key}/values:batchGetByDataFilter"
+    with client.errors(f"Google spreadsheet {key}"):
+        answer = client.http.request("post", url, json=body).json()
+    found: dict[str, CellValue | Exception] = {}
+    for vr in answer.get("valueRanges", []):
+        values = vr.get("valueRange", {}).get("values", [[None]])
+        value = cell_value(values[0][0] if values and values[0] else None)
+        for f in vr.get("dataFilters", []):
+            found[json.dumps(f, sort_keys=True)] = value
+    return found
