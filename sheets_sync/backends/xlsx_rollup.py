@@ -286,6 +286,8 @@ CellValueOut = str | int | float | bool | dt.date | None
 
 def _plain(value: CellValue) -> CellValueOut:
     """A rollup value as something a cell holds: numbers, dates, booleans, or text."""
+    if type(value) is str:  # the common case first: most cells are clean text
+        return value if len(value) <= MAX_TEXT and not ILLEGAL_CHARACTERS_RE.search(value) else _text(value)
     if value is None or isinstance(value, bool | int | dt.date):
         return value
     if isinstance(value, float):
@@ -301,6 +303,19 @@ def _width(value: object) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _cell_width(kind: ColumnKind, cell: CellValueOut) -> int:
+    if kind in _NUMBER_WIDTH and isinstance(cell, int | float):
+        return _NUMBER_WIDTH[kind]
+    if isinstance(cell, dt.date):
+        return 10
+    if isinstance(cell, float):
+        return min(len(repr(cell)), 12)
+    text = str(cell)
+    if "\n" in text:
+        return max(_width(line) for line in text.split("\n"))
+    return _width(text)
+
+
 def _column_widths(
     headers: list[str],
     kinds: list[ColumnKind],
@@ -309,24 +324,11 @@ def _column_widths(
 ) -> list[int]:
     widths = []
     for col, (header, kind) in enumerate(zip(headers, kinds, strict=True)):
+        # Each distinct value once: unit codes, levels and statuses repeat on every row.
+        distinct = {row[col] for row in values if col < len(row)}
+        distinct.discard(None)
         # Room for the header plus the autofilter button.
-        best = _width(header) + 3
-        for row in values:
-            if col >= len(row) or row[col] is None:
-                continue
-            cell = row[col]
-            if kind in _NUMBER_WIDTH and isinstance(cell, int | float):
-                w = _NUMBER_WIDTH[kind]
-            elif isinstance(cell, dt.date):
-                w = 10
-            elif isinstance(cell, float):
-                w = min(len(repr(cell)), 12)
-            else:
-                w = max((_width(line) for line in str(cell).split("\n")), default=0)
-            if w > best:
-                best = w
-                if best >= MAX_WIDTH:
-                    break
+        best = max([_width(header) + 3, *(_cell_width(kind, cell) for cell in distinct)])
         if depths and col < 2:
             best += 2 * min(max(depths), MAX_INDENT)
         widths.append(max(MIN_WIDTH, min(best + 2, MAX_WIDTH)))
