@@ -404,3 +404,46 @@ def api_rollup() -> Response:
         units=len(report.units),
         sheets=rollup_sheets(report.rollup, "zh" if lang.lower().startswith("zh") else "en"),
     )
+
+
+# --- HTTPS for one person's machine -------------------------------------------------------------
+
+
+def serve_https(config: str, cert: str, key: str, host: str = "127.0.0.1", port: int = 8443) -> None:
+    """Serve the whole app over HTTPS with werkzeug, for sideloading the add-in on one machine."""
+    from werkzeug.serving import run_simple
+
+    from .serve import build_app
+
+    app = build_app(config)
+    run_simple(host, port, app, ssl_context=(cert, key), threaded=True, use_reloader=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m server.addin CONFIG --cert C --key K [--port 8443]`: the add-in on local HTTPS."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m server.addin",
+        description="Serve okr-sync (add-in, API, dashboard) over HTTPS on this machine.",
+    )
+    parser.add_argument("config", help="OKR folder, workbook or okr-sync.toml")
+    parser.add_argument("--cert", required=True, help="PEM certificate for localhost")
+    parser.add_argument("--key", required=True, help="PEM private key of the certificate")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8443)
+    args = parser.parse_args(argv)
+    for path in (args.cert, args.key):
+        if not Path(path).is_file():
+            print(f"{path}: no such file; see docs/excel-addin.md to make a certificate.")
+            return 2
+    try:
+        serve_https(args.config, args.cert, args.key, args.host, args.port)
+    except OkrSyncError as exc:
+        print(exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
