@@ -53,10 +53,11 @@ FIXED_TIME = dt.datetime(2026, 1, 1, 0, 0, 0)  # document timestamps of shipped 
 _WIDTHS: dict[str, float] = {
     "type": 9, "id": 8, "text": 50, "owner": 14, "aligns_to": 13, "depends_on": 16,
     "commitment": 13, "weight": 8, "metric": 12, "start": 10, "target": 10, "current": 10,
-    "source": 16, "confidence": 10, "due": 12, "notes": 26, "progress": 10, "score": 8,
+    "source": 16, "confidence": 12, "due": 13, "notes": 30, "progress": 10, "score": 8,
     "status": 11, "check": 40, "aligned_score": 10,
 }  # fmt: skip
 _WRAP = {"text", "notes", "check", "depends_on", "source"}
+_RIGHT = {"start", "target", "current"}
 _CENTER = {"type", "id", "commitment", "weight", "metric", "confidence", "status", "score",
            "progress", "aligned_score"}  # fmt: skip
 _NUMBER_FORMATS = {
@@ -257,7 +258,7 @@ def _fill_okrs(
         cell.alignment = Alignment(
             vertical="top",
             wrap_text=key in _WRAP,
-            horizontal="center" if key in _CENTER else None,
+            horizontal="center" if key in _CENTER else "right" if key in _RIGHT else None,
         )
         if key in _NUMBER_FORMATS:
             cell.number_format = _NUMBER_FORMATS[key]
@@ -272,6 +273,9 @@ def _fill_okrs(
             value = values.get(key)
             if value is not None and value != "":
                 cell.value = value
+        lines = max(text_lines(values.get(k), _WIDTHS[k]) for k in ("text", "notes", "depends_on"))
+        if lines > 1:
+            ws.row_dimensions[r].height = 15 * lines
         value_format = values.get("_format") or _value_format(values.get("metric"))
         if value_format:
             for key in ("start", "target", "current"):
@@ -300,6 +304,14 @@ def _fill_okrs(
     ws.print_area = f"A1:{last_col}{filled}"
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top = ws.page_margins.bottom = 0.5
+
+
+def text_lines(value: object, width: float) -> int:
+    """How many lines a wrapped cell needs in a column of a width (CJK counts double)."""
+    if value is None or value == "":
+        return 1
+    units = sum(2 if ord(ch) >= 0x2E80 else 1 for ch in str(value))
+    return max(1, -(-units // int(width * 1.15)))
 
 
 def _value_format(metric: object) -> str | None:
@@ -408,7 +420,7 @@ def _fill_instructions(ws: Worksheet, lang: Lang) -> None:
         if style == "ex":
             cell.fill = PatternFill("solid", fgColor="F2F2F2")
         # Wrapped rows need a height for viewers that do not autofit (LibreOffice print, calamine).
-        chars_per_line = 95 if lang == "en" else 52
+        chars_per_line = 95 if lang == "en" else 56
         lines = max(1, -(-len(text) // chars_per_line))
         size = {"h1": 24, "h2": 18}.get(style, 15)
         ws.row_dimensions[row].height = size * lines + (4 if style in ("p", "tip") else 2)
