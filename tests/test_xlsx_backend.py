@@ -202,6 +202,14 @@ def test_read_zip_without_workbook_and_damaged_zip(tmp_path: Path) -> None:
     write_parts(tmp_path / "doc.xlsx", {"word/document.xml": b"<w/>"})
     with pytest.raises(NotAWorkbook, match="not an Excel workbook"):
         XlsxBackend(tmp_path).read(str(tmp_path / "doc.xlsx"))
+    write_parts(
+        tmp_path / "calc.xlsx", {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<x/>"}
+    )
+    with pytest.raises(NotAWorkbook, match="OpenDocument spreadsheet: save it as .xlsx"):
+        XlsxBackend(tmp_path).read(str(tmp_path / "calc.xlsx"))
+    write_parts(tmp_path / "bin.xlsx", {"xl/workbook.bin": b"\x00"})
+    with pytest.raises(NotAWorkbook, match=re.escape("binary workbook (.xlsb): save it as .xlsx")):
+        XlsxBackend(tmp_path).read(str(tmp_path / "bin.xlsx"))
     good = unit_workbook(tmp_path / "good.xlsx").read_bytes()
     (tmp_path / "cut.xlsx").write_bytes(good[: len(good) // 2])
     with pytest.raises(WorkbookError, match="damaged") as err:

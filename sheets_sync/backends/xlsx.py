@@ -236,6 +236,8 @@ class XlsxBackend:
             z.close()
             if "content.xml" in names:
                 en, zh = "an OpenDocument spreadsheet", "OpenDocument 电子表格"
+            elif "xl/workbook.bin" in names:
+                en, zh = "a binary workbook (.xlsb)", "二进制工作簿（.xlsb）"
             else:
                 en, zh = "a zip file but not an Excel workbook", "是 zip 文件而不是 Excel 工作簿"
             raise NotAWorkbook(

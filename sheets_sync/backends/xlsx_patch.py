@@ -634,7 +634,10 @@ def patch_package(
                 writes.update({(1, c): Write(h) for c, h in enumerate(header, start=1)})
         sheet.set_cells(writes)
         pkg.set_text(ref.part, sheet.xml)
-        dropped.update((ref.sheet_id, a1(d.row, d.col)) for d in sheet.dropped)
+        # calcChain's i is the sheetId (ECMA-376 18.6.1); some writers use the sheet's position.
+        # Dropping an entry of a formula that still exists is harmless, so match both.
+        ids = {ref.sheet_id, *(i for i, s in enumerate(sheets, start=1) if s.part == ref.part)}
+        dropped.update((i, a1(d.row, d.col)) for d in sheet.dropped for i in ids)
 
     for name, cells in updates.items():
         if not cells:
