@@ -55,7 +55,7 @@ def bar_chart(items: list[tuple[str, str, float | None]], title: str) -> Markup:
 
 def sparkline(points: list[tuple[str, float | None]], title: str) -> Markup:
     """A small line of one unit's score over the cycle, on the three colour bands."""
-    width, height, pad = 220, 64, 6
+    width, height, pad = 220, 84, 6
     scored = [(d, s) for d, s in points if s is not None]
     parts = [
         f'<svg class="chart spark" viewBox="0 0 {width} {height}" role="img" '
