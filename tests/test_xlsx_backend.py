@@ -598,3 +598,37 @@ def test_any_writes_read_back_and_keep_the_xml_well_formed(tmp_path: Path, write
         for c in range(1, 19):
             expected = writes.get((r, c), at(before, r, c))
             assert at(after, r, c) == (None if expected == "" else expected), (r, c)
+
+
+def test_a_failed_save_leaves_the_workbook_and_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = unit_workbook(tmp_path / "full.xlsx")
+    blob = path.read_bytes()
+    real_write = xlsx_ooxml.Package.write
+
+    def disk_full(self, fileobj):
+        real_write(self, fileobj)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(xlsx_ooxml.Package, "write", disk_full)
+    with pytest.raises(WorkbookError, match="No space left on device") as err:
+        XlsxBackend(tmp_path).apply(str(path), WorkbookChanges(updates=[upd(5, 13, 0.5)]))
+    assert err.value.source == "full.xlsx" and "请检查文件夹可写" in str(err.value)
+    assert path.read_bytes() == blob
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.xlsx"]
+
+
+def test_a_workbook_saved_by_someone_during_the_sync_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = unit_workbook(tmp_path / "busy.xlsx")
+    real_write = xlsx_ooxml.Package.write
+    theirs = unit_workbook(tmp_path / "theirs.xlsx").read_bytes()
+
+    def someone_saves(self, fileobj):
+        real_write(self, fileobj)
+        path.write_bytes(theirs + b"\0")  # a save by someone else between our read and our rename
+
+    monkeypatch.setattr(xlsx_ooxml.Package, "write", someone_saves)
+    with pytest.raises(WorkbookError, match="changed while it was being synced"):
+        XlsxBackend(tmp_path).apply(str(path), WorkbookChanges(updates=[upd(5, 13, 0.5)]))
+    assert path.read_bytes() == theirs + b"\0"

@@ -46,7 +46,7 @@ def lock_file(path: Path) -> Path | None:
     """The Excel owner file or LibreOffice lock file beside a workbook, if one exists."""
     for name in (f"~${path.name}", f".~lock.{path.name}#"):
         candidate = path.with_name(name)
-        if candidate.exists():
+        if os.path.exists(candidate):  # False, not an exception, on any OSError
             return candidate
     return None
 
@@ -353,13 +353,13 @@ class XlsxBackend:
                     os.close(dir_fd)
         except WorkbookError:
             raise
-        except OSError as exc:
+        except Exception as exc:  # disk full, permissions, zip limits: all reach people as a message
+            reason = getattr(exc, "strerror", None) or exc
             raise WorkbookError(
                 source,
                 _msg(
-                    f"cannot be saved ({exc.strerror or exc}): check the folder is writable and "
-                    "has free space, then run again",
-                    f"无法保存（{exc.strerror or exc}）：请检查文件夹可写且有剩余空间，然后重新运行",
+                    f"cannot be saved ({reason}): check the folder is writable and has free space, then run again",
+                    f"无法保存（{reason}）：请检查文件夹可写且有剩余空间，然后重新运行",
                 ),
             ) from exc
         finally:
