@@ -223,3 +223,16 @@ def test_a_workbook_saved_by_libreoffice_can_be_synced_and_reopened(tmp_path: Pa
     assert okrs[5][11:15] == ["50%", "0.5", "at risk", "Confidence below 7"]
     assert okrs[5][2] == "KR1.2" and okrs[5][9] == "5"
     assert [r[1] for r in csv_rows(out, "team", "History")] == ["ID", "KR1.1", "KR1.2"]
+
+
+def test_a_sync_like_the_engine_changes_only_sheet_workbook_rels_types_and_calcchain(tmp_path: Path) -> None:
+    path = rich_workbook(tmp_path / "mkt.xlsm")
+    before = zip_parts(path)
+    changes = sync_changes()
+    # The engine stamps History rows with text times; then styles.xml needs no new format.
+    changes.appends[0].rows = [["2026-11-23 09:00:00", *row[1:]] for row in changes.appends[0].rows]
+    XlsxBackend(tmp_path).apply(str(path), changes)
+    after = zip_parts(path)
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {OKRS, "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/calcChain.xml"}
+    assert list(after) == [*before, "xl/worksheets/sheet4.xml"]
