@@ -48,7 +48,7 @@ def serve(
     every: str | None = None,
     tokens: list[str] | None = None,
     *,
-    threads: int = 8,
+    threads: int = 16,
     ready: threading.Event | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; a sync in progress (API or schedule) finishes first."""
