@@ -292,6 +292,20 @@ def test_drift_is_detected(tmp_path: Path, generated: dict[str, bytes]) -> None:
     assert "stray.xlsx: not made by the generator" in problems[0]
     assert "team-en.xlsx: differs" in problems[1] and "Someone edited" in problems[1]
     assert "company-zh.xlsx: missing" in problems[2]
+    assert templates.main(["--check", str(copy)]) == 1
+    assert templates.main(["--check", str(SHIPPED)]) == 0
+
+
+def test_every_validation_fits_excel_limits() -> None:
+    """Excel shows a repair prompt for over-long validation titles and messages."""
+    for path in sorted(SHIPPED.rglob("*.xlsx")):
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:
+            for dv in ws.data_validations.dataValidation:
+                where = f"{path.name} › {ws.title} › {dv.sqref}"
+                assert len(dv.promptTitle or "") <= 32 and len(dv.errorTitle or "") <= 32, where
+                assert len(dv.prompt or "") <= 255 and len(dv.error or "") <= 225, where
+                assert len(dv.formula1 or "") <= 255, where
 
 
 def test_generation_is_deterministic(generated: dict[str, bytes]) -> None:
