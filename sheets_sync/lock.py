@@ -79,7 +79,7 @@ def sync_lock(home: str | Path, who: str | None = None) -> Iterator[LockHolder]:
             ) from None
         holder = LockHolder(
             started=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            who=who or _default_who(),
+            who=f"{who} ({_default_who()})" if who else _default_who(),
             pid=os.getpid(),
             host=socket.gethostname(),
         )

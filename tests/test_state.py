@@ -222,8 +222,10 @@ def test_default_undo_skips_runs_already_undone_and_unknown_runs_are_errors(
 def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
     with lock.sync_lock(tmp_path, who="api"):
         holder = lock.current_holder(tmp_path)
-        assert holder is not None and holder.who == "api"
-        with pytest.raises(SyncBusy, match=r"already running \(started .* by api\)"):
+        assert holder is not None and holder.who.startswith("api (")
+        with pytest.raises(
+            SyncBusy, match=r"already running \(started .* by api \(.*@.*\)\) — try again when it finishes"
+        ):
             with lock.sync_lock(tmp_path, who="cli"):
                 pass
     assert lock.current_holder(tmp_path) is None
