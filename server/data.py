@@ -17,6 +17,7 @@ from sheets_sync.workspace import Workspace
 
 PREVIEW_TTL = 60.0
 _cache_lock = threading.Lock()
+_preview_lock = threading.Lock()
 
 # A global ID: unit code, one slash, local ID. No path separators, dots-only parts or controls.
 _GLOBAL_ID = re.compile(r"^(?P<unit>[\w-]{1,40})/(?P<local>(?:O|KR)\d{1,4}(?:\.\d{1,4})?)$", re.IGNORECASE)
@@ -105,14 +106,16 @@ def view() -> View:
         with _cache_lock:
             ext["snapshot"] = (latest.id, snap)
         return View(latest, snap)
-    with _cache_lock:
-        hit = ext.get("preview")
-        if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
-            return View(None, hit[1], preview=True)
-    report = engine.sync(ws, dry_run=True)
-    snap = state.snapshot(report)
-    with _cache_lock:
-        ext["preview"] = (time.monotonic(), snap)
+    # One preview at a time: a crowd of first visitors must not start a crowd of dry runs.
+    with _preview_lock:
+        with _cache_lock:
+            hit = ext.get("preview")
+            if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
+                return View(None, hit[1], preview=True)
+        report = engine.sync(ws, dry_run=True)
+        snap = state.snapshot(report)
+        with _cache_lock:
+            ext["preview"] = (time.monotonic(), snap)
     return View(None, snap, preview=True)
 
 

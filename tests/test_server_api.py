@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server import create_app
 from sheets_sync import lock, state
@@ -317,3 +319,31 @@ def test_no_configured_token_refuses_everyone(company: Path) -> None:
     client = create_app({"WORKSPACE": str(company), "TOKENS": [], "TESTING": True}).test_client()
     for header in [{}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x"}]:
         assert client.get("/api/status", headers=header).status_code == 401
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(
+        ["/api/status", "/api/units", "/api/rollup", "/api/history", "/api/runs", "/", "/login", "/healthz"]
+    ),
+    params=st.dictionaries(
+        st.sampled_from(["id", "sheet", "limit", "lang", "next", "as_of", "x"]),
+        st.text(max_size=60),
+        max_size=3,
+    ),
+)
+def test_no_query_string_makes_a_500(client: FlaskClient, path: str, params: dict[str, str]) -> None:
+    response = client.get(path, query_string=params, headers=AUTH)
+    assert response.status_code < 500, (path, params, response.data[:300])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_no_sync_body_makes_a_500_and_a_refused_one_writes_nothing(
+    client: FlaskClient, company: Path, body: bytes
+) -> None:
+    before, logged = fingerprint(company), len(runs(company))
+    response = client.post("/api/sync", headers={**AUTH, "Content-Type": "application/json"}, data=body)
+    assert response.status_code in (200, 400), (body, response.data[:300])
+    if response.status_code == 400:
+        assert fingerprint(company) == before and len(runs(company)) == logged
