@@ -8,6 +8,7 @@ round trip to Excel per cell. Only the cells the workbook standard gives the ser
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -57,6 +58,11 @@ _TEXT: dict[str, tuple[str, str]] = {
         "找不到用于汇总的 OKR 工作区。请把 okr-sync.toml 放在本工作簿旁，或将 OKR_SYNC_CONFIG 设为 OKR 文件夹后重试。",
     ),
     "failed": ("okr-sync could not finish: {detail}", "okr-sync 未能完成：{detail}"),
+    "protected": (
+        "sheet {sheet} is protected with a password, so nothing was written. Unprotect it "
+        "(Review › Unprotect Sheet), run again, then protect it again.",
+        "工作表 {sheet} 设有密码保护，未写入任何内容。请先撤销保护（审阅 › 撤销工作表保护），再运行，然后重新保护。",
+    ),
     "unexpected": (
         "okr-sync hit an unexpected problem ({detail}). Nothing more was written. Please report it.",
         "okr-sync 遇到意外问题（{detail}），未再写入任何内容。请报告此问题。",
@@ -132,6 +138,51 @@ def read_book(book: Any) -> RawWorkbook:
 
 
 # --- writing ------------------------------------------------------------------------------------
+
+# Excel's Worksheet.Protect arguments after Password, in order (Windows COM).
+_PROTECT_FLAGS = (
+    "ProtectDrawingObjects", "ProtectContents", "ProtectScenarios", None,
+    "AllowFormattingCells", "AllowFormattingColumns", "AllowFormattingRows",
+    "AllowInsertingColumns", "AllowInsertingRows", "AllowInsertingHyperlinks",
+    "AllowDeletingColumns", "AllowDeletingRows", "AllowSorting", "AllowFiltering",
+    "AllowUsingPivotTables",
+)  # fmt: skip
+
+
+class Unlocked:
+    """Lift a sheet's password-less protection for okr-sync's writes, then restore it as it was.
+
+    The templates protect the OKRs and Settings sheets so people cannot type over computed cells.
+    """
+
+    def __init__(self, book: Any, sheet: Any) -> None:
+        self.book, self.sheet = book, sheet
+        self.flags: list[Any] | None = None
+
+    def __enter__(self) -> Unlocked:
+        api = getattr(self.sheet, "api", None)
+        if api is None or not getattr(api, "ProtectContents", False):
+            return self  # not protected, or a platform without this COM API
+        protection = api.Protection
+        flags: list[Any] = []
+        for name in _PROTECT_FLAGS:
+            if name is None:
+                flags.append(False)  # UserInterfaceOnly
+            elif name.startswith("Protect"):
+                flags.append(bool(getattr(api, name)))
+            else:
+                flags.append(bool(getattr(protection, name)))
+        try:
+            api.Unprotect()
+        except Exception as exc:
+            lang = _book_lang(self.book)
+            raise WorkbookError(self.book.name, _say("protected", lang, sheet=self.sheet.name)) from exc
+        self.flags = flags
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.flags is not None:
+            self.sheet.api.Protect("", *self.flags)
 
 
 def _excel(value: Any) -> Any:
@@ -221,8 +272,12 @@ def _run(book: Any, mode: str) -> Any:
     raw = read_book(book)
     report = engine.score_workbook(raw, _as_of())
     plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate")
-    write_plans(book, raw, plans)
-    write_notes(book, raw, report.findings, report.language)
+    sheets = [book.sheets[name] for name in raw.sheets]
+    with contextlib.ExitStack() as stack:
+        for sheet in sheets:
+            stack.enter_context(Unlocked(book, sheet))
+        write_plans(book, raw, plans)
+        write_notes(book, raw, report.findings, report.language)
     score = "–" if report.score is None else f"{report.score:.2f}"
     key = "scored" if mode == "score" else "validated"
     book.app.status_bar = _say(

@@ -288,7 +288,8 @@ def plan_cells(raw: RawWorkbook, updates: list[CellUpdate], mode: PlanMode) -> l
             if col is None:
                 continue
             plan = plans.setdefault((layout.sheet, row, col), CellPlan(layout.sheet, row, col, key))
-            plan.fill, plan.has_fill = fill, True
+            # No band: the grey the templates give computed cells, so the column stays marked ours.
+            plan.fill, plan.has_fill = fill or GREY, True
     return sorted(plans.values(), key=lambda p: (p.sheet, p.col, p.row))
 
 

@@ -35,11 +35,17 @@
       });
     });
     (spec.notes || []).forEach(function (n) { state.notes.push({ sheet: n.sheet, cell: n.cell, content: n.content }); });
+    Object.keys(spec.protect || {}).forEach(function (name) {
+      var ws = findSheet(name);
+      ws.protected = true;
+      ws.protectionOptions = spec.protect[name].options || {};
+      ws.password = spec.protect[name].password || null;
+    });
     return state;
   }
 
   function addSheet(name) {
-    var ws = { name: name, cells: {}, frozenRows: 0 };
+    var ws = { name: name, cells: {}, frozenRows: 0, protected: false, protectionOptions: null, password: null };
     state.sheets.push(ws);
     return ws;
   }
@@ -87,6 +93,13 @@
     var a = parseCell(parts[0]);
     var b = parts[1] ? parseCell(parts[1]) : a;
     return { sheet: sheet, r0: a.r, c0: a.c, r1: b.r, c1: b.c };
+  }
+
+  /* Like Excel: a protected sheet refuses changes to its (locked) cells and notes. */
+  function guard(ws) {
+    if (ws.protected) {
+      throw new Error("AccessDenied: The cell or chart you're trying to change is on a protected sheet (" + ws.name + ").");
+    }
   }
 
   function cellAt(ws, r, c) {
@@ -216,7 +229,43 @@
     this.freezePanes = {
       freezeRows: function (n) { ctx.push(true, function () { self._sheet().frozenRows = n; }); },
     };
+    this.protection = new Protection(ctx, this);
   }
+
+  function Protection(ctx, worksheet) {
+    this.context = ctx;
+    this._worksheet = worksheet;
+  }
+  Protection.prototype = Object.create(Loadable.prototype);
+  Protection.prototype.load = function () {
+    var self = this;
+    this.context.push(false, function () {
+      var ws = self._worksheet._sheet();
+      self._loaded = { protected: ws.protected, options: JSON.parse(JSON.stringify(ws.protectionOptions || {})) };
+    });
+    return this;
+  };
+  Object.defineProperty(Protection.prototype, "protected", { get: function () { return this._get("protected"); } });
+  Object.defineProperty(Protection.prototype, "options", { get: function () { return this._get("options"); } });
+  Protection.prototype.unprotect = function (password) {
+    var self = this;
+    this.context.push(true, function () {
+      var ws = self._worksheet._sheet();
+      if (ws.password && ws.password !== password) throw new Error("InvalidArgument: The password you supplied is not correct.");
+      ws.protected = false;
+      state.unprotects = (state.unprotects || 0) + 1;
+    });
+  };
+  Protection.prototype.protect = function (options, password) {
+    var self = this;
+    this.context.push(true, function () {
+      var ws = self._worksheet._sheet();
+      if (ws.protected) throw new Error("InvalidOperation: the sheet is already protected");
+      ws.protected = true;
+      ws.protectionOptions = JSON.parse(JSON.stringify(options || {}));
+      ws.password = password || null;
+    });
+  };
   Worksheet.prototype = Object.create(Loadable.prototype);
   Object.defineProperty(Worksheet.prototype, "name", { get: function () { return this._get("name"); } });
   Worksheet.prototype._sheet = function () {
@@ -262,7 +311,7 @@
     this._sheetName = sheet;
     this._box = box; // null: the whole sheet; undefined: resolved at sync (used range)
     var self = this;
-    var write = function (fn) { ctx.push(true, function () { self._each(fn); }); };
+    var write = function (fn) { ctx.push(true, function () { guard(self._ws()); self._each(fn); }); };
     this.format = {
       fill: {
         clear: function () { write(function (cell) { cell.fill = null; }); },
@@ -334,6 +383,7 @@
     set: function (matrix) {
       var self = this;
       this.context.push(true, function () {
+        guard(self._ws());
         var b = self._bounds();
         if (matrix.length !== b.r1 - b.r0 + 1 || matrix.some(function (l) { return l.length !== b.c1 - b.c0 + 1; })) {
           throw new Error("InvalidArgument: values do not match the range size");
@@ -345,7 +395,10 @@
   Object.defineProperty(Range.prototype, "numberFormat", {
     set: function (matrix) {
       var self = this;
-      this.context.push(true, function () { self._each(function (cell, r, c) { cell.format = matrix[r][c]; }); });
+      this.context.push(true, function () {
+        guard(self._ws());
+        self._each(function (cell, r, c) { cell.format = matrix[r][c]; });
+      });
     },
   });
   Range.prototype.clear = function () {
@@ -387,6 +440,7 @@
     this.context.push(true, function () {
       var a = parseAddress(address, null);
       if (!findSheet(a.sheet)) throw new Error("ItemNotFound: " + a.sheet);
+      guard(findSheet(a.sheet));
       var cell = colLetters(a.c0) + a.r0;
       state.notes.forEach(function (n) {
         if (n.sheet === a.sheet && n.cell === cell) throw new Error("InvalidOperation: the cell already has a note");
@@ -409,6 +463,7 @@
   Note.prototype.delete = function () {
     var rec = this._record;
     this.context.push(true, function () {
+      guard(findSheet(rec.sheet));
       var i = state.notes.indexOf(rec);
       if (i < 0) throw new Error("ItemNotFound: note already deleted");
       state.notes.splice(i, 1);

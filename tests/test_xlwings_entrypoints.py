@@ -254,3 +254,25 @@ def test_cli_excel_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert (tmp_path / "x" / "OkrSync.bas").is_file()
     assert "OkrSync.bas" in result.output and "xlwings addin install" in result.output
     assert (tmp_path / "home" / ".xlwings" / "xlwings.conf").is_file()
+
+
+def test_protected_template_sheets_are_unlocked_and_locked_again() -> None:
+    book = make_book()
+    for name in ("Settings", "OKRs"):
+        book.sheets[name].api.protect(AllowFormattingCells=True, AllowSorting=True)
+    assert excel.score_cycle(book).score == 0.48 and book.app.alerts == []
+    okrs = book.sheets["OKRs"]
+    assert okrs.get("R2") == 0.75
+    assert okrs.api.ProtectContents and okrs.api.Protection.AllowFormattingCells
+    assert okrs.api.Protection.AllowSorting and not okrs.api.Protection.AllowDeletingRows
+    assert book.ops("unprotect") == ["", ""] and book.ops("protect") == ["", ""]
+
+
+def test_password_protected_sheet_is_reported_and_nothing_written() -> None:
+    book = make_book()
+    book.sheets["Settings"].api.protect()
+    book.sheets["OKRs"].api.protect(password="pw")
+    assert excel.score_cycle(book) is None
+    assert "OKRs is protected with a password" in book.app.alerts[0][0]
+    assert book.ops("write") == [] and book.ops("note-add") == []
+    assert book.sheets["Settings"].api.ProtectContents  # locked again

@@ -43,6 +43,7 @@ class FakeNote:
         return FakeRange(self.sheet, self.row, self.col, self.row, self.col)
 
     def delete(self) -> None:
+        self.sheet.guard()
         self.sheet.book.log.append(("note-delete", self.sheet.name, a1(self.row, self.col)))
         self.sheet._notes.remove(self)
 
@@ -111,6 +112,7 @@ class FakeRange:
 
     @value.setter
     def value(self, data: Any) -> None:
+        self.sheet.guard()
         self.sheet.book.log.append(("write", self.sheet.name, self.address))
         if not isinstance(data, list):
             data = [[data]]
@@ -128,6 +130,7 @@ class FakeRange:
 
     @number_format.setter
     def number_format(self, fmt: str) -> None:
+        self.sheet.guard()
         self.sheet.book.log.append(("format", self.sheet.name, self.address))
         for c in self._cells():
             c.number_format = fmt
@@ -138,6 +141,7 @@ class FakeRange:
 
     @color.setter
     def color(self, rgb: tuple[int, int, int] | None) -> None:
+        self.sheet.guard()
         self.sheet.book.log.append(("color", self.sheet.name, self.address))
         for c in self._cells():
             c.color = rgb
@@ -152,6 +156,7 @@ class FakeRange:
 
     def add_note(self, text: str) -> FakeNote:
         assert self.shape == (1, 1) and self.note is None, "xlwings refuses this"
+        self.sheet.guard()
         self.sheet.book.log.append(("note-add", self.sheet.name, self.address))
         note = FakeNote(self.sheet, self.row, self.column, text)
         self.sheet._notes.append(note)
@@ -172,11 +177,73 @@ def _store(cell: Cell, v: Any) -> None:
         cell.value = None if v == "" else v
 
 
+class ComError(Exception):
+    """What pywin32 raises when Excel refuses a call."""
+
+
+class FakeProtection:
+    def __init__(self) -> None:
+        for name in (
+            "AllowFormattingCells", "AllowFormattingColumns", "AllowFormattingRows",
+            "AllowInsertingColumns", "AllowInsertingRows", "AllowInsertingHyperlinks",
+            "AllowDeletingColumns", "AllowDeletingRows", "AllowSorting", "AllowFiltering",
+            "AllowUsingPivotTables",
+        ):  # fmt: skip
+            setattr(self, name, False)
+
+
+class FakeComSheet:
+    """The part of Excel's COM Worksheet (sheet.api on Windows) used for protection."""
+
+    def __init__(self, sheet: FakeSheet) -> None:
+        self.sheet = sheet
+        self.ProtectContents = False
+        self.ProtectDrawingObjects = False
+        self.ProtectScenarios = False
+        self.Protection = FakeProtection()
+        self.password = ""
+
+    def protect(self, password: str = "", **allow: bool) -> None:
+        """Protect as a template does (test helper, not logged)."""
+        self.ProtectContents = self.ProtectDrawingObjects = self.ProtectScenarios = True
+        self.password = password
+        for name, value in allow.items():
+            setattr(self.Protection, name, value)
+
+    def Unprotect(self, password: str = "") -> None:  # noqa: N802 - COM's name
+        if self.password and password != self.password:
+            raise ComError("The password you supplied is not correct.")
+        self.sheet.book.log.append(("unprotect", self.sheet.name, ""))
+        self.ProtectContents = self.ProtectDrawingObjects = self.ProtectScenarios = False
+
+    def Protect(
+        self,
+        password: str = "",
+        drawing: bool = True,
+        contents: bool = True,  # noqa: N802
+        scenarios: bool = True,
+        ui_only: bool = False,
+        *allow: bool,
+    ) -> None:
+        self.sheet.book.log.append(("protect", self.sheet.name, ""))
+        self.ProtectDrawingObjects, self.ProtectContents = drawing, contents
+        self.ProtectScenarios, self.password = scenarios, password
+        names = [n for n in vars(self.Protection)]
+        for name, value in zip(names, allow, strict=False):
+            setattr(self.Protection, name, value)
+
+
 class FakeSheet:
     def __init__(self, book: FakeBook, name: str) -> None:
         self.book, self.name = book, name
         self.cells: dict[tuple[int, int], Cell] = {}
         self._notes: list[FakeNote] = []
+        self.api = FakeComSheet(self)
+
+    def guard(self) -> None:
+        """Excel refuses to change locked cells of a protected sheet."""
+        if self.api.ProtectContents:
+            raise ComError(f"The cell or chart you're trying to change is on a protected sheet ({self.name}).")
 
     def cell(self, row: int, col: int) -> Cell:
         return self.cells.setdefault((row, col), Cell())

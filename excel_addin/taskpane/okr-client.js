@@ -21,12 +21,14 @@
       noToken: "Paste the access token from your okr-sync admin into the pane first.",
       network: "Cannot reach the okr-sync server: ",
       unauthorized: "The server refused the token. Paste a valid token in the pane.",
+      protectedSheet: "Nothing was written: a sheet okr-sync writes to is protected with a password. Unprotect it (Review › Unprotect Sheet), run again, then protect it again.",
     },
     zh: {
       noOkrs: "此工作簿没有 OKRs 工作表。请按 OKR 工作簿标准添加后重试。",
       noToken: "请先在任务窗格中粘贴 okr-sync 管理员提供的访问令牌。",
       network: "无法连接 okr-sync 服务器：",
       unauthorized: "服务器拒绝了该令牌。请在任务窗格中粘贴有效的令牌。",
+      protectedSheet: "未写入任何内容：okr-sync 要写入的工作表设有密码保护。请先撤销保护（审阅 › 撤销工作表保护），再运行，然后重新保护。",
     },
   };
 
@@ -158,7 +160,7 @@
     sheets.load("items/name");
     var notes = noteApi(context);
     notes.load("items/content");
-    var read = { ranges: {}, names: [], notes: [], notesApi: notes };
+    var read = { ranges: {}, names: [], notes: [], notesApi: notes, protection: {} };
     return context.sync().then(function () {
       read.source = wb.name;
       read.names = sheets.items.map(function (s) { return s.name; });
@@ -172,9 +174,13 @@
       if (okrs === null) throw new OkrError(t("noOkrs", lang));
       [okrs, settings].forEach(function (n) {
         if (n === null) return;
-        var range = sheets.getItem(n).getUsedRangeOrNullObject(true);
+        var ws = sheets.getItem(n);
+        var range = ws.getUsedRangeOrNullObject(true);
         range.load("address,values");
         read.ranges[n] = range;
+        // Templates protect the sheets (no password) so people cannot type over computed cells.
+        ws.protection.load("protected,options");
+        read.protection[n] = ws.protection;
       });
       read.okrs = okrs;
       read.notes = notes.items.map(function (item) {
@@ -187,6 +193,7 @@
       read.notes.forEach(function (n) {
         var a = splitAddress(n.location.address);
         n.key = cellKey(a.sheet, a.cell);
+        n.sheet = a.sheet;
         n.ours = String(n.content || "").indexOf(NOTE_MARK) === 0;
       });
       return read;
@@ -216,6 +223,16 @@
       if (!sheetCache[name]) sheetCache[name] = context.workbook.worksheets.getItem(name);
       return sheetCache[name];
     }
+    // Unprotect the sheets written to first and protect them again, same options, last.
+    var touched = {};
+    result.updates.forEach(function (u) { touched[u.sheet] = true; });
+    (result.notes || []).forEach(function (n) { touched[n.sheet] = true; });
+    read.notes.forEach(function (n) { if (n.ours) touched[n.sheet] = true; });
+    var relock = Object.keys(touched).filter(function (name) {
+      var p = read.protection[name];
+      return p && p.protected;
+    });
+    relock.forEach(function (name) { sheet(name).protection.unprotect(); });
     var cells = 0;
     result.updates.forEach(function (u) {
       var range = sheet(u.sheet).getRange(u.a1);
@@ -241,6 +258,7 @@
       read.notesApi.add(quoteSheet(n.sheet) + "!" + n.a1, n.text);
       noted += 1;
     });
+    relock.forEach(function (name) { sheet(name).protection.protect(read.protection[name].options); });
     return { cells: cells, notes: noted };
   }
 
@@ -258,7 +276,10 @@
         .then(function (r) {
           result = r;
           result.written = queueWrites(context, read, result);
-          return context.sync();
+          return context.sync().catch(function (err) {
+            if (/password/i.test(String(err.message))) throw new OkrError(t("protectedSheet", lang));
+            throw err;
+          });
         })
         .then(function () { return result; });
     });
