@@ -70,6 +70,7 @@ class _Book:
     sheets: dict[str, _SheetInfo]
     header_row: int | None = None  # 1-based header row of the OKRs sheet
     header_keys: dict[int, str] = field(default_factory=dict)  # 1-based column -> column key
+    tokens: dict[int, str] = field(default_factory=dict)  # 0-based OKRs row -> binding token
     grid_rows: dict[str, int] = field(default_factory=dict)  # rows with data per sheet read
 
 
@@ -77,7 +78,7 @@ class _Book:
 class _Snapshot:
     """One atomic look at the OKRs sheet: the ID of each row, our metadata on it, the header."""
 
-    ids: dict[int, str]  # 0-based row -> ID text
+    ids: dict[int, str]  # 0-based row -> binding token of the ID it carries
     meta: dict[int, list[tuple[int, str]]]  # 0-based row -> [(metadataId, value)]
     header: list[Any]
 
@@ -108,6 +109,17 @@ class _Snapshot:
                 if self.ids.get(row) != value or counts[value] > 1:
                     out.append(meta_id)
         return out
+
+
+def binding_tokens(ids: dict[int, str]) -> dict[int, str]:
+    """Row -> the token its metadata carries: the ID, or `ID#2`, `ID#3` for later rows that
+    repeat an ID (the validator flags those; their Check messages must still reach them)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for row in sorted(ids):
+        seen[ids[row]] = seen.get(ids[row], 0) + 1
+        out[row] = ids[row] if seen[ids[row]] == 1 else f"{ids[row]}#{seen[ids[row]]}"
+    return out
 
 
 def _id_text(value: Any) -> str | None:
@@ -206,6 +218,12 @@ class GoogleBackend:
                 keys = {c: k for c, v in enumerate(row, start=1) if (k := _header_key(v))}
                 if len(keys) >= 3:
                     book.header_row, book.header_keys = i + 1, keys
+                    id_col = next((c for c, k in keys.items() if k == "id"), None)
+                    if id_col is not None:
+                        grid = sheets.get(okrs, [])
+                        ids = {r: t for r in range(i + 1, len(grid))
+                               if (t := _id_text(_cell_at(grid[r], id_col)))}  # fmt: skip
+                        book.tokens = binding_tokens(ids)
                     break
         self._books[key] = book
         return RawWorkbook(source=title, sheets=sheets, sheet_names=names, locator=key)
@@ -228,7 +246,10 @@ class GoogleBackend:
         for u in changes.updates:
             row_id = (u.row_id or "").strip()
             if u.sheet == okrs and row_id:
-                by_id.setdefault(row_id, {})[u.col] = u.new
+                token = book.tokens.get(u.row - 1, row_id)
+                if token.split("#")[0] != row_id:
+                    token = row_id
+                by_id.setdefault(token, {})[u.col] = u.new
             elif u.sheet != okrs:
                 others.append((u.sheet, u.row, u.col, u.new))
             # An OKRs row without an ID cannot be bound to its row, so it is not written; its
@@ -302,7 +323,7 @@ class GoogleBackend:
             values = rd.get("values", [])
             ev = values[0].get("effectiveValue", {}) if values else {}
             text = _id_text(ev.get("stringValue", ev.get("numberValue")))
-            if text is not None:
+            if text is not None and start + i >= (book.header_row or 0):
                 ids[start + i] = text
         meta: dict[int, list[tuple[int, str]]] = {}
         for i, rm in enumerate(column.get("rowMetadata", [])):
@@ -313,7 +334,7 @@ class GoogleBackend:
         for cell in (header.get("rowData") or [{}])[0].get("values", []):
             ev = cell.get("effectiveValue", {})
             header_values.append(ev.get("stringValue"))
-        return _Snapshot(ids, meta, header_values)
+        return _Snapshot(binding_tokens(ids), meta, header_values)
 
     def _check_columns(self, book: _Book, snap: _Snapshot, by_id: dict[str, dict[int, CellValue]]) -> None:
         cols = {c for cells in by_id.values() for c in cells}
@@ -434,6 +455,10 @@ def _owned_sheet_requests(sheet_id: int, name: str, header: list[str], index: in
             }
         },
     ]
+
+
+def _cell_at(row: list[CellValue], col: int) -> CellValue:
+    return row[col - 1] if col <= len(row) else None
 
 
 def _folder_id(text: str) -> str:

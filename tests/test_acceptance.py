@@ -1,0 +1,253 @@
+"""One acceptance suite over both backends: the same company as .xlsx files and as Google
+spreadsheets (on the emulator, through okr-sync.toml) yields the same figures. Plus quota and
+fault behaviour of a Google workspace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from builders import kr, o, unit, write_xlsx
+from conftest_google import *  # noqa: F403
+from conftest_google import GoogleApi
+from google_emulator import GoogleEmulator
+
+from sheets_sync.core.rollup import RollupBook
+from sheets_sync.engine import SyncReport, sync
+from sheets_sync.workspace import Workspace
+
+AS_OF = dt.date(2026, 11, 15)
+COMPUTED = ("Progress", "Score", "Status", "Check", "Aligned score")
+
+
+def company() -> dict[str, dict[str, list[list[Any]]]]:
+    """A small company touching every metric, typed numbers, both languages, errors, warnings."""
+    return {
+        "co": unit(
+            "CO",
+            "company",
+            [
+                o("O1", "Win the market", commitment="committed"),
+                kr("KR1.1", "Revenue", metric="currency", start=0, target="¥1,000", current="¥600"),
+                kr("KR1.2", "NPS", metric="stay above", target=40, current=45),
+                kr("KR1.3", "Launch in Japan", metric="yes-no", current="yes"),
+                o("O2", "Be efficient", weight=2),
+                kr("KR2.1", "Cost per order", start=30, target=20, current="25"),
+                kr("KR2.2", "Incidents", metric="stay below", target=3, current=5),
+                kr("KR2.3", "Migration", metric="milestone", current="60%"),
+            ],
+        ),
+        "mkt": unit(
+            "MKT",
+            "department",
+            [
+                o("O1", "More qualified leads", aligns_to="CO/O1", depends_on="SALES/O1"),
+                kr("KR1.1", "Leads", start=0, target="1.5万", current="9 000", confidence=7, due=dt.date(2026, 12, 1)),
+                kr("KR1.2", "Conversion", metric="percent", start=0.02, target=0.05, current="3%"),
+                kr("KR1.2", "Duplicate ID", target=5, current=1),
+                kr("KR1.4", "Unreadable", target=10, current="lots"),
+            ],
+            parent="CO",
+        ),
+        "sales": unit(
+            "SALES",
+            "department",
+            [
+                o("O1", "Close more deals", aligns_to="CO/KR1.1"),
+                kr("KR1.1", "Deals", target=40, current=None),
+                kr("KR1.2", "Pipeline", start=100, target=100, current=120),
+                kr("KR3.1", "Orphan KR", target=1, current=1),
+            ],
+            parent="CO",
+            lang="zh",
+        ),
+        "seo": unit(
+            "MKT-SEO",
+            "team",
+            [
+                o("O1", "Rank first", aligns_to="MKT/O1"),
+                kr("KR1.1", "Keywords in top 3", target=20, current=12, confidence=11),
+                o("O2", "Aligns nowhere"),
+            ],
+            parent="MKT",
+        ),
+    }
+
+
+def xlsx_run(tmp: Path) -> tuple[SyncReport, dict[str, dict[str, dict[str, Any]]]]:
+    folder = tmp / "okrs"
+    folder.mkdir()
+    for name, sheets in company().items():
+        write_xlsx(folder / f"{name}.xlsx", sheets)
+    report = sync(Workspace.from_path(folder, rollup=tmp / "rollup.xlsx"), AS_OF)
+    written = {}
+    for name in company():
+        wb = openpyxl.load_workbook(folder / f"{name}.xlsx", data_only=True)
+        written[name] = _rows([[c.value for c in row] for row in wb["OKRs"].iter_rows()])
+    return report, written
+
+
+def google_run(api: GoogleApi, tmp: Path) -> tuple[SyncReport, dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
+    emu = api.emulator
+    folder = emu.add_folder("Departments")
+    keys = {}
+    for name, sheets in company().items():
+        in_folder = name in ("mkt", "sales")
+        keys[name] = emu.add_spreadsheet(name.upper() + " OKRs", sheets, folder=folder if in_folder else None)
+    roll = emu.add_spreadsheet("Company rollup", {"Sheet1": []})
+    config = tmp / "okr-sync.toml"
+    config.write_text(
+        f'credentials = "{api.key_path.name}"\n\n'
+        f'[[sources]]\ngoogle = "https://docs.google.com/spreadsheets/d/{keys["co"]}/edit"\n\n'
+        f'[[sources]]\ngoogle = "{keys["seo"]}"\n\n'
+        f'[[sources]]\ngoogle_folder = "{folder}"\n\n'
+        f'[rollup]\ngoogle = "{roll}"\n',
+        encoding="utf-8",
+    )
+    report = sync(Workspace.from_path(config), AS_OF)
+    written = {name: _rows(emu.values(key, "OKRs")) for name, key in keys.items()}
+    sources = {keys[n]: f"{n.upper()} OKRs" for n in keys}
+    return report, written, {v: f"{k}" for k, v in sources.items()} | {"rollup": roll}
+
+
+def _rows(grid: list[list[Any]]) -> dict[str, dict[str, Any]]:
+    header = [str(h) if h is not None else "" for h in grid[0]]
+    out = {}
+    for i, row in enumerate(grid[1:], start=2):
+        row = list(row) + [None] * (len(header) - len(row))
+        values = dict(zip(header, row, strict=False))
+        out[f"{i}:{values.get('ID') or values.get('编号')}"] = {k: _plain(values.get(k)) for k in COMPUTED}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _normalise(text: Any, names: dict[str, str]) -> Any:
+    """Unit workbooks are named differently on each backend (co.xlsx vs CO OKRs)."""
+    if not isinstance(text, str):
+        return _plain(text)
+    for old, new in names.items():
+        text = text.replace(old, new)
+    return text
+
+
+def _rollup(book: RollupBook | None, names: dict[str, str]) -> dict[str, list[list[Any]]]:
+    assert book is not None
+    return {s.name: [[_normalise(v, names) for v in row] for row in s.rows] for s in book.sheets}
+
+
+def test_same_company_same_figures_on_both_backends(google_api: GoogleApi, tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / google_api.key_path.name).write_bytes(google_api.key_path.read_bytes())
+    x_report, x_written = xlsx_run(tmp_path / "x")
+    g_report, g_written, _ = google_run(google_api, tmp_path / "g")
+    assert not x_report.failed_units and not g_report.failed_units
+    x_names = {f"{n}.xlsx": f"<{n}>" for n in company()}
+    g_names = {f"{n.upper()} OKRs": f"<{n}>" for n in company()}
+
+    def by_code(report: SyncReport) -> dict[str, tuple[Any, int, int]]:
+        return {u.unit_code or "": (u.score, u.errors, u.warnings) for u in report.units}
+
+    assert by_code(x_report) == by_code(g_report)
+    assert len(x_report.findings) == len(g_report.findings) > 5
+    assert x_report.company_score == g_report.company_score is not None
+    assert x_written == g_written
+    assert _rollup(x_report.rollup, x_names) == _rollup(g_report.rollup, g_names)
+    # The figures are really there: a few spot checks of the written cells.
+    assert g_written["co"]["3:KR1.1"]["Score"] == 0.6
+    assert g_written["mkt"]["3:KR1.1"]["Progress"] == 0.6
+    assert g_written["mkt"]["5:KR1.2"]["Check"]  # the duplicate ID is reported on its row
+
+
+def test_google_rollup_matches_the_report(google_api: GoogleApi, tmp_path: Path) -> None:
+    (tmp_path / google_api.key_path.name).write_bytes(google_api.key_path.read_bytes())
+    report, _, names = google_run(google_api, tmp_path)
+    emu = google_api.emulator
+    assert report.rollup_written and report.rollup is not None
+    for sheet in report.rollup.sheets:
+        grid = emu.values(names["rollup"], sheet.name)
+        assert len(grid) == len(sheet.rows) + 1
+        for got, want in zip(grid[1:], sheet.rows, strict=True):
+            got = got + [None] * (len(want) - len(got))
+            assert [_plain(v) for v in got] == [_plain(v) if v != "" else None for v in want]
+
+
+def _hundred_units(emu: GoogleEmulator) -> list[str]:
+    keys = [
+        emu.add_spreadsheet(
+            "CO", unit("CO", "company", [o("O1", "Grow"), kr("KR1.1", "Revenue", target=100, current=40)])
+        )
+    ]
+    for i in range(99):
+        code = f"T{i:02d}"
+        keys.append(
+            emu.add_spreadsheet(
+                code,
+                unit(
+                    code,
+                    "team",
+                    [o("O1", "Help", aligns_to="CO/O1"), kr("KR1.1", "Work", target=10, current=i % 11)],
+                    parent="CO",
+                ),
+            )
+        )
+    return keys
+
+
+def test_a_hundred_units_sync_without_a_single_429(
+    google_api: GoogleApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = google_api.emulator
+    # A "minute" of 0.5 s keeps the test short; server and client share the same quota.
+    emu.quota.reads, emu.quota.writes, emu.quota.window = 60, 60, 0.5
+    monkeypatch.setenv("OKR_SYNC_GOOGLE_QUOTA_WINDOW", "0.5")
+    keys = _hundred_units(emu)
+    roll = emu.add_spreadsheet("Rollup", {"Sheet1": []})
+    config = tmp_path / "okr-sync.toml"
+    lines = "".join(f'[[sources]]\ngoogle = "{k}"\n' for k in keys)
+    config.write_text(f'{lines}[rollup]\ngoogle = "{roll}"\n', encoding="utf-8")
+    started = time.monotonic()
+    report = sync(Workspace.from_path(config), AS_OF)
+    elapsed = time.monotonic() - started
+    assert emu.rejected_429 == 0
+    assert not report.failed_units and len(report.units) == 100
+    assert all(u.written for u in report.units)
+    reads = sum(emu.calls[m] for m in ("spreadsheets.get", "values.batchGet"))
+    assert reads >= 400  # metadata, values, bind check and its re-check per unit
+    # Far more reads than one window allows: only the limiter kept Google from answering 429.
+    assert elapsed >= (reads / 60 - 1) * 0.5
+    emu.reset_counts()
+    report = sync(Workspace.from_path(config), AS_OF)
+    assert emu.rejected_429 == 0 and emu.write_calls() == 0
+    assert not report.failed_units and not report.rollup_written
+
+
+def test_5xx_then_success_and_persistent_5xx_fails_one_unit(
+    google_api: GoogleApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKR_SYNC_GOOGLE_BACKOFF", "0.001")
+    monkeypatch.setenv("OKR_SYNC_GOOGLE_ATTEMPTS", "3")
+    emu = google_api.emulator
+    keys = {name: emu.add_spreadsheet(name, sheets) for name, sheets in company().items()}
+    config = tmp_path / "okr-sync.toml"
+    config.write_text(
+        "".join(f'[[sources]]\ngoogle = "{k}"\n' for k in keys.values()) + '[rollup]\npath = "rollup.xlsx"\n',
+        encoding="utf-8",
+    )
+    emu.fail("values.batchGet", 503, times=2, spreadsheet=keys["co"])  # flaky, then fine
+    emu.fail("values.batchUpdateByDataFilter", 500, times=50, spreadsheet=keys["mkt"])  # down
+    report = sync(Workspace.from_path(config), AS_OF)
+    assert [u.locator for u in report.failed_units] == [keys["mkt"]]
+    assert "500" in (report.failed_units[0].error or "") and "mkt" in report.failed_units[0].error
+    done = {u.locator for u in report.units if u.written}
+    assert done == {keys["co"], keys["sales"], keys["seo"]}
+    assert report.exit_code == 2 and (tmp_path / "rollup.xlsx").exists()
