@@ -44,6 +44,8 @@ def render(unit_file: str, out: Path, as_of: dt.date = dt.date(2026, 11, 15)) ->
             lines = max(templates.text_lines(ws.cell(row, 3).value, 50),
                         templates.text_lines(ws.cell(row, check_col).value, 46))  # fmt: skip
             ws.row_dimensions[row].height = 15 * lines
+        last_row = max(r for r in range(1, ws.max_row + 1) if ws.cell(r, 2).value)
+        ws.print_area = f"A1:{openpyxl.utils.get_column_letter(len(templates.COLUMN_ORDER))}{last_row}"
         ws.page_setup.paperSize = ws.PAPERSIZE_A4
         render_xlsx = Path(tmp) / "render.xlsx"
         wb.save(render_xlsx)

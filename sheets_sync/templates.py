@@ -212,7 +212,7 @@ def build_template(
 def _fill_okrs(
     ws: Worksheet,
     lang: Lang,
-    rows: list[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     *,
     code: str,
     name: str,
@@ -300,7 +300,8 @@ def _fill_okrs(
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    filled = HEADER_ROW + max(len(rows), 1)
+    # The rows in use and ten spare ones; rows inserted inside the range extend it.
+    filled = HEADER_ROW + len(rows) + 10
     ws.print_area = f"A1:{last_col}{filled}"
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top = ws.page_margins.bottom = 0.5
@@ -506,7 +507,7 @@ def save_workbook(
 ) -> Path:
     """Save atomically (temporary file beside the target, then rename)."""
     path = Path(path)
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+    if path.suffix.lower() != ".xlsx":
         raise ConfigError(f"{path}: a template is an .xlsx file; give the file name an .xlsx ending.")
     if path.exists() and not overwrite:
         raise ConfigError(
