@@ -291,6 +291,8 @@ def test_a_failing_sync_is_503_with_its_reason_and_recorded(client: FlaskClient,
     assert response.status_code == 503 and "okr-rollup.xlsx" in response.json["message"]
     [run] = runs(company)
     assert run.status == "failed" and "okr-rollup.xlsx" in (run.reason or "")
+    # The units were written before the rollup failed: their cells are on record for undo.
+    assert run.cells_written > 0 and len(state.run_cells(company, run.id)) == run.cells_written
 
 
 def test_tokens_come_from_the_config_file_and_the_environment(company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
