@@ -17,6 +17,16 @@ from .auth import require_token
 bp = Blueprint("api", __name__)
 
 MAX_SYNC_BODY = 16 * 1024
+
+
+@bp.after_request
+def _no_store(response: Any) -> Any:
+    """OKR data is private: never cached by a proxy or browser."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SYNC_KEYS = {"as_of", "dry_run"}
 

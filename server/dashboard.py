@@ -35,6 +35,20 @@ MAX_FINDINGS_SHOWN = 12
 AT_RISK = {"at risk", "off track", "no data"}
 
 
+@bp.after_request
+def _headers(response: Any) -> Any:
+    """Pages of OKRs are private: no caching, no framing, nothing but our own files."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -613,6 +613,17 @@ def _locate_row(grid: list[list[CellValue]], cell: CellRecord) -> int | None:
     return None
 
 
+def _later_run(workspace: Workspace, cell: CellRecord) -> int | None:
+    """The newest later run that wrote this same cell, if any."""
+    with connect(workspace) as conn:
+        row = conn.execute(
+            "SELECT MAX(run_id) FROM cell_changes WHERE run_id > ? AND locator = ? AND sheet = ?"
+            " AND col = ? AND (row_id = ? OR (row_id IS NULL AND row = ?))",
+            (cell.run_id, cell.locator, cell.sheet, cell.col, cell.row_id, cell.row),
+        ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 def _show(value: CellValue) -> str:
     return "blank" if value in (None, "") else repr(value)
 
@@ -675,14 +686,17 @@ def _undo_unit(
             continue
         now = _cell_at(grid, row, c.col)
         if not same_value(now, c.new):
-            result.skipped.append(
-                SkippedCell(
-                    c,
-                    "changed",
-                    f"it now holds {_show(now)}, not the {_show(c.new)} that run {c.run_id} "
-                    "wrote — someone (or a later run) changed it, so it is left as it is",
+            later = _later_run(workspace, c)
+            if later is not None:
+                reason = (
+                    f"run {later} wrote it since (it now holds {_show(now)}); undo run {later} first to go further back"
                 )
-            )
+            else:
+                reason = (
+                    f"it now holds {_show(now)}, not the {_show(c.new)} that run {c.run_id} "
+                    "wrote — someone changed it since, so it is left as it is"
+                )
+            result.skipped.append(SkippedCell(c, "changed-by-run" if later else "changed", reason))
             continue
         planned.append((c, CellUpdate(sheet, row, c.col, old=now, new=c.old, row_id=c.row_id)))
     if not planned:

@@ -113,6 +113,9 @@ def browser() -> Iterator[Browser]:
 
 def signed_in(browser: Browser, base: str, width: int, height: int = 900) -> Page:
     page = browser.new_page(viewport={"width": width, "height": height})
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.blocked = blocked  # type: ignore[attr-defined]
     page.goto(f"{base}/?lang=en")
     assert "/login" in page.url
     page.fill("#token", TOKEN)
@@ -144,6 +147,7 @@ def test_dashboard_renders_tree_chart_findings_and_trend(browser: Browser, serve
     assert "succeeded" in page.locator("#last-sync").inner_text()
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 50_000
+    assert page.blocked == []  # type: ignore[attr-defined]  # the CSP lets every part load
     page.close()
 
 

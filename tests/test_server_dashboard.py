@@ -159,3 +159,12 @@ def test_html_errors_for_browsers_json_for_the_api(client: FlaskClient) -> None:
     assert html.status_code == 404 and "<!doctype html>" in html.get_data(as_text=True)
     api = client.get("/api/no-such", headers=AUTH)
     assert api.status_code == 404 and api.is_json
+
+
+def test_pages_are_private_and_unframeable(client: FlaskClient) -> None:
+    response = client.get("/", headers=AUTH)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert 'style="' not in response.get_data(as_text=True)  # the CSP allows no inline style
+    assert client.get("/api/status", headers=AUTH).headers["Cache-Control"] == "no-store"

@@ -185,6 +185,17 @@ def test_undo_restores_untouched_cells_and_skips_a_cell_a_person_edited(ws: Fake
     assert grid[3][3] == 0.9 and grid[3][4] == "on track"
 
 
+def test_undo_names_the_later_run_that_wrote_a_cell_since(ws: FakeWorkspace) -> None:
+    backend = backend_of(ws)
+    first = write_run(ws, backend, [CellUpdate("OKRs", 3, 4, None, 0.4, "KR1.1")])
+    second = write_run(ws, backend, [CellUpdate("OKRs", 3, 4, 0.4, 0.6, "KR1.1")])
+    result = state.undo(ws, first)
+    [skipped] = result.skipped
+    assert skipped.code == "changed-by-run"
+    assert f"run {second} wrote it since" in skipped.reason and "0.6" in skipped.reason
+    assert backend.books["mkt.xlsx"]["OKRs"][2][3] == 0.6
+
+
 def test_undo_follows_a_row_that_moved_by_its_id(ws: FakeWorkspace) -> None:
     backend = backend_of(ws)
     write_run(ws, backend, [CellUpdate("OKRs", 4, 4, None, 0.9, "KR1.2")])
