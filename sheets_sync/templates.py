@@ -246,6 +246,8 @@ def _fill_okrs(
         cell.border = _GRID
         letter = column_letter(col)
         ws.column_dimensions[letter].width = _WIDTHS[key] + (2 if lang == "zh" else 0)
+        # Rows typed below the prepared ones stay editable (Excel applies column styles).
+        ws.column_dimensions[letter].protection = Protection(locked=column.computed)
     ws.row_dimensions[HEADER_ROW].height = 32
 
     # Style one prototype cell per column, then share its style array (fast for 4,000 cells).

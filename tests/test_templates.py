@@ -218,6 +218,9 @@ def test_dropdowns_hints_colours_protection(written: dict[tuple[str, str], Path]
         assert cell.protection.locked is c.computed, c.key
         assert (cell.fill.fgColor.rgb == "00EDEDED") is c.computed, c.key
     assert ws.cell(templates.HEADER_ROW + 150, cols["text"]).protection.locked is False
+    for c in schema.ALL_COLUMNS:
+        letter = openpyxl.utils.get_column_letter(cols[c.key])
+        assert ws.column_dimensions[letter].protection.locked is c.computed, c.key
     assert ws.freeze_panes == f"C{templates.HEADER_ROW + 1}"
 
 
