@@ -133,7 +133,8 @@ class SyncScheduler:
             self._scheduler.run_pending()
             if self.stop_event.is_set():
                 return
-            wait = (self._entry.next_run - self.clock.now()).total_seconds()
+            due = self._entry.next_run or self.clock.now()
+            wait = (due - self.clock.now()).total_seconds()
             if until is not None:
                 wait = min(wait, (until - self.clock.now()).total_seconds())
             # Wake at least every few seconds so a stop request is never long ignored.
@@ -168,7 +169,7 @@ def install_stop_signals(scheduler: SyncScheduler) -> dict[int, Any]:
         log.info("signal %s: stopping after the current run", signal.Signals(signum).name)
         scheduler.stop()
 
-    previous = {}
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, handler)
     return previous

@@ -341,8 +341,16 @@ def start_run(
     kind: str = "sync",
     undo_of: int | None = None,
 ) -> int:
-    """Open a run in the log (status 'running'); return its id."""
+    """Open a run in the log (status 'running'); return its id. Call it holding the sync lock."""
     with connect(target) as conn:
+        # Holding the lock means no other run is alive: a 'running' row is one whose process died.
+        conn.execute(
+            "UPDATE runs SET status='failed', reason=? WHERE status='running'",
+            (
+                "interrupted: the process stopped before the run finished; check the workbooks' "
+                "last changes with `okr-sync log`",
+            ),
+        )
         cur = conn.execute(
             "INSERT INTO runs(kind, trigger, started, as_of, status, undo_of) VALUES (?, ?, ?, ?, 'running', ?)",
             (kind, trigger, _now(), as_of.isoformat() if as_of else None, undo_of),

@@ -332,3 +332,11 @@ class XlsxBackendReader:
 
     def sheet(self, name: str) -> list[list[object]]:
         return self.raw.sheets[name]  # type: ignore[return-value]
+
+
+def test_a_run_whose_process_died_is_marked_interrupted_by_the_next(ws: FakeWorkspace) -> None:
+    dead = state.start_run(ws, "schedule")  # its process was killed: never finished
+    write_run(ws, backend_of(ws), [CellUpdate("OKRs", 3, 4, None, 0.4, "KR1.1")])
+    record = state.get_run(ws, dead)
+    assert record is not None and record.status == "failed"
+    assert "interrupted" in (record.reason or "")
