@@ -505,6 +505,9 @@
   global.__excelStandin = {
     reset: reset,
     state: function () { return state; },
+    counters: function () {
+      return { syncs: state.syncs, writeSyncs: state.writeSyncs, writeOps: state.writeOps, unprotects: state.unprotects || 0 };
+    },
     cell: function (sheet, address) {
       var ws = findSheet(sheet);
       var a = parseCell(address);

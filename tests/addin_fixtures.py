@@ -12,8 +12,11 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)
 END_OF_CYCLE = "2026-12-31"
 
 
-def serial(day: dt.date) -> int:
+def serial(day: dt.date) -> float:
     """A date as Excel's serial number, as Range.values returns it."""
+    if isinstance(day, dt.datetime):
+        start = dt.datetime.combine(EXCEL_EPOCH, dt.time())
+        return (day - start).total_seconds() / 86400
     return (day - EXCEL_EPOCH).days
 
 
@@ -96,3 +99,15 @@ def big_rows(objectives: int = 100, krs_each: int = 5) -> list[dict[str, Any]]:
                 )
             )
     return rows
+
+
+def excel_js_sheets(path: Any, names: list[str] | None = None) -> dict[str, list[list[Any]]]:
+    """A real workbook's sheets as Range.values gives them (read with calamine): A1-anchored."""
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    out = {}
+    for name in names or wb.sheet_names:
+        grid = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        out[name] = excel_values([[None if v == "" else v for v in line] for line in grid])
+    return out

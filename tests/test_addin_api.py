@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 from server import create_app
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -267,3 +269,36 @@ def test_static_pane_manifest_and_icons_are_served(client: FlaskClient) -> None:
 
 def test_excel_grid_helper_is_rectangular() -> None:
     assert excel_values([[1], [1, 2, None]]) == [[1, "", ""], [1, 2, ""]]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_demo_company_unit_scores_exactly_as_the_sync_writes_it(tmp_path: Path, lang: str) -> None:
+    """The add-in on a real template workbook gives the very cells `okr-sync sync` writes."""
+    import shutil
+
+    from addin_fixtures import excel_js_sheets
+
+    from sheets_sync import engine
+    from sheets_sync.workspace import Workspace
+
+    folder = tmp_path / "okr"
+    shutil.copytree(ROOT / "templates" / f"example-company-{lang}", folder)
+    settings = "设置" if lang == "zh" else "Settings"
+    before = excel_js_sheets(folder / "sales.xlsx")
+    app = create_app({"TOKENS": [TOKEN], "TESTING": True, "WORKSPACE": str(folder)})
+    body = {"source": "sales.xlsx", "sheets": {n: before[n] for n in (settings, "OKRs")}, "as_of": "2026-11-15"}
+    data = post(app.test_client(), body).get_json()
+    assert data["unit"] == "SALES" and data["language"] == lang
+
+    engine.sync(Workspace.from_path(folder), dt.date(2026, 11, 15), write_rollup=False)
+    after = excel_js_sheets(folder / "sales.xlsx")["OKRs"]
+    header = before["OKRs"][2]
+    computed = {header.index(h) + 1 for h in header if h in ("Progress", "Score", "Status", "进度", "得分", "状态")}
+    expected = {(r + 1, c): after[r][c - 1] for r in range(3, len(after)) for c in computed}
+    assert sum(isinstance(v, float) for v in expected.values()) >= 10  # scores and progress to compare
+    answered = {(u["row"], u["col"]): u["value"] for u in data["updates"] if "value" in u}
+    for (row, col), value in expected.items():
+        got = answered.get((row, col), before["OKRs"][row - 1][col - 1])
+        assert got == value or (got is None and value == ""), (row, col, got, value)
+    # The alignment to the company's KRs resolved against the workspace: no missing-target error.
+    assert not [f for f in data["findings"] if f["rule"].startswith("align") and f["severity"] == "error"]

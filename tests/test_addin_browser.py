@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from addin_fixtures import END_OF_CYCLE, TOKEN, excel_values, mkt_rows
+from addin_fixtures import END_OF_CYCLE, TOKEN, big_rows, excel_js_sheets, excel_values, mkt_rows
 from builders import kr, o, okrs_grid, settings_grid, unit, write_xlsx
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
@@ -311,3 +312,50 @@ def test_password_protected_sheet_is_reported_and_nothing_written(page: Page) ->
     assert all(
         c["fill"] is None for c in next(s for s in state(page)["sheets"] if s["name"] == "OKRs")["cells"].values()
     )
+
+
+def test_real_chinese_template_workbook(page: Page) -> None:
+    path = HERE.parent / "templates" / "example-company-zh" / "mkt.xlsx"
+    sheets = excel_js_sheets(path)
+    template_protection = {"allowFormatCells": True, "allowSort": True, "allowAutoFilter": True}
+    spec = {
+        "name": "mkt.xlsx",
+        "sheets": sheets,
+        "protect": {"OKRs": {"options": template_protection}, "设置": {"options": {}}},
+    }
+    login(page)
+    seed(page, spec)
+    page.fill("#as-of", "2026-11-15")
+    click_and_wait(page, "#btn-score", "score")
+    assert "error" not in page.get_attribute("#status", "class"), page.inner_text("#status")
+    st = state(page)
+    assert st["writeSyncs"] == 1
+    header = sheets["OKRs"][2]
+    status_col = chr(65 + header.index("状态"))
+    statuses = {cell(page, "OKRs", f"{status_col}{r}")["value"] for r in range(4, len(sheets["OKRs"]) + 1)}
+    assert statuses <= {"正常", "有风险", "落后", "完成", "无数据", ""} and statuses & {"正常", "有风险", "落后"}
+    assert page.inner_text("#btn-score") == "周期评分"
+    okrs = next(s for s in st["sheets"] if s["name"] == "OKRs")
+    assert okrs["protected"] and okrs["protectionOptions"] == template_protection
+    for name in sheets:  # every input cell and every other sheet is as it was
+        values = page.evaluate("n => window.__excelStandin.sheetValues(n)", name)
+        for r, line in enumerate(sheets[name]):
+            for c, value in enumerate(line):
+                if name == "OKRs" and r >= 3 and header[c] in ("进度", "得分", "状态", "校验", "对齐得分"):
+                    continue
+                got = values[r][c] if r < len(values) and c < len(values[r]) else ""
+                assert got == value, (name, r + 1, c + 1, got, value)
+
+
+def test_500_krs_in_one_write_sync(page: Page) -> None:
+    login(page)
+    seed(page, workbook(rows=big_rows(100, 5)))
+    page.fill("#as-of", END_OF_CYCLE)
+    started = time.perf_counter()
+    click_and_wait(page, "#btn-score", "score")
+    elapsed = time.perf_counter() - started
+    assert "error" not in page.get_attribute("#status", "class"), page.inner_text("#status")
+    st = page.evaluate("() => window.__excelStandin.counters()")
+    assert st["writeSyncs"] == 1 and st["writeOps"] > 2000
+    assert len(page.query_selector_all("#objectives > li")) == 100
+    assert elapsed < 10, elapsed
