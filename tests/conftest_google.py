@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ def google_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Goog
     """A fresh emulator per test; OKR_SYNC_GOOGLE_API_URL and the credentials env point at it."""
     emulator = GoogleEmulator(Quota(reads=60, writes=60, window=60.0))
     with EmulatorServer(emulator) as server:
-        key = service_account_key(tmp_path, server.url + "/token")
+        # A fresh account per test: the client-side limiter is per credential and per process.
+        email = f"okr-sync-{uuid.uuid4().hex[:8]}@test-project.iam.gserviceaccount.com"
+        key = service_account_key(tmp_path, server.url + "/token", email)
         monkeypatch.setenv("OKR_SYNC_GOOGLE_API_URL", server.url)
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-        yield GoogleApi(emulator, server.url, key, "okr-sync@test-project.iam.gserviceaccount.com")
+        yield GoogleApi(emulator, server.url, key, email)

@@ -16,6 +16,7 @@ from conftest_google import *  # noqa: F403
 from conftest_google import GoogleApi
 from google_emulator import GoogleEmulator
 
+from sheets_sync.backends.google_client import Limits, limiter_for
 from sheets_sync.core.rollup import RollupBook
 from sheets_sync.engine import SyncReport, sync
 from sheets_sync.workspace import Workspace
@@ -207,9 +208,9 @@ def test_a_hundred_units_sync_without_a_single_429(
     google_api: GoogleApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu = google_api.emulator
-    # A "minute" of 0.5 s keeps the test short; server and client share the same quota.
-    emu.quota.reads, emu.quota.writes, emu.quota.window = 60, 60, 0.5
-    monkeypatch.setenv("OKR_SYNC_GOOGLE_QUOTA_WINDOW", "0.5")
+    # A "minute" of 1 s keeps the test short; server and client share the same quota.
+    emu.quota.reads, emu.quota.writes, emu.quota.window = 60, 60, 1.0
+    monkeypatch.setenv("OKR_SYNC_GOOGLE_QUOTA_WINDOW", "1.0")
     keys = _hundred_units(emu)
     roll = emu.add_spreadsheet("Rollup", {"Sheet1": []})
     config = tmp_path / "okr-sync.toml"
@@ -224,7 +225,8 @@ def test_a_hundred_units_sync_without_a_single_429(
     reads = sum(emu.calls[m] for m in ("spreadsheets.get", "values.batchGet"))
     assert reads >= 400  # metadata, values, bind check and its re-check per unit
     # Far more reads than one window allows: only the limiter kept Google from answering 429.
-    assert elapsed >= (reads / 60 - 1) * 0.5
+    assert elapsed >= (reads / 60 - 1) * 1.0
+    assert limiter_for(google_api.email, Limits.from_env()).waited > 0
     emu.reset_counts()
     report = sync(Workspace.from_path(config), AS_OF)
     assert emu.rejected_429 == 0 and emu.write_calls() == 0

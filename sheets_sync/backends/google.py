@@ -300,8 +300,11 @@ class GoogleBackend:
 
     def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
         letter = column_letter(id_col)
+        # Rows read plus a margin for rows people insert meanwhile; the whole column would
+        # bring a thousand rows of metadata for nothing.
+        last = min(info.rows, book.grid_rows.get(info.title, 0) + 200)
         ranges = [
-            f"{quote_sheet(info.title)}!{letter}:{letter}",
+            f"{quote_sheet(info.title)}!{letter}1:{letter}{last}",
             f"{quote_sheet(info.title)}!{book.header_row}:{book.header_row}",
         ]
         body = self.client.get(book.key, _SNAP_FIELDS, ranges)
