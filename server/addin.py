@@ -303,7 +303,8 @@ def _context_for(raw: RawWorkbook) -> list[RawWorkbook] | None:
     if not workspace:
         return None
     own = Path(raw.source).name.casefold()
-    # The open workbook is posted fresh; its saved copy in the workspace would clash with it.
+    # The open workbook is posted fresh; leave out its saved copy. (A copy under another name is
+    # harmless: the posted unit comes first, and the engine's first unit with a code wins.)
     return [u for u in workspace_units(str(workspace)) if Path(u.source).name.casefold() != own]
 
 
