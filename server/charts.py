@@ -23,7 +23,7 @@ def fmt(score: float | None) -> str:
 
 def bar_chart(items: list[tuple[str, str, float | None]], title: str) -> Markup:
     """Horizontal bars, one per (label, tooltip, score), with the 0.4 and 0.7 band lines."""
-    left, right, top, row_h = 118, 44, 26, 30
+    left, right, top, row_h = 130, 56, 30, 32
     width = 560
     plot = width - left - right
     height = top + row_h * max(len(items), 1) + 8
