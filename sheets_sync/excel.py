@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .core import schema
-from .core.model import Finding, RawWorkbook
+from .core.model import CellError, Finding, RawWorkbook
 from .errors import OkrSyncError, WorkbookError
 from .excel_layout import (
     NOTE_MARK,
@@ -186,6 +186,9 @@ class Unlocked:
 
 
 def _excel(value: Any) -> Any:
+    """A value as xlwings should write it: text kept as text, an error value as its code."""
+    if isinstance(value, CellError):
+        return value.code  # Excel reads "#N/A" typed in as the error value it was
     return protect_text(value) if isinstance(value, str) else value
 
 

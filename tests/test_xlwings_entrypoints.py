@@ -276,3 +276,17 @@ def test_password_protected_sheet_is_reported_and_nothing_written() -> None:
     assert "OKRs is protected with a password" in book.app.alerts[0][0]
     assert book.ops("write") == [] and book.ops("note-add") == []
     assert book.sheets["Settings"].api.ProtectContents  # locked again
+
+
+def test_cells_between_okr_rows_keep_their_values_in_the_column_write() -> None:
+    rows = mkt_rows()
+    book = make_book(rows)
+    okrs = book.sheets["OKRs"]
+    okrs.fill([["KR", "KR1.3", "Blocked metric", None, None, None, None, None, None, 0, 10, "#N/A"]], "A7")
+    okrs.fill([["O", "O3", "Third"], [], ["KR", "KR3.1", "Done", None, None, None, None, None, None, 0, 1, 1]], "A8")
+    okrs.fill([["a remark in an empty row", "#N/A"]], "R9")
+    excel.score_cycle(book)
+    assert {"R2:R10", "S2:S10"} <= set(book.ops("write", "OKRs"))
+    assert okrs.get("R9") == "a remark in an empty row"
+    assert okrs.get("S9") == "#N/A"  # an error value goes back as the error it was
+    assert okrs.get("R10") == 1.0 and okrs.get("L7") == "#N/A"
