@@ -89,10 +89,12 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
         ),
         (
             "p",
-            "Status compares your score with how much of the cycle has passed. Aspirational: on "
-            "track from 70% of the expected score, at risk from 40%, off track below. Committed: "
-            "on track from 100%, at risk from 70%. Colours follow the grading bands: 0.7–1.0 "
-            "green, 0.4–0.69 yellow, below 0.4 red.",
+            "Status compares your score with the score expected by now: the share of the cycle "
+            "that has passed (halfway through, 0.5). Aspirational: on track from 70% of the "
+            "expected score, at risk from 40%, off track below. Committed: on track from 100%, "
+            "at risk from 70%. Score and Progress are coloured by the grading bands that apply "
+            "at the end of the cycle: 0.7–1.0 green, 0.4–0.69 yellow, below 0.4 red. Early in "
+            "the cycle a red score can still be on track.",
         ),
         ("h2", "5. Alignment and dependencies"),
         (
@@ -210,9 +212,10 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
         ),
         (
             "p",
-            "状态把得分和周期已过去的比例相比较。挑战型：达到预期得分的 70% 为正常，40% 以上"
-            "为有风险，否则为落后；承诺型：100% 为正常，70% 以上为有风险。颜色与评分区间一致："
-            "0.7–1.0 绿色，0.4–0.69 黄色，低于 0.4 红色。",
+            "状态把得分与此刻的预期得分相比较，预期得分即周期已过去的比例（过半时为 0.5）。"
+            "挑战型：达到预期得分的 70% 为正常，40% 以上为有风险，否则为落后；承诺型：100% 为"
+            "正常，70% 以上为有风险。得分和进度的颜色按周期结束时的评分区间显示：0.7–1.0 绿色，"
+            "0.4–0.69 黄色，低于 0.4 红色。所以周期初期，红色的得分也可能是“正常”。",
         ),
         ("h2", "五、对齐与依赖"),
         (
