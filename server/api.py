@@ -33,8 +33,12 @@ SYNC_KEYS = {"as_of", "dry_run"}
 
 def _sync_options() -> tuple[dt.date | None, bool]:
     """Read and check the optional {"as_of": "YYYY-MM-DD", "dry_run": bool} body."""
-    request.max_content_length = MAX_SYNC_BODY
-    raw = request.get_data(cache=True)
+    too_big = f"The body is larger than {MAX_SYNC_BODY // 1024} KB; send at most as_of and dry_run."
+    if (request.content_length or 0) > MAX_SYNC_BODY:
+        abort(413, description=too_big)
+    raw = request.get_data(cache=True)  # chunked bodies stop at the app-wide MAX_CONTENT_LENGTH
+    if len(raw) > MAX_SYNC_BODY:
+        abort(413, description=too_big)
     if not raw.strip():
         return None, False
     try:

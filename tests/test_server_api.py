@@ -168,6 +168,8 @@ def test_a_huge_body_is_413_and_writes_nothing(client: FlaskClient, company: Pat
     payload = b'{"as_of": "' + b"9" * size + b'"}'
     response = client.post("/api/sync", headers={**AUTH, "Content-Type": "application/json"}, data=payload)
     assert response.status_code == 413 and response.is_json
+    if size < 1024 * 1024:
+        assert "larger than 16 KB" in response.json["message"]
     assert fingerprint(company) == before and runs(company) == []
 
 
