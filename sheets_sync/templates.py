@@ -509,6 +509,8 @@ def save_workbook(
 ) -> Path:
     """Save atomically (temporary file beside the target, then rename)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name such as {path / 'okrs.xlsx'}.")
     if path.suffix.lower() != ".xlsx":
         raise ConfigError(f"{path}: a template is an .xlsx file; give the file name an .xlsx ending.")
     if path.exists() and not overwrite:

@@ -256,6 +256,8 @@ def test_write_template_refuses_overwrite_and_bad_options(tmp_path: Path) -> Non
         templates.write_template(tmp_path / "c.xlsx", level="team", code="T", cycle="Q4")
     with pytest.raises(ConfigError, match=".xlsx"):
         templates.write_template(tmp_path / "d.csv", level="team", code="T")
+    with pytest.raises(ConfigError, match="is a folder"):
+        templates.write_template(tmp_path, level="team", code="T")
     with pytest.raises(ConfigError, match="not a folder"):
         templates.write_template(tmp_path / "nope" / "e.xlsx", level="team", code="T")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.xlsx"]  # no temp files left
