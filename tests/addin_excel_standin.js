@@ -22,6 +22,11 @@
       // Roaming settings belong to the user, not the workbook: they survive a new workbook.
       roaming: spec.roaming || (state ? state.roaming : {}),
     };
+    // Excel itself has no roaming settings (Outlook does): spec.roaming === false removes them.
+    if (global.Office) {
+      if (spec.roaming === false) delete global.Office.context.roamingSettings;
+      else global.Office.context.roamingSettings = roamingSettings;
+    }
     var sheets = spec.sheets || {};
     Object.keys(sheets).forEach(function (name) {
       var ws = addSheet(name);
@@ -470,6 +475,13 @@
     });
   };
 
+  var roamingSettings = {
+    get: function (k) { return state.roaming[k]; },
+    set: function (k, v) { state.roaming[k] = v; },
+    remove: function (k) { delete state.roaming[k]; },
+    saveAsync: function (cb) { setTimeout(function () { cb({ status: "succeeded" }); }, 0); },
+  };
+
   reset();
 
   global.Excel = {
@@ -487,12 +499,7 @@
           return name === "ExcelApi" && parseFloat(version) <= state.apiVersion;
         },
       },
-      roamingSettings: {
-        get: function (k) { return state.roaming[k]; },
-        set: function (k, v) { state.roaming[k] = v; },
-        remove: function (k) { delete state.roaming[k]; },
-        saveAsync: function (cb) { setTimeout(function () { cb({ status: "succeeded" }); }, 0); },
-      },
+      roamingSettings: roamingSettings,
     },
     actions: { _handlers: {}, associate: function (n, f) { this._handlers[n] = f; } },
     onReady: function (cb) {

@@ -359,3 +359,18 @@ def test_500_krs_in_one_write_sync(page: Page) -> None:
     assert st["writeSyncs"] == 1 and st["writeOps"] > 2000
     assert len(page.query_selector_all("#objectives > li")) == 100
     assert elapsed < 10, elapsed
+
+
+def test_token_kept_in_add_in_storage_when_office_has_no_roaming_settings(page: Page) -> None:
+    seed(page, {**workbook(), "roaming": False})
+    if page.is_visible("#change-token"):
+        page.click("#change-token")
+    page.fill("#token", TOKEN)
+    page.click("#save-token")
+    page.wait_for_selector("#token-box", state="hidden")
+    assert page.evaluate("() => window.localStorage.getItem('okrSyncToken')") == TOKEN
+    assert "okrSyncToken" not in state(page)["roaming"]
+    page.fill("#as-of", END_OF_CYCLE)
+    click_and_wait(page, "#btn-score", "score")
+    assert cell(page, "OKRs", "R2")["value"] == 0.75
+    page.evaluate("() => window.localStorage.removeItem('okrSyncToken')")
