@@ -150,25 +150,26 @@ def sync_now() -> Any:
 
 
 def _unit_order(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Units as a tree walk from the company down, children by code."""
-    codes = {u.get("unit_code") for u in units}
+    """Units as a tree walk from the company down, children by code; the unreadable last."""
+    codes = {u.get("unit_code") for u in units if u.get("unit_code")}
     children: dict[Any, list[dict[str, Any]]] = {}
     for u in units:
-        parent = u.get("parent") if u.get("parent") in codes else None
-        children.setdefault(parent, []).append(u)
+        if u.get("unit_code"):
+            parent = u.get("parent") if u.get("parent") in codes else None
+            children.setdefault(parent, []).append(u)
     order: list[dict[str, Any]] = []
+    seen: set[str] = set()
 
     def walk(parent: Any, depth: int) -> None:
-        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit_code") or "")):
-            if any(u is seen for seen in order):
+        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit_code"))):
+            if u["locator"] in seen:  # an alignment cycle must not loop the page
                 continue
+            seen.add(u["locator"])
             order.append({**u, "depth": depth})
             walk(u.get("unit_code"), depth + 1)
 
     walk(None, 0)
-    for u in units:  # anything a cycle kept out of the walk
-        if not any(u.get("locator") == seen.get("locator") for seen in order):
-            order.append({**u, "depth": 0})
+    order += [{**u, "depth": 0} for u in units if u["locator"] not in seen]
     return order
 
 

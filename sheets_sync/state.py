@@ -276,6 +276,8 @@ def migrate(conn: sqlite3.Connection) -> int:
 def connect(target: Workspace | str | Path) -> Iterator[sqlite3.Connection]:
     """A migrated connection; commits on success, rolls back on error."""
     path = db_path(target)
+    if not path.exists():
+        _migrated.discard(path.resolve())  # deleted under us: build it again
     conn = sqlite3.connect(path, timeout=30)
     try:
         conn.row_factory = sqlite3.Row
@@ -400,7 +402,21 @@ def snapshot(report: SyncReport) -> dict[str, Any]:
         "finished": report.finished.isoformat() if report.finished else None,
         "company_score": report.company_score,
         "units": units,
-        "findings": [json_safe(f.as_dict()) for f in report.findings],
+        "findings": [json_safe(f.as_dict()) for f in report.findings]
+        + [
+            {
+                "severity": "error",
+                "rule": "unreadable-workbook",
+                "where": u.source,
+                "source": u.source,
+                "sheet": None,
+                "cell": None,
+                "message": u.error,
+                "unit": u.unit_code,
+                "id": None,
+            }
+            for u in report.failed_units
+        ],
         "rollup": rollup,
         "rollup_location": report.rollup_location,
         "rollup_written": report.rollup_written,

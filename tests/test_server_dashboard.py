@@ -168,3 +168,15 @@ def test_pages_are_private_and_unframeable(client: FlaskClient) -> None:
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert 'style="' not in response.get_data(as_text=True)  # the CSP allows no inline style
     assert client.get("/api/status", headers=AUTH).headers["Cache-Control"] == "no-store"
+
+
+def test_a_workbook_that_cannot_be_read_shows_with_its_reason(client: FlaskClient, company: Path) -> None:
+    (company / "broken.xlsx").write_bytes(b"this is not a workbook")
+    response = client.post("/api/sync", headers=AUTH)
+    assert response.status_code == 200 and response.json["failed_units"]
+    page = client.get("/?lang=en", headers=AUTH).get_data(as_text=True)
+    findings = page[page.index('id="findings"') : page.index('id="units"')]
+    assert "broken.xlsx" in findings and "unreadable-workbook" in findings
+    units = page[page.index('id="units"') :]
+    assert 'class="reason">broken.xlsx' in units
+    assert "failed" in page[page.index('id="last-sync"') : page.index('id="unit-scores"')]
