@@ -15,7 +15,7 @@ from .core.schema import Lang
 from .errors import ConfigError
 from .templates import COLUMN_ORDER, HEADER_ROW, build_template, cycle_dates, save_workbook
 
-__all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "company_units", "write_demo_company"]
+__all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "DEMO_MISTAKE_ZH", "company_units", "write_demo_company"]
 
 T = tuple[str, str]  # (English, Chinese)
 
@@ -308,6 +308,10 @@ DEMO_MISTAKE = (
     f"{' › '.join(DEMO_MISTAKE_PLACE)}: the Target of {_MISTAKE_UNIT}/{_MISTAKE_ROW} "
     f"(referring domains) is typed as “{_MISTAKE_VALUE}”. Type the number 300 there and sync "
     "again: the error goes away and the key result gets a score."
+)
+DEMO_MISTAKE_ZH = (
+    f"{' › '.join(DEMO_MISTAKE_PLACE)}：{_MISTAKE_UNIT}/{_MISTAKE_ROW}（外链来源域名）的目标值"
+    f"填成了“{_MISTAKE_VALUE}”。在那里填入数字 300 后再同步一次：错误消失，该关键结果得到得分。"
 )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from sheets_sync import engine, templates
 from sheets_sync.core import schema
-from sheets_sync.demo import DEMO_MISTAKE, DEMO_MISTAKE_PLACE, write_demo_company
+from sheets_sync.demo import DEMO_MISTAKE, DEMO_MISTAKE_PLACE, DEMO_MISTAKE_ZH, write_demo_company
 from sheets_sync.errors import ConfigError
 from sheets_sync.workspace import Workspace
 
@@ -103,6 +103,7 @@ def test_the_mistake_is_where_the_constant_says(demo: Path) -> None:
     assert openpyxl.load_workbook(demo / file)[sheet][cell].value == "TBD"
     assert DEMO_MISTAKE.startswith(f"{file} › {sheet} › {cell}:")
     assert "TBD" in DEMO_MISTAKE and "300" in DEMO_MISTAKE
+    assert DEMO_MISTAKE_ZH.startswith(f"{file} › {sheet} › {cell}：") and "300" in DEMO_MISTAKE_ZH
 
 
 def test_demo_refuses_to_overwrite(demo: Path, tmp_path: Path) -> None:
