@@ -158,8 +158,10 @@ def sync(
     company, edges = evaluate(units, report.as_of, resolver)
     for (backend, unit_report, _), unit in zip(read, units, strict=True):
         _fill_report(unit_report, unit)
+        if not write_back and not dry_run:
+            continue  # a rollup or a validation: no cell plan needed
         unit_report.changes = writeback.plan_changes(unit)
-        if dry_run or not write_back or unit_report.changes.empty:
+        if dry_run or unit_report.changes.empty:
             continue
         try:
             backend.apply(unit_report.locator, unit_report.changes)

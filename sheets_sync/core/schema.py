@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Lang = Literal["en", "zh"]
@@ -19,10 +20,15 @@ SHEET_NAMES: dict[str, dict[str, str]] = {
 }
 
 
+@lru_cache(maxsize=8192)
+def _normalize(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"[\s\W_]+", "", folded)
+
+
 def normalize(text: object) -> str:
     """Fold a name for matching: case-, space- and punctuation-insensitive, full-width folded."""
-    folded = unicodedata.normalize("NFKC", str(text)).casefold()
-    return re.sub(r"[\s\W_]+", "", folded)
+    return _normalize(str(text))
 
 
 @dataclass(frozen=True)
