@@ -58,6 +58,11 @@ _TEXT: dict[str, tuple[str, str]] = {
         "找不到用于汇总的 OKR 工作区。请把 okr-sync.toml 放在本工作簿旁，或将 OKR_SYNC_CONFIG 设为 OKR 文件夹后重试。",
     ),
     "failed": ("okr-sync could not finish: {detail}", "okr-sync 未能完成：{detail}"),
+    "write_failed": (
+        "Excel refused to write ({detail}). If the OKRs or Settings sheet is protected, unprotect it "
+        "(Review › Unprotect Sheet) and try again.",
+        "Excel 拒绝写入（{detail}）。如果 OKRs 或“设置”工作表受保护，请撤销保护（审阅 › 撤销工作表保护）后重试。",
+    ),
     "protected": (
         "sheet {sheet} is protected with a password, so nothing was written. Unprotect it "
         "(Review › Unprotect Sheet), run again, then protect it again.",
@@ -279,8 +284,14 @@ def _run(book: Any, mode: str) -> Any:
     with contextlib.ExitStack() as stack:
         for sheet in sheets:
             stack.enter_context(Unlocked(book, sheet))
-        write_plans(book, raw, plans)
-        write_notes(book, raw, report.findings, report.language)
+        try:
+            write_plans(book, raw, plans)
+            write_notes(book, raw, report.findings, report.language)
+        except OkrSyncError:
+            raise
+        except Exception as exc:  # COM or AppleScript refused: most often a protected sheet
+            detail = str(exc) or type(exc).__name__
+            raise WorkbookError(book.name, _say("write_failed", report.language, detail=detail)) from exc
     score = "–" if report.score is None else f"{report.score:.2f}"
     key = "scored" if mode == "score" else "validated"
     book.app.status_bar = _say(

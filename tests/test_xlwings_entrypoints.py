@@ -290,3 +290,14 @@ def test_cells_between_okr_rows_keep_their_values_in_the_column_write() -> None:
     assert okrs.get("R9") == "a remark in an empty row"
     assert okrs.get("S9") == "#N/A"  # an error value goes back as the error it was
     assert okrs.get("R10") == 1.0 and okrs.get("L7") == "#N/A"
+
+
+def test_a_refused_write_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on a Mac, where the protection cannot be lifted through COM: Excel refuses the write.
+    book = make_book()
+    book.sheets["OKRs"].api.protect()
+    monkeypatch.setattr(excel.Unlocked, "__enter__", lambda self: self)
+    assert excel.score_cycle(book) is None
+    message = book.app.alerts[0][0]
+    assert "protected sheet (OKRs)" in message and "Unprotect Sheet" in message
+    assert "Traceback" not in message
