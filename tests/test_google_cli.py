@@ -130,3 +130,31 @@ def test_columns_moved_during_the_sync_write_nothing(google_api: GoogleApi, tmp_
     report = sync(Workspace([GoogleBackend([co, mkt])]), dt.date(2026, 11, 15), write_rollup=False)
     assert not report.failed_units
     assert emu.values(co, "OKRs")[2][18] == 0.3  # one column further right now
+
+
+def test_undo_puts_back_the_cells_of_a_google_run(google_api: GoogleApi, tmp_path: Path) -> None:
+    config, co, _ = _workspace(google_api, tmp_path)
+    emu = google_api.emulator
+    runner = CliRunner()
+    result = runner.invoke(cli, ["sync", str(config), "--as-of", "2026-11-15"])
+    assert result.exit_code == 0, result.output
+    assert emu.values(co, "OKRs")[2][17] == 0.3
+    # Someone inserts a row above meanwhile: undo still finds each cell by its row's ID.
+    sheet = emu.book(co).sheet_by_title("OKRs")
+    assert sheet is not None
+    emu.edit(
+        co,
+        [
+            {
+                "insertDimension": {
+                    "range": {"sheetId": sheet.sheet_id, "dimension": "ROWS", "startIndex": 1, "endIndex": 2}
+                }
+            }
+        ],
+    )
+    run_id = result.output.split("okr-sync undo ")[1].split()[0]
+    result = runner.invoke(cli, ["undo", run_id, str(config)])
+    assert result.exit_code == 0, result.output
+    grid = emu.values(co, "OKRs")
+    assert grid[3][1] == "KR1.1" and all(v is None for v in grid[3][16:])
+    assert all(v is None for v in grid[2][16:])

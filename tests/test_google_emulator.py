@@ -213,3 +213,28 @@ def test_drive_list_by_folder_and_share(google_api: GoogleApi) -> None:
         gc.open_by_key(hidden)
     gc.insert_permission(inside, "lee@example.com", perm_type="user", role="writer")
     assert any(p.get("emailAddress") == "lee@example.com" for p in emu.book(inside).permissions)
+
+
+def test_values_append_and_batch_update_with_quoted_names(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = emu.add_spreadsheet("Book", {"It's mine": [["h1", "h2"], ["a", 1]]})
+    sh = client(google_api).open_by_key(key)
+    sh.values_append("'It''s mine'!A:B", {"valueInputOption": "RAW"}, {"values": [["=b", 2]]})
+    sh.values_update("'It''s mine'!D1", {"valueInputOption": "USER_ENTERED"}, {"values": [["2026-10-01"]]})
+    sh.values_batch_update(
+        {"valueInputOption": "RAW", "data": [{"range": "'It''s mine'!C1:C2", "values": [["x"], ["y"]]}]}
+    )
+    assert emu.values(key, "It's mine") == [["h1", "h2", "x", 46296.0], ["a", 1.0, "y", None], ["=b", 2.0, None, None]]
+    # A batch with one range outside the grid changes nothing.
+    with pytest.raises(gspread.exceptions.APIError):
+        sh.values_batch_update(
+            {
+                "valueInputOption": "RAW",
+                "data": [
+                    {"range": "'It''s mine'!E1", "values": [["z"]]},
+                    {"range": "'It''s mine'!A5000", "values": [["far"]]},
+                ],
+            }
+        )
+    assert emu.values(key, "It's mine")[0][-1] == 46296.0
+    assert len(emu.values(key, "It's mine")[0]) == 4
