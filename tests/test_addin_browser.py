@@ -215,6 +215,7 @@ def test_refresh_rollup_writes_owned_sheets(page: Page) -> None:
     page.fill("#as-of", END_OF_CYCLE)
     click_and_wait(page, "#btn-rollup", "rollup")
     assert "error" not in page.get_attribute("#status", "class"), page.inner_text("#status")
+    assert "2 units, company score" in page.inner_text("#status")
     st = state(page)
     assert st["writeSyncs"] == 1
     names = [s["name"] for s in st["sheets"]]

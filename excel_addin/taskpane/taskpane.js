@@ -21,7 +21,7 @@
       noOffice: "Open this pane from the OKR tab in Excel: the Excel JavaScript API is not available here.",
       scored: "Scored: {cells} cells written, {notes} cell notes.",
       validated: "Checked: {cells} Check cells written, {notes} cell notes.",
-      rolled: "Rollup written to {sheets} sheets ({units} units).",
+      rolled: "Company rollup written to {sheets} sheets: {units} units, company score {score}.",
       counts: "{errors} errors · {warnings} warnings",
       noFindings: "No findings: the workbook follows the standard.",
       noObjectives: "No objectives found in the OKRs sheet.",
@@ -45,7 +45,7 @@
       noOffice: "请从 Excel 的 OKR 选项卡打开此窗格：此处无法使用 Excel JavaScript API。",
       scored: "评分完成：写入 {cells} 个单元格，{notes} 条批注。",
       validated: "校验完成：写入 {cells} 个校验单元格，{notes} 条批注。",
-      rolled: "汇总已写入 {sheets} 个工作表（{units} 个单元）。",
+      rolled: "公司汇总已写入 {sheets} 个工作表：{units} 个单元，公司得分 {score}。",
       counts: "{errors} 个错误 · {warnings} 个警告",
       noFindings: "没有问题：工作簿符合标准。",
       noObjectives: "OKRs 表中没有目标。",
@@ -167,7 +167,7 @@
     var job;
     if (action === "rollup") {
       job = OkrClient.refreshRollup(options).then(function (data) {
-        setStatus(tr("rolled", { sheets: data.sheets.length, units: data.units }), "ok");
+        setStatus(tr("rolled", { sheets: data.sheets.length, units: data.units, score: fmtScore(data.company_score) }), "ok");
       });
     } else {
       job = (action === "score" ? OkrClient.scoreCycle(options) : OkrClient.validate(options)).then(function (result) {
