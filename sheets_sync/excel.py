@@ -476,6 +476,13 @@ README = """okr-sync buttons for desktop Excel / 桌面版 Excel 的 okr-sync �
 """
 
 
+def xlwings_user_conf() -> Path:
+    """Where xlwings reads the user's settings (the same rule as xlwings.USER_CONFIG_FILE)."""
+    if sys.platform == "darwin":  # Excel for Mac is sandboxed
+        return Path.home() / "Library" / "Containers" / "com.microsoft.Excel" / "Data" / "xlwings.conf"
+    return Path.home() / ".xlwings" / "xlwings.conf"
+
+
 def _xlwings_conf_line(conf: Path) -> str | None:
     """Point xlwings at this Python unless the user's xlwings.conf already names an interpreter."""
     key = "INTERPRETER_MAC" if sys.platform == "darwin" else "INTERPRETER_WIN"
@@ -501,7 +508,7 @@ def install(target_dir: Path | None = None, xlwings_conf: Path | None = None) ->
         with path.open("w", encoding="utf-8", newline=newline) as fh:
             fh.write(text)
         written.append(path)
-    conf = xlwings_conf or Path.home() / ".xlwings" / "xlwings.conf"
+    conf = xlwings_conf or xlwings_user_conf()
     line = _xlwings_conf_line(conf)
     if line:
         conf.parent.mkdir(parents=True, exist_ok=True)

@@ -301,3 +301,9 @@ def test_a_refused_write_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     message = book.app.alerts[0][0]
     assert "protected sheet (OKRs)" in message and "Unprotect Sheet" in message
     assert "Traceback" not in message
+
+
+def test_user_conf_path_is_the_one_xlwings_reads() -> None:
+    import xlwings
+
+    assert excel.xlwings_user_conf() == Path(xlwings.USER_CONFIG_FILE)
