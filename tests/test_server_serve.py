@@ -145,3 +145,38 @@ def test_schedule_rejects_a_bad_interval_with_a_message(config: Path) -> None:
     proc = start(["schedule", "--every", "often", str(config)], config.parent)
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "not an interval" in output and "Traceback" not in output
+
+
+def test_serve_sigterm_during_an_api_sync_lets_it_finish(config: Path) -> None:
+    import threading
+
+    home = config.parent
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(["serve", "--port", str(port), str(config)], home)
+    answers: list[object] = []
+
+    def post_sync() -> None:
+        request = urllib.request.Request(f"{base}/api/sync", data=b"{}", method="POST")
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answers.append(response.status)
+        except (OSError, urllib.error.URLError) as exc:  # the server may close before answering
+            answers.append(exc)
+
+    try:
+        wait_for(lambda: get(f"{base}/healthz", None)[0] == 200)
+        client = threading.Thread(target=post_sync)
+        client.start()
+        wait_for(lambda: lock.current_holder(home) is not None, every=0.005)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+        client.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    [run] = state.list_runs(home)
+    assert run.trigger == "api" and run.status == "ok" and run.cells_written > 0, output
+    assert lock.current_holder(home) is None and answers
