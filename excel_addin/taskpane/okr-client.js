@@ -259,7 +259,7 @@
       noted += 1;
     });
     relock.forEach(function (name) { sheet(name).protection.protect(read.protection[name].options); });
-    return { cells: cells, notes: noted };
+    return { cells: cells, notes: noted, relocked: relock };
   }
 
   function scoreOrValidate(mode, options) {
@@ -277,7 +277,11 @@
           result = r;
           result.written = queueWrites(context, read, result);
           return context.sync().catch(function (err) {
-            if (/password/i.test(String(err.message))) throw new OkrError(t("protectedSheet", lang));
+            // Unprotecting comes first in the batch: when a protected sheet refuses it (a
+            // password), Excel stops there and nothing at all has been written.
+            if (result.written.relocked.length && /password|protect|access/i.test(String(err.message) + " " + String(err.code))) {
+              throw new OkrError(t("protectedSheet", lang) + " (" + result.written.relocked.join(", ") + ")");
+            }
             throw err;
           });
         })
