@@ -1168,9 +1168,14 @@ class GoogleEmulator:
             if "locationType" in look and m["location"]["locationType"] != look["locationType"]:
                 continue
             loc = look.get("metadataLocation")
-            if loc and "sheetId" in loc and _meta_sheet(m) != loc["sheetId"]:
-                continue
-            if loc and loc.get("spreadsheet") and m["location"]["locationType"] != "SPREADSHEET":
+            # Documented default: INTERSECTING_LOCATION (rows of a sheet intersect the sheet).
+            exact = look.get("locationMatchingStrategy") == "EXACT_LOCATION"
+            if loc and "sheetId" in loc:
+                if _meta_sheet(m) != loc["sheetId"]:
+                    continue
+                if exact and m["location"]["locationType"] != "SHEET":
+                    continue
+            if loc and loc.get("spreadsheet") and exact and m["location"]["locationType"] != "SPREADSHEET":
                 continue
             found.append(m)
         return found
@@ -1407,6 +1412,8 @@ class GoogleEmulator:
         if sheet_id is None:
             raise ApiError(400, "Chart position needs a sheet")
         sheet = book.sheet_by_id(sheet_id)
+        if anchor.get("rowIndex", 0) >= sheet.row_count or anchor.get("columnIndex", 0) >= sheet.column_count:
+            raise ApiError(400, "Chart anchor cell is outside the sheet's grid")
         for src in _chart_sources(chart.get("spec", {})):
             resolve_grid(book, src)
         chart["chartId"] = next(self._ids)

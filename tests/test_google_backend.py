@@ -19,7 +19,7 @@ from google_emulator import GoogleEmulator
 from sheets_sync.backends.google import ROW_KEY, GoogleBackend
 from sheets_sync.backends.google_client import Limits, RateLimiter, request_kind
 from sheets_sync.engine import sync
-from sheets_sync.errors import AuthError, RemoteError
+from sheets_sync.errors import AuthError, QuotaError, RemoteError
 from sheets_sync.workspace import Workspace
 
 AS_OF = dt.date(2026, 11, 15)
@@ -317,3 +317,14 @@ def test_limiter_never_lets_more_than_n_through_in_a_window() -> None:
     assert request_kind("POST", "https://x/v4/spreadsheets/k/developerMetadata:search") == "read"
     assert request_kind("POST", "https://x/v4/spreadsheets/k:batchUpdate") == "write"
     assert request_kind("GET", "https://x/drive/v3/files") is None
+
+
+def test_429_is_retried_and_a_stuck_quota_is_a_quota_error(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    emu.fail("values.batchGet", 429, times=1)
+    assert GoogleBackend([key], limits=FAST).read(key).sheets["OKRs"]
+    # Another program eats the quota of the same account: after the retries, a QuotaError.
+    emu.quota.reads = 0
+    with pytest.raises(QuotaError, match="quota"):
+        GoogleBackend([key], limits=FAST).read(key)

@@ -275,7 +275,7 @@ class GoogleBackend:
                     bound = snap.bound()
             data = []
             for row_id, cells in by_id.items():
-                if row_id not in bound:
+                if row_id not in bound or info is None:
                     continue
                 width = max(cells)
                 line: list[Any] = [None] * width  # null cells are skipped by the API
@@ -284,7 +284,8 @@ class GoogleBackend:
                 data.append({
                     "dataFilter": {"developerMetadataLookup": {
                         "metadataKey": ROW_KEY, "metadataValue": row_id, "locationType": "ROW",
-                        "metadataLocation": {"sheetId": info.sheet_id} if info else {}}},
+                        "metadataLocation": {"sheetId": info.sheet_id},
+                        "locationMatchingStrategy": "INTERSECTING_LOCATION"}},
                     "majorDimension": "ROWS", "values": [line]})  # fmt: skip
             for sheet, row, col, value in others:
                 a1 = f"{quote_sheet(sheet)}!{column_letter(col)}{row}"

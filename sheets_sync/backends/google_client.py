@@ -166,6 +166,16 @@ def rewrite_url(url: str, base: str | None) -> str:
     return url
 
 
+def _retry_after(response: Any, cap: float) -> float:
+    """Seconds a 429/503 answer asks to wait (Retry-After), capped; 0 when it says nothing."""
+    if response is None:
+        return 0.0
+    try:
+        return min(cap, max(0.0, float(response.headers.get("Retry-After", 0))))
+    except (TypeError, ValueError):
+        return 0.0
+
+
 # ---------------------------------------------------------------- credentials
 
 
@@ -214,7 +224,8 @@ def load_credentials(path: str | None) -> LoadedCredentials:
             from google.oauth2.credentials import Credentials
 
             creds = Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
-            who = str(info.get("account") or info.get("client_id") or "your Google account")
+            # The file does not say whose account it is unless gcloud recorded it.
+            who = str(info.get("account") or f"the Google account that signed in for {file.name}")
             return LoadedCredentials(creds, who, str(file))
     except (ValueError, KeyError) as exc:
         raise AuthError(
@@ -277,8 +288,9 @@ class GoogleClient:
                         break
                     client.retries += 1
                     delay = min(limits_.backoff_cap, limits_.backoff * 2**attempt)
-                    # Full jitter keeps many units from retrying in lock-step.
-                    sleep(delay * random.uniform(0.5, 1.0))
+                    # Jitter keeps many units from retrying in lock-step.
+                    delay *= random.uniform(0.5, 1.0)
+                    sleep(max(delay, _retry_after(response, limits_.backoff_cap)))
                 if response is not None:
                     return response
                 assert last is not None

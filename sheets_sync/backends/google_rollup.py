@@ -128,7 +128,8 @@ def sheet_requests(sheet: RollupSheet, sheet_id: int, title: str, index: int) ->
                     "sheetId": sheet_id,
                     "title": title,
                     "index": index,
-                    "gridProperties": {"rowCount": max(rows + 1, 2), "columnCount": max(cols, 1), "frozenRowCount": 1},
+                    # Room beside and below the table for the Units charts.
+                    "gridProperties": {"rowCount": max(rows + 1, 45), "columnCount": cols + 12, "frozenRowCount": 1},
                 }
             }
         },
