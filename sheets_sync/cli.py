@@ -286,19 +286,27 @@ def new(target: str | None, level: str, code: str, parent: str | None, name: str
 
 
 @cli.command()
-@click.argument("run_id", required=False, type=int)
-@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.argument("args", nargs=-1, metavar="[RUN] [PATH]")
 @_guarded
-def undo(run_id: int | None, path: Path) -> None:
+def undo(args: tuple[str, ...]) -> None:
     """Put back the cells a run wrote (default: the last run), unless a person has changed them since.
 
+    PATH (default: the current folder) is the folder or okr-sync.toml the run synced.
+
     \b
-    Example:  okr-sync undo 12 okrs/
+    Examples:  okr-sync undo okrs/
+               okr-sync undo 12 okrs/
     """
     from . import state
     from .workspace import Workspace
 
-    result = state.undo(Workspace.from_path(path), run_id)
+    run_id: int | None = None
+    rest = list(args)
+    if rest and rest[0].isdigit():
+        run_id = int(rest.pop(0))
+    if len(rest) > 1:
+        raise ConfigError("give at most a run number and one PATH, e.g. okr-sync undo 12 okrs/")
+    result = state.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
     click.echo(str(result))
 
 

@@ -197,3 +197,14 @@ def test_startup_imports_no_google_flask_or_xlwings() -> None:
             "{'gspread', 'google', 'flask', 'xlwings', 'openpyxl', 'pandas', 'server'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_undo_takes_a_path_alone_or_a_run_and_a_path(demo_folder: Path, runner: CliRunner) -> None:
+    before = okrs_values(demo_folder / "mkt.xlsx")
+    changed = runner.invoke(cli, ["sync", str(demo_folder), "--as-of", "2026-12-20"])
+    assert okrs_values(demo_folder / "mkt.xlsx") != before, changed.output
+    result = runner.invoke(cli, ["undo", str(demo_folder)])
+    assert result.exit_code == 0, result.output
+    assert okrs_values(demo_folder / "mkt.xlsx") == before
+    bad = runner.invoke(cli, ["undo", "1", str(demo_folder), "extra"])
+    assert bad.exit_code == 2 and "at most" in bad.output
