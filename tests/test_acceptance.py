@@ -51,6 +51,7 @@ def company() -> dict[str, dict[str, list[list[Any]]]]:
                 kr("KR1.2", "Conversion", metric="percent", start=0.02, target=0.05, current="3%"),
                 kr("KR1.2", "Duplicate ID", target=5, current=1),
                 kr("KR1.4", "Unreadable", target=10, current="lots"),
+                {"type": "KR", "text": "A row without an ID", "target": 5, "current": 1},
             ],
             parent="CO",
         ),
@@ -167,6 +168,7 @@ def test_same_company_same_figures_on_both_backends(google_api: GoogleApi, tmp_p
     assert g_written["co"]["3:KR1.1"]["Score"] == 0.6
     assert g_written["mkt"]["3:KR1.1"]["Progress"] == 0.6
     assert g_written["mkt"]["5:KR1.2"]["Check"]  # the duplicate ID is reported on its row
+    assert g_written["mkt"]["7:None"]["Check"]  # and a missing ID on its row
 
 
 def test_google_rollup_matches_the_report(google_api: GoogleApi, tmp_path: Path) -> None:

@@ -328,3 +328,20 @@ def test_429_is_retried_and_a_stuck_quota_is_a_quota_error(google_api: GoogleApi
     emu.quota.reads = 0
     with pytest.raises(QuotaError, match="quota"):
         GoogleBackend([key], limits=FAST).read(key)
+
+
+def test_a_row_without_an_id_gets_its_check_on_its_own_row(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    rows = [
+        o("O1", "Grow"),
+        kr("KR1.1", "Revenue", target=100, current=50),
+        {"type": "KR", "text": "Forgot the ID", "target": 10, "current": 5},
+    ]
+    key = emu.add_spreadsheet("U", unit("CO", "company", rows))
+    emu.before("values.batchUpdateByDataFilter", lambda e: _insert_row(e, key, 1))
+    run(GoogleBackend([key]))
+    grid = emu.values(key, "OKRs")
+    by_text = {r[2]: r + [None] * (21 - len(r)) for r in grid[1:]}
+    assert "ID" in str(by_text["Forgot the ID"][19])  # its Check names the missing ID
+    assert by_text["Added by a person meanwhile"][19] is None
+    assert by_text["Revenue"][17] == 0.5

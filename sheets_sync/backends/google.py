@@ -10,6 +10,7 @@ made only to bind new rows or to create the History sheet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -122,6 +123,19 @@ def binding_tokens(ids: dict[int, str]) -> dict[int, str]:
     return out
 
 
+def row_key(row_id: Any, kind: Any, text: Any) -> str | None:
+    """What binds a row: its ID; for a row without one (the validator flags it), its Type and
+    text, so its Check message still reaches it and no other row."""
+    local = _id_text(row_id)
+    if local is not None:
+        return local
+    kind_text, body = _id_text(kind) or "", _id_text(text) or ""
+    if not kind_text and not body:
+        return None
+    digest = hashlib.sha1(f"{kind_text}|{body}".encode()).hexdigest()[:12]
+    return f"~{digest}"
+
+
 def _id_text(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -218,11 +232,14 @@ class GoogleBackend:
                 keys = {c: k for c, v in enumerate(row, start=1) if (k := _header_key(v))}
                 if len(keys) >= 3:
                     book.header_row, book.header_keys = i + 1, keys
-                    id_col = next((c for c, k in keys.items() if k == "id"), None)
-                    if id_col is not None:
+                    cols = _key_columns(keys)
+                    if cols[0] is not None:
                         grid = sheets.get(okrs, [])
-                        ids = {r: t for r in range(i + 1, len(grid))
-                               if (t := _id_text(_cell_at(grid[r], id_col)))}  # fmt: skip
+                        ids = {}
+                        for r in range(i + 1, len(grid)):
+                            found = row_key(*(_cell_at(grid[r], c) for c in cols))
+                            if found is not None:
+                                ids[r] = found
                         book.tokens = binding_tokens(ids)
                     break
         self._books[key] = book
@@ -245,15 +262,15 @@ class GoogleBackend:
         others: list[tuple[str, int, int, CellValue]] = []
         for u in changes.updates:
             row_id = (u.row_id or "").strip()
+            token = book.tokens.get(u.row - 1)
             if u.sheet == okrs and row_id:
-                token = book.tokens.get(u.row - 1, row_id)
-                if token.split("#")[0] != row_id:
+                if token is None or token.split("#")[0] != row_id:
                     token = row_id
+                by_id.setdefault(token, {})[u.col] = u.new
+            elif u.sheet == okrs and token is not None and token.startswith("~"):
                 by_id.setdefault(token, {})[u.col] = u.new
             elif u.sheet != okrs:
                 others.append((u.sheet, u.row, u.col, u.new))
-            # An OKRs row without an ID cannot be bound to its row, so it is not written; its
-            # messages still reach the report and the rollup.
         structural: list[dict[str, Any]] = []
         bound: dict[str, int] = {}
         info = book.sheets.get(okrs or "")
@@ -300,19 +317,19 @@ class GoogleBackend:
                     book.grid_rows[title] += len(rows)
 
     def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
-        letter = column_letter(id_col)
         # Rows read plus a margin for rows people insert meanwhile; the whole column would
         # bring a thousand rows of metadata for nothing.
         last = min(info.rows, book.grid_rows.get(info.title, 0) + 200)
-        ranges = [
-            f"{quote_sheet(info.title)}!{letter}1:{letter}{last}",
-            f"{quote_sheet(info.title)}!{book.header_row}:{book.header_row}",
+        _, type_col, text_col = _key_columns(book.header_keys)
+        cols = [id_col, type_col, text_col]
+        ranges = [f"{quote_sheet(info.title)}!{book.header_row}:{book.header_row}"] + [
+            f"{quote_sheet(info.title)}!{column_letter(c)}1:{column_letter(c)}{last}" for c in cols if c is not None
         ]
         body = self.client.get(book.key, _SNAP_FIELDS, ranges)
         sheet = next(
             (s for s in body.get("sheets", []) if s.get("properties", {}).get("sheetId") == info.sheet_id), None
         )
-        if sheet is None or len(sheet.get("data", [])) < 2:
+        if sheet is None or len(sheet.get("data", [])) != len(ranges):
             raise RemoteError(
                 _msg(
                     f"{book.title} › {info.title}: the sheet was renamed or deleted during the sync; "
@@ -320,15 +337,18 @@ class GoogleBackend:
                     f"{book.title} › {info.title}：同步期间该工作表被重命名或删除，未写入任何内容。请重新同步",
                 )
             )
-        column, header = sheet["data"][0], sheet["data"][1]
+        header, column = sheet["data"][0], sheet["data"][1]
         start = int(column.get("startRow", 0))
+        columns = [_column_values(d) for d in sheet["data"][1:]]
+        if type_col is None:
+            columns.insert(1, {})
+        if text_col is None:
+            columns.insert(2, {})
         ids: dict[int, str] = {}
-        for i, rd in enumerate(column.get("rowData", [])):
-            values = rd.get("values", [])
-            ev = values[0].get("effectiveValue", {}) if values else {}
-            text = _id_text(ev.get("stringValue", ev.get("numberValue")))
-            if text is not None and start + i >= (book.header_row or 0):
-                ids[start + i] = text
+        for r in range(book.header_row or 0, last):
+            found = row_key(*(col.get(r) for col in columns))
+            if found is not None:
+                ids[r] = found
         meta: dict[int, list[tuple[int, str]]] = {}
         for i, rm in enumerate(column.get("rowMetadata", [])):
             for m in rm.get("developerMetadata", []):
@@ -459,6 +479,25 @@ def _owned_sheet_requests(sheet_id: int, name: str, header: list[str], index: in
             }
         },
     ]
+
+
+def _key_columns(keys: dict[int, str]) -> tuple[int | None, int | None, int | None]:
+    """1-based ID, Type and text columns from a header's column keys."""
+    where = {k: c for c, k in keys.items()}
+    return where.get("id"), where.get("type"), where.get("text")
+
+
+def _column_values(data: dict[str, Any]) -> dict[int, Any]:
+    """0-based row -> effective value of a one-column GridData."""
+    start = int(data.get("startRow", 0))
+    out = {}
+    for i, rd in enumerate(data.get("rowData", [])):
+        values = rd.get("values", [])
+        ev = values[0].get("effectiveValue", {}) if values else {}
+        value = ev.get("stringValue", ev.get("numberValue", ev.get("boolValue")))
+        if value is not None:
+            out[start + i] = value
+    return out
 
 
 def _cell_at(row: list[CellValue], col: int) -> CellValue:
