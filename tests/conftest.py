@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,28 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+# Debian's Chromium, headless, with no traffic leaving the machine (it has no network but loopback).
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Real headless Chromium through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def screenshot_target(name: str, tmp_path: Path) -> Path:
+    """docs/NAME when UPDATE_SCREENSHOTS=1 (to refresh the README's pictures), else a temporary file."""
+    return DOCS / name if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / name
+
+
 def soffice_convert(files: list[Path], out_dir: Path, fmt: str = "csv") -> list[Path]:
     """Convert workbooks with LibreOffice headless (private profile); return the converted files."""
     binary = shutil.which("soffice") or shutil.which("libreoffice")
@@ -53,4 +77,4 @@ def soffice_convert(files: list[Path], out_dir: Path, fmt: str = "csv") -> list[
     return converted
 
 
-__all__ = ["MID_CYCLE", "run_memory", "soffice_convert", "unit"]
+__all__ = ["CHROMIUM_ARGS", "MID_CYCLE", "run_memory", "screenshot_target", "soffice_convert", "unit"]

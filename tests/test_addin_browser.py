@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,23 +11,14 @@ from typing import Any
 import pytest
 from addin_fixtures import END_OF_CYCLE, TOKEN, big_rows, excel_js_sheets, excel_values, mkt_rows
 from builders import kr, o, okrs_grid, settings_grid, unit, write_xlsx
-from playwright.sync_api import Browser, Page, sync_playwright
+from conftest import screenshot_target
+from playwright.sync_api import Browser, Page
 from werkzeug.serving import make_server
 
 from server import create_app
 
 HERE = Path(__file__).resolve().parent
 STANDIN = (HERE / "addin_excel_standin.js").read_text(encoding="utf-8")
-# The committed screenshot is refreshed on demand: UPDATE_SCREENSHOTS=1 pytest ...
-DOCS_SCREENSHOT = HERE.parent / "docs" / "addin-pane.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +45,6 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     httpd.shutdown()
     thread.join(5)
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -179,7 +162,7 @@ def test_pane_screenshot(page: Page, tmp_path: Path) -> None:
     assert len(page.query_selector_all("#objectives > li")) == 3
     height = page.evaluate("() => document.body.scrollHeight")
     page.set_viewport_size({"width": 380, "height": height + 8})
-    target = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "pane.png"
+    target = screenshot_target("addin-pane.png", tmp_path)
     page.screenshot(path=str(target))
     assert target.read_bytes()[:4] == b"\x89PNG" and target.stat().st_size > 10_000
 

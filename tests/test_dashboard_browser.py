@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import waitress
-from playwright.sync_api import Browser, Page, sync_playwright
+from conftest import screenshot_target
+from playwright.sync_api import Browser, Page
 
 from server.serve import build_app
 from sheets_sync.backends.xlsx import XlsxBackend
@@ -21,15 +22,6 @@ from sheets_sync.core.schema import INPUT_COLUMNS, METRICS, choice_lookup, norma
 from sheets_sync.demo import write_demo_company
 
 TOKEN = "browser-token-0123456789abcdef"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Check-ins through the cycle: the share of each KR's final progress reached by each as-of day.
 CYCLE = [(dt.date(2026, 10, 6), 0.1), (dt.date(2026, 10, 20), 0.4),
          (dt.date(2026, 11, 3), 0.7), (dt.date(2026, 11, 15), 1.0)]  # fmt: skip
@@ -103,13 +95,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     httpd.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 def signed_in(browser: Browser, base: str, width: int, height: int = 900) -> Page:
     page = browser.new_page(viewport={"width": width, "height": height})
@@ -124,7 +109,7 @@ def signed_in(browser: Browser, base: str, width: int, height: int = 900) -> Pag
     return page
 
 
-def test_dashboard_renders_tree_chart_findings_and_trend(browser: Browser, server: str) -> None:
+def test_dashboard_renders_tree_chart_findings_and_trend(browser: Browser, server: str, tmp_path: Path) -> None:
     page = signed_in(browser, server, 1280)
     assert page.locator("h1").inner_text() == "Tidewater Software"
     assert page.locator("#company .big").inner_text() == "0.58"
@@ -145,8 +130,9 @@ def test_dashboard_renders_tree_chart_findings_and_trend(browser: Browser, serve
     assert page.locator("#trends svg polyline").count() == 5
     assert page.locator("#trends svg circle").count() == 20
     assert "succeeded" in page.locator("#last-sync").inner_text()
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 50_000
+    target = screenshot_target("dashboard.png", tmp_path)
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 50_000
     assert page.blocked == []  # type: ignore[attr-defined]  # the CSP lets every part load
     page.close()
 
