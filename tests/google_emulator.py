@@ -1194,7 +1194,15 @@ class GoogleEmulator:
                     result = self._write(
                         g, item.get("values", []), body.get("valueInputOption"), item.get("majorDimension", "ROWS")
                     )
-                    responses.append({**result, "dataFilter": item["dataFilter"]})
+                    response = {**result, "dataFilter": item["dataFilter"]}
+                    if body.get("includeValuesInResponse"):
+                        # Documented: the values of the whole requested range, after the write.
+                        args = {
+                            "valueRenderOption": body.get("responseValueRenderOption", "FORMATTED_VALUE"),
+                            "dateTimeRenderOption": body.get("responseDateTimeRenderOption", "SERIAL_NUMBER"),
+                        }
+                        response["updatedData"] = self._grid_values(book, g, args)
+                    responses.append(response)
         except ApiError:
             book.sheets = snapshot
             raise
@@ -1503,6 +1511,35 @@ class GoogleEmulator:
             if d and d["sheetId"] == s.sheet_id and d["dimension"] == "ROWS" and d["endIndex"] - d["startIndex"] == 1:
                 d["startIndex"] = old_to_new[d["startIndex"]]
                 d["endIndex"] = d["startIndex"] + 1
+
+    def _req_sortRange(self, book: Spreadsheet, spec: dict[str, Any]) -> None:
+        """Sort the values of a range. Row developer metadata stays where it is: the values move,
+        the rows do not (the conservative reading; code must not rely on either)."""
+        g = resolve_grid(book, spec["range"])
+        rows = list(range(g.r0, g.r1))
+        content = {r: {c: g.sheet.cells.get((r, c)) for c in range(g.c0, g.c1)} for r in rows}
+
+        def sort_key(r: int) -> tuple[Any, ...]:
+            out: list[Any] = []
+            for s in spec.get("sortSpecs", []):
+                cell = content[r].get(s.get("dimensionIndex", 0))
+                value = book.effective(g.sheet, r, s.get("dimensionIndex", 0)) if cell else None
+                text = "" if value is None else str(value)
+                out.append((value is None, text))
+            return tuple(out)
+
+        order = sorted(rows, key=sort_key)
+        descending = any(s.get("sortOrder") == "DESCENDING" for s in spec.get("sortSpecs", []))
+        if descending:
+            filled = [r for r in order if not sort_key(r)[0][0]]
+            order = filled[::-1] + [r for r in order if r not in filled]
+        for target, source in zip(rows, order, strict=True):
+            for c in range(g.c0, g.c1):
+                cell = content[source][c]
+                if cell is None:
+                    g.sheet.cells.pop((target, c), None)
+                else:
+                    g.sheet.cells[(target, c)] = cell
 
     def _req_updateDimensionProperties(self, book: Spreadsheet, spec: dict[str, Any]) -> None:
         r = spec["range"]

@@ -345,3 +345,43 @@ def test_a_row_without_an_id_gets_its_check_on_its_own_row(google_api: GoogleApi
     assert "ID" in str(by_text["Forgot the ID"][19])  # its Check names the missing ID
     assert by_text["Added by a person meanwhile"][19] is None
     assert by_text["Revenue"][17] == 0.5
+
+
+def test_a_sort_in_the_instant_before_the_write_is_caught_and_put_right(
+    google_api: GoogleApi,
+) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    run(GoogleBackend([key]))  # binds the rows
+    before = okrs(emu, key)
+    emu.set_cell(key, "OKRs", "L3", 80)  # only KR1.1 changes
+    sid = _sheet_id(emu, key)
+    # Sorting moves the values, not the rows their metadata is on (the pessimistic case).
+    sort = [
+        {
+            "sortRange": {
+                "range": {
+                    "sheetId": sid,
+                    "startRowIndex": 2,
+                    "endRowIndex": 5,
+                    "startColumnIndex": 0,
+                    "endColumnIndex": 21,
+                },
+                "sortSpecs": [{"dimensionIndex": 2, "sortOrder": "ASCENDING"}],
+            }
+        }
+    ]
+    emu.before("values.batchUpdateByDataFilter", lambda e: e.edit(key, sort))
+    emu.reset_counts()
+    report = run(GoogleBackend([key]))
+    assert not report.failed_units
+    # The write's own answer showed the wrong row: one more write put it right.
+    assert emu.calls["values.batchUpdateByDataFilter"] == 2
+    grid = emu.values(key, "OKRs")
+    assert [r[1] for r in grid[2:5]] == ["KR1.3", "KR1.2", "KR1.1"]
+    rows = okrs(emu, key)
+    assert rows["KR1.1"]["Score"] == 0.8 and rows["KR1.1"]["Progress"] == 0.8
+    # The row the first write hit got its own figures back.
+    for col in ("Progress", "Score", "Status", "Check"):
+        assert rows["KR1.3"][col] == before["KR1.3"][col]
+        assert rows["KR1.2"][col] == before["KR1.2"][col]

@@ -72,6 +72,8 @@ class _Book:
     header_row: int | None = None  # 1-based header row of the OKRs sheet
     header_keys: dict[int, str] = field(default_factory=dict)  # 1-based column -> column key
     tokens: dict[int, str] = field(default_factory=dict)  # 0-based OKRs row -> binding token
+    token_rows: dict[str, int] = field(default_factory=dict)  # binding token -> 0-based row
+    okrs_grid: list[list[CellValue]] = field(default_factory=list)  # OKRs as read
     grid_rows: dict[str, int] = field(default_factory=dict)  # rows with data per sheet read
 
 
@@ -241,6 +243,8 @@ class GoogleBackend:
                             if found is not None:
                                 ids[r] = found
                         book.tokens = binding_tokens(ids)
+                        book.token_rows = {t: r for r, t in book.tokens.items()}
+                        book.okrs_grid = grid
                     break
         self._books[key] = book
         return RawWorkbook(source=title, sheets=sheets, sheet_names=names, locator=key)
@@ -256,65 +260,139 @@ class GoogleBackend:
         if book is None:
             self.read(key)
             book = self._books[key]
-        client = self.client
         okrs = changes.okrs_sheet
-        by_id: dict[str, dict[int, CellValue]] = {}
-        others: list[tuple[str, int, int, CellValue]] = []
+        by_token: dict[str, dict[int, CellValue]] = {}
+        others: list[dict[str, Any]] = []
         for u in changes.updates:
             row_id = (u.row_id or "").strip()
             token = book.tokens.get(u.row - 1)
             if u.sheet == okrs and row_id:
                 if token is None or token.split("#")[0] != row_id:
                     token = row_id
-                by_id.setdefault(token, {})[u.col] = u.new
+                by_token.setdefault(token, {})[u.col] = u.new
             elif u.sheet == okrs and token is not None and token.startswith("~"):
-                by_id.setdefault(token, {})[u.col] = u.new
+                by_token.setdefault(token, {})[u.col] = u.new
             elif u.sheet != okrs:
-                others.append((u.sheet, u.row, u.col, u.new))
-        structural: list[dict[str, Any]] = []
-        bound: dict[str, int] = {}
+                a1 = f"{quote_sheet(u.sheet)}!{column_letter(u.col)}{u.row}"
+                others.append({"dataFilter": {"a1Range": a1}, "values": [[raw_value(u.new)]]})
         info = book.sheets.get(okrs or "")
         id_col = changes.id_col
+        bindable = info is not None and id_col is not None and book.header_row is not None
+        client = self.client
         with client.errors(book.title):
-            if by_id and info is not None and id_col and book.header_row:
-                snap = self._snapshot(book, info, id_col)
-                self._check_columns(book, snap, by_id)
-                bound = snap.bound()
-                structural += self._binding_requests(info, snap, set(by_id) - set(bound))
-            appends, history_requests = self._history(book, changes)
-            structural += history_requests
-            if structural:
+            appends, structural = self._history(book, changes)
+            bound: dict[str, int] = {}
+            if by_token and bindable:
+                assert info is not None and id_col is not None
+                bound = self._bind(book, info, id_col, by_token, structural)
+            elif structural:
                 client.batch_update(key, structural)
-                if by_id and info is not None and id_col and book.header_row:
-                    # Rows may have moved between the look and the binding: look again.
-                    snap = self._snapshot(book, info, id_col)
-                    self._check_columns(book, snap, by_id)
-                    bound = snap.bound()
-            data = []
-            for row_id, cells in by_id.items():
-                if row_id not in bound or info is None:
-                    continue
-                width = max(cells)
-                line: list[Any] = [None] * width  # null cells are skipped by the API
-                for col, value in cells.items():
-                    line[col - 1] = raw_value(value)
-                data.append({
-                    "dataFilter": {"developerMetadataLookup": {
-                        "metadataKey": ROW_KEY, "metadataValue": row_id, "locationType": "ROW",
-                        "metadataLocation": {"sheetId": info.sheet_id},
-                        "locationMatchingStrategy": "INTERSECTING_LOCATION"}},
-                    "majorDimension": "ROWS", "values": [line]})  # fmt: skip
-            for sheet, row, col, value in others:
-                a1 = f"{quote_sheet(sheet)}!{column_letter(col)}{row}"
-                data.append({"dataFilter": {"a1Range": a1}, "values": [[raw_value(value)]]})
-            data += appends
+            data = [self._row_write(info, t, cells) for t, cells in by_token.items()
+                    if t in bound and info is not None] + others + appends  # fmt: skip
             if data:
-                client.values_by_filter(key, data)
+                answer = client.values_by_filter(key, data)
+                misplaced = self._misplaced(book, answer)
+                if misplaced and info is not None and id_col is not None:
+                    self._repair(book, info, id_col, by_token, misplaced)
         for name, rows in ((a["dataFilter"]["a1Range"], a["values"]) for a in appends):
             sheet = name.split("!")[0]
             for title in book.grid_rows:
                 if quote_sheet(title) == sheet:
                     book.grid_rows[title] += len(rows)
+
+    def _bind(
+        self,
+        book: _Book,
+        info: _SheetInfo,
+        id_col: int,
+        wanted: dict[str, dict[int, CellValue]],
+        structural: list[dict[str, Any]],
+    ) -> dict[str, int]:
+        """Rows bound to the tokens, after binding new ones (with `structural` in the same call)
+        and looking again: a binding counts only once a look shows it on its row."""
+        cols = {c for cells in wanted.values() for c in cells}
+        snap = self._snapshot(book, info, id_col)
+        self._check_columns(book, snap, cols)
+        bound = snap.bound()
+        requests = structural + self._binding_requests(info, snap, set(wanted) - set(bound))
+        if requests:
+            self.client.batch_update(book.key, requests)
+            # Rows may have moved between the look and the binding: look again.
+            snap = self._snapshot(book, info, id_col)
+            self._check_columns(book, snap, cols)
+            bound = snap.bound()
+        return bound
+
+    @staticmethod
+    def _row_write(info: _SheetInfo | None, token: str, cells: dict[int, CellValue]) -> dict[str, Any]:
+        """One row's cells, addressed by its binding; null cells are left as they are."""
+        assert info is not None
+        line: list[Any] = [None] * max(cells)
+        for col, value in cells.items():
+            line[col - 1] = raw_value(value)
+        return {
+            "dataFilter": {"developerMetadataLookup": {
+                "metadataKey": ROW_KEY, "metadataValue": token, "locationType": "ROW",
+                "metadataLocation": {"sheetId": info.sheet_id},
+                "locationMatchingStrategy": "INTERSECTING_LOCATION"}},
+            "majorDimension": "ROWS", "values": [line]}  # fmt: skip
+
+    def _misplaced(self, book: _Book, answer: dict[str, Any]) -> list[tuple[int, str]]:
+        """Rows whose ID, read back in the write's own answer, is not the one written for (values
+        moved without their rows, e.g. a sort, in the instant between the look and the write)."""
+        id_col, type_col, text_col = _key_columns(book.header_keys)
+        out = []
+        for response in answer.get("responses", []):
+            look = response.get("dataFilter", {}).get("developerMetadataLookup")
+            if not look:
+                continue
+            token = str(look.get("metadataValue", ""))
+            row = (response.get("updatedData", {}).get("values") or [[]])[0]
+            found = row_key(*(_cell_at(row, c) if c else None for c in (id_col, type_col, text_col)))
+            m = re.search(r"!\$?[A-Za-z]+(\d+)", str(response.get("updatedRange", "")))
+            if found != token.split("#")[0] and m:
+                out.append((int(m.group(1)) - 1, token))
+        return out
+
+    def _repair(
+        self,
+        book: _Book,
+        info: _SheetInfo,
+        id_col: int,
+        by_token: dict[str, dict[int, CellValue]],
+        misplaced: list[tuple[int, str]],
+    ) -> None:
+        """Put right what a misplaced write changed: rebind, rewrite every row's own figures and
+        give each hit row back its values (its new figures, or those it held when read)."""
+        snap = self._snapshot(book, info, id_col)
+        victims: dict[str, dict[int, CellValue]] = {}
+        for row, token in misplaced:
+            victim = snap.ids.get(row)
+            if victim is None:
+                continue
+            read_row = book.token_rows.get(victim)
+            for col in by_token.get(token, {}):
+                if col in by_token.get(victim, {}):
+                    value = by_token[victim][col]
+                elif read_row is not None and read_row < len(book.okrs_grid):
+                    value = _cell_at(book.okrs_grid[read_row], col)
+                else:
+                    value = None
+                victims.setdefault(victim, {})[col] = value
+        wanted = {t: dict(c) for t, c in by_token.items()}
+        for victim, cells in victims.items():
+            wanted.setdefault(victim, {}).update({c: v for c, v in cells.items() if c not in wanted.get(victim, {})})
+        bound = self._bind(book, info, id_col, wanted, [])
+        data = [self._row_write(info, t, c) for t, c in wanted.items() if t in bound]
+        if data and self._misplaced(book, self.client.values_by_filter(book.key, data)):
+            raise RemoteError(
+                _msg(
+                    f"{book.title} › {info.title}: rows kept moving while okr-sync wrote (a sort?); "
+                    "some computed cells may be on the wrong rows until the next sync. Run it again",
+                    f"{book.title} › {info.title}：写入时行仍在移动（排序？）；部分计算单元格可能暂时位于错误的行，"
+                    "下次同步会纠正。请重新同步",
+                )
+            )
 
     def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
         # Rows read plus a margin for rows people insert meanwhile; the whole column would
@@ -360,8 +438,7 @@ class GoogleBackend:
             header_values.append(ev.get("stringValue"))
         return _Snapshot(binding_tokens(ids), meta, header_values)
 
-    def _check_columns(self, book: _Book, snap: _Snapshot, by_id: dict[str, dict[int, CellValue]]) -> None:
-        cols = {c for cells in by_id.values() for c in cells}
+    def _check_columns(self, book: _Book, snap: _Snapshot, cols: set[int]) -> None:
         for col in cols:
             now = _header_key(snap.header[col - 1]) if col <= len(snap.header) else None
             if now != book.header_keys.get(col):

@@ -413,8 +413,14 @@ class GoogleClient:
         return dict(self.http.request("post", f"{SHEETS_API}/{key}:batchUpdate", json=body).json())
 
     def values_by_filter(self, key: str, data: list[dict[str, Any]]) -> dict[str, Any]:
-        """values.batchUpdateByDataFilter, RAW: text is stored as text, never as a formula."""
-        body = {"valueInputOption": "RAW", "data": data}
+        """values.batchUpdateByDataFilter, RAW: text is stored as text, never as a formula. The
+        answer carries each written range's values after the write, to check where they went."""
+        body = {
+            "valueInputOption": "RAW",
+            "data": data,
+            "includeValuesInResponse": True,
+            "responseValueRenderOption": "UNFORMATTED_VALUE",
+        }
         url = f"{SHEETS_API}/{key}/values:batchUpdateByDataFilter"
         return dict(self.http.request("post", url, json=body).json())
 
