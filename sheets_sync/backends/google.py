@@ -1,12 +1,13 @@
 """Google Sheets backend: units' spreadsheets read and written in a few batched, quota-safe calls.
 
 Per spreadsheet a sync makes one metadata read and one values read. Writing (only when something
-changed) re-reads the ID column together with the rows' developer metadata in one atomic call,
-binds each row to its ID with row metadata (which Google moves with the row when people insert,
-delete or sort rows), then writes every computed cell in one values:batchUpdateByDataFilter,
-addressed by that metadata: a figure can never land on another row. A spreadsheets:batchUpdate is
-made only to bind new rows or to create the History sheet.
-"""
+changed) first looks at the ID column and the rows' developer metadata in one atomic call: each
+row is bound to its ID by row metadata, which Google moves with the row when people insert,
+delete or move rows. Every computed cell is then written in one values:batchUpdateByDataFilter
+addressed by that metadata, never by row number, and the write's own answer shows the row each
+figure landed on; should values have moved without their rows (a sort in that instant), the
+figures are put right at once. A spreadsheets:batchUpdate is made only to bind new rows or to
+create the History sheet."""
 
 from __future__ import annotations
 
