@@ -14,7 +14,7 @@ from conftest_google import *  # noqa: F403
 from conftest_google import GoogleApi
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2.service_account import Credentials
-from google_emulator import parse_cells, split_a1
+from google_emulator_model import parse_cells, split_a1
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive"]
 
