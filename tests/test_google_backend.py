@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import kr, o, unit
+from builders import kr, o, okrs_grid, unit
 from conftest_google import *  # noqa: F403
 from conftest_google import GoogleApi
 from google_emulator import GoogleEmulator
@@ -385,3 +385,14 @@ def test_a_sort_in_the_instant_before_the_write_is_caught_and_put_right(
     for col in ("Progress", "Score", "Status", "Check"):
         assert rows["KR1.3"][col] == before["KR1.3"][col]
         assert rows["KR1.2"][col] == before["KR1.2"][col]
+
+
+def test_a_sheet_without_type_or_text_columns_still_syncs(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    keys = ["id", "target", "current", "progress", "score", "status", "check"]
+    sheets = unit("CO", "company", [])
+    sheets["OKRs"] = okrs_grid([kr("KR1.1", "x", target=10, current=5)], keys=keys)
+    key = emu.add_spreadsheet("Odd", sheets)
+    report = run(GoogleBackend([key]))
+    assert not report.failed_units
+    assert emu.values(key, "OKRs")[1][6]  # its Check explains what is missing

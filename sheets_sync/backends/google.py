@@ -349,7 +349,7 @@ class GoogleBackend:
                 continue
             token = str(look.get("metadataValue", ""))
             row = (response.get("updatedData", {}).get("values") or [[]])[0]
-            found = row_key(*(_cell_at(row, c) if c else None for c in (id_col, type_col, text_col)))
+            found = row_key(*(_cell_at(row, c) for c in (id_col, type_col, text_col)))
             m = re.search(r"!\$?[A-Za-z]+(\d+)", str(response.get("updatedRange", "")))
             if found != token.split("#")[0] and m:
                 out.append((int(m.group(1)) - 1, token))
@@ -578,8 +578,8 @@ def _column_values(data: dict[str, Any]) -> dict[int, Any]:
     return out
 
 
-def _cell_at(row: list[CellValue], col: int) -> CellValue:
-    return row[col - 1] if col <= len(row) else None
+def _cell_at(row: list[CellValue], col: int | None) -> CellValue:
+    return row[col - 1] if col is not None and col <= len(row) else None
 
 
 def _folder_id(text: str) -> str:

@@ -301,11 +301,13 @@ class GoogleClient:
             import google.auth.transport.requests as gtr
             import requests
 
+            override: str = base
+
             class _AuthSession(requests.Session):
                 # google-auth's own side calls (e.g. its access-boundary lookup) follow the
                 # override too, so nothing leaves for Google when a base URL is set.
-                def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-                    url = _ANY_GOOGLE_HOST.sub(base, url)
+                def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+                    url = _ANY_GOOGLE_HOST.sub(override, url)
                     return super().request(method, url, *args, **kwargs)
 
             auth_request = gtr.Request(session=_AuthSession())
