@@ -78,6 +78,12 @@ def test_rollup_sheets_charts_bands_and_fingerprint(google_api: GoogleApi) -> No
     report = sync(ws, AS_OF)
     assert not report.rollup_written
     assert emu.write_calls(roll) == 0
+    # New content: every tab keeps its id, so links to a tab survive the swap.
+    gids = {s.title: s.sheet_id for s in emu.book(roll).sheets}
+    emu.set_cell(units[1], "OKRs", "L3", 9)
+    assert sync(ws, AS_OF).rollup_written
+    assert {s.title: s.sheet_id for s in emu.book(roll).sheets} == gids
+    assert {r[0]: r[6] for r in emu.values(roll, "Units")[1:]}["MKT"] == 0.9
 
 
 def test_rollup_is_never_half_written(google_api: GoogleApi) -> None:

@@ -235,6 +235,7 @@ class GoogleRollupTarget:
         self.limits = limits
         self._sleep = sleep
         self._client: GoogleClient | None = None
+        self.title: str | None = None
 
     @property
     def client(self) -> GoogleClient:
@@ -255,30 +256,29 @@ class GoogleRollupTarget:
             if any(m.get("metadataKey") == FINGERPRINT_KEY and m.get("metadataValue") == fingerprint for m in old_meta):
                 return False
             old = [s["properties"] for s in meta.get("sheets", [])]
-            taken = {int(p["sheetId"]) for p in old}
-            stamp = str(int(time.time() * 1000))
-            requests: list[dict[str, Any]] = []
-            new_ids = []
-            next_id = 100
-            for index, sheet in enumerate(book.sheets):
-                while next_id in taken:
-                    next_id += 1
-                taken.add(next_id)
-                new_ids.append(next_id)
-                requests += sheet_requests(sheet, next_id, f"~{sheet.name} {stamp}", len(old) + index)
-                if sheet.name == "Units" and sheet.rows:
-                    requests += chart_requests(sheet, next_id)
-            # Readers see the old sheets until this same call swaps the new ones in.
-            requests += [{"deleteSheet": {"sheetId": p["sheetId"]}} for p in old]
-            requests += [
-                {
-                    "updateSheetProperties": {
-                        "properties": {"sheetId": sid, "title": sheet.name, "index": i},
-                        "fields": "title,index",
-                    }
-                }
-                for i, (sid, sheet) in enumerate(zip(new_ids, book.sheets, strict=True))
+            ids = {str(p["title"]): int(p["sheetId"]) for p in old}
+            taken = set(ids.values())
+
+            def fresh() -> int:
+                candidate = 100
+                while candidate in taken:
+                    candidate += 1
+                taken.add(candidate)
+                return candidate
+
+            # One atomic call: readers see the old rollup until it returns, then the new one.
+            # Each sheet keeps its id, so links to a tab (#gid=) survive every write.
+            placeholder = fresh()
+            requests: list[dict[str, Any]] = [
+                {"addSheet": {"properties": {"sheetId": placeholder, "title": f"~okr-sync {time.time_ns()}"}}}
             ]
+            requests += [{"deleteSheet": {"sheetId": p["sheetId"]}} for p in old]
+            for index, sheet in enumerate(book.sheets):
+                sheet_id = ids[sheet.name] if sheet.name in ids else fresh()
+                requests += sheet_requests(sheet, sheet_id, sheet.name, index)
+                if sheet.name == "Units" and sheet.rows:
+                    requests += chart_requests(sheet, sheet_id)
+            requests.append({"deleteSheet": {"sheetId": placeholder}})
             requests += [
                 {
                     "deleteDeveloperMetadata": {
