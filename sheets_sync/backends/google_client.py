@@ -25,6 +25,18 @@ from urllib.parse import quote
 from ..core.model import CellError, CellValue
 from ..errors import AuthError, ConfigError, QuotaError, RemoteError
 
+try:
+    import google.auth.transport.requests
+    import gspread
+    import requests
+    from google.auth.exceptions import RefreshError, TransportError
+    from google.auth.transport.requests import AuthorizedSession
+except ImportError as _missing:  # pragma: no cover - depends on the installed extras
+    raise ConfigError(
+        f"Google Sheets support needs gspread and google-auth ({_missing}): pip install 'okr-sync[google]' / "
+        "Google 表格支持需要 gspread 和 google-auth：pip install 'okr-sync[google]'"
+    ) from None
+
 SCOPES = (
     "https://www.googleapis.com/auth/spreadsheets",
     "https://www.googleapis.com/auth/drive",
@@ -245,83 +257,75 @@ def load_credentials(path: str | None) -> LoadedCredentials:
 # ---------------------------------------------------------------- the client
 
 
+class _RewritingSession(requests.Session):
+    """google-auth's own calls (token refresh, its access-boundary lookup) follow the override
+    too, so nothing leaves for Google when a base URL is set."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().request(method, _ANY_GOOGLE_HOST.sub(self.base, url), *args, **kwargs)
+
+
+class _LimitedSession(AuthorizedSession):  # type: ignore[misc]
+    """The session gspread talks through: host override, quota limiter, retries with backoff."""
+
+    def __init__(self, credentials: Any, client: GoogleClient, base: str | None) -> None:
+        auth_request = google.auth.transport.requests.Request(_RewritingSession(base)) if base else None
+        super().__init__(credentials, auth_request=auth_request)
+        self.client = client
+        self.base = base
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        client, limits = self.client, self.client.limits
+        url = rewrite_url(url, self.base)
+        kind = request_kind(method, url)
+        response, last = None, None
+        for attempt in range(limits.attempts):
+            response, last = None, None
+            with client.limiter.slot(kind):
+                client.calls[kind or "drive"] += 1
+                try:
+                    response = super().request(method, url, *args, **kwargs)
+                except (requests.Timeout, requests.ConnectionError) as exc:
+                    last = exc
+            if response is not None and response.status_code not in RETRY_STATUSES:
+                return response
+            if attempt + 1 == limits.attempts:
+                break
+            client.retries += 1
+            # Exponential, capped, with jitter so many units do not retry in lock-step.
+            delay = min(limits.backoff_cap, limits.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+            client.sleep(max(delay, _retry_after(response, limits.backoff_cap)))
+        if response is not None:
+            return response  # gspread raises APIError; errors() words it for people
+        assert last is not None
+        raise last
+
+
 class GoogleClient:
     """gspread's HTTP client on a session that rewrites hosts, limits per credential and retries."""
 
     def __init__(
         self, credentials: str | None = None, limits: Limits | None = None, sleep: Callable[[float], None] = time.sleep
     ) -> None:
-        import gspread
-        from google.auth.transport.requests import AuthorizedSession
-
         loaded = load_credentials(credentials)
         self.identity = loaded.identity
         self.credentials_path = loaded.path
         self.limits = limits or Limits.from_env()
         self.limiter = limiter_for(self.identity, self.limits)
+        self.sleep = sleep
         self.calls: dict[str, int] = {"read": 0, "write": 0, "drive": 0}
         self.retries = 0
-        limits_ = self.limits
-        limiter = self.limiter
-        base = api_base()
-        client = self
-
-        class _Session(AuthorizedSession):  # type: ignore[misc]
-            def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-                import requests
-
-                url = rewrite_url(url, base)
-                kind = request_kind(method, url)
-                last: Exception | None = None
-                response = None
-                for attempt in range(limits_.attempts):
-                    response, last = None, None
-                    with limiter.slot(kind):
-                        client.calls[kind or "drive"] += 1
-                        try:
-                            response = super().request(method, url, *args, **kwargs)
-                        except (requests.Timeout, requests.ConnectionError) as exc:
-                            last = exc
-                    if response is not None and response.status_code not in RETRY_STATUSES:
-                        return response
-                    if attempt + 1 == limits_.attempts:
-                        break
-                    client.retries += 1
-                    delay = min(limits_.backoff_cap, limits_.backoff * 2**attempt)
-                    # Jitter keeps many units from retrying in lock-step.
-                    delay *= random.uniform(0.5, 1.0)
-                    sleep(max(delay, _retry_after(response, limits_.backoff_cap)))
-                if response is not None:
-                    return response
-                assert last is not None
-                raise last
-
-        auth_request = None
-        if base:
-            import google.auth.transport.requests as gtr
-            import requests
-
-            override: str = base
-
-            class _AuthSession(requests.Session):
-                # google-auth's own side calls (e.g. its access-boundary lookup) follow the
-                # override too, so nothing leaves for Google when a base URL is set.
-                def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-                    url = _ANY_GOOGLE_HOST.sub(override, url)
-                    return super().request(method, url, *args, **kwargs)
-
-            auth_request = gtr.Request(session=_AuthSession())
-        session = _Session(loaded.credentials, auth_request=auth_request)
+        session = _LimitedSession(loaded.credentials, self, api_base())
         self.http = gspread.http_client.HTTPClient(loaded.credentials, session=session)
         self.http.set_timeout(self.limits.timeout)
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
         """Turn transport and API failures into okr-sync errors that name `what` and what to do."""
-        import gspread
-        import requests
-        from google.auth.exceptions import RefreshError, TransportError
-
         try:
             yield
         except gspread.exceptions.APIError as exc:
