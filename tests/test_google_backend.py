@@ -18,9 +18,15 @@ from conftest_google import GoogleApi
 from google_emulator import GoogleEmulator
 
 from sheets_sync.backends.google import ROW_KEY, GoogleBackend
-from sheets_sync.backends.google_client import Limits, RateLimiter, request_kind
+from sheets_sync.backends.google_client import (
+    Limits,
+    RateLimiter,
+    request_kind,
+    rewrite_url,
+    spreadsheet_key,
+)
 from sheets_sync.engine import sync
-from sheets_sync.errors import AuthError, QuotaError, RemoteError
+from sheets_sync.errors import AuthError, ConfigError, QuotaError, RemoteError
 from sheets_sync.workspace import Workspace
 
 AS_OF = dt.date(2026, 11, 15)
@@ -493,3 +499,21 @@ def test_random_edits_between_read_and_write_never_misplace_a_figure(google_api:
     for u in check.units[0].changes.updates:
         if u.row_id in before and u.row_id != "KR1.9":
             assert u.old == before[u.row_id][u.col - 1], (u.row_id, u.a1)
+
+
+def test_links_keys_url_override_and_limits_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    assert spreadsheet_key(f"https://docs.google.com/spreadsheets/d/{key}/edit#gid=0") == key
+    assert spreadsheet_key(f"  {key} ") == key
+    with pytest.raises(ConfigError, match="not a Google Sheets link"):
+        spreadsheet_key("sales.xlsx")
+    url = "https://sheets.googleapis.com/v4/spreadsheets/k/values:batchGet"
+    assert rewrite_url(url, None) == url
+    assert rewrite_url(url, "http://proxy:8080") == "http://proxy:8080/v4/spreadsheets/k/values:batchGet"
+    drive = "https://www.googleapis.com/drive/v3/files"
+    assert rewrite_url(drive, "http://proxy:8080") == "http://proxy:8080/drive/v3/files"
+    monkeypatch.setenv("OKR_SYNC_GOOGLE_READS_PER_MINUTE", "30")
+    assert Limits.from_env().reads == 30 and Limits.from_env().writes == 60
+    monkeypatch.setenv("OKR_SYNC_GOOGLE_WRITES_PER_MINUTE", "lots")
+    with pytest.raises(ConfigError, match="OKR_SYNC_GOOGLE_WRITES_PER_MINUTE"):
+        Limits.from_env()
