@@ -60,6 +60,41 @@ def screenshot_target(name: str, tmp_path: Path) -> Path:
     return DOCS / name if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / name
 
 
+SERVER_TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {SERVER_TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo company, written once per test session; copy it before changing it."""
+    from sheets_sync.demo import write_demo_company
+
+    folder = tmp_path_factory.mktemp("demo-template")
+    write_demo_company(folder)
+    return folder
+
+
+@pytest.fixture
+def company(demo_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the demo company's workbooks."""
+    folder = tmp_path / "okrs"
+    shutil.copytree(demo_template, folder)
+    return folder
+
+
+@pytest.fixture
+def app(company: Path) -> Any:
+    """The server app on the demo company (Flask tutorial style)."""
+    from server import create_app
+
+    return create_app({"WORKSPACE": str(company), "TOKENS": [SERVER_TOKEN], "TESTING": True})
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
 def soffice_convert(files: list[Path], out_dir: Path, fmt: str = "csv") -> list[Path]:
     """Convert workbooks with LibreOffice headless (private profile); return the converted files."""
     binary = shutil.which("soffice") or shutil.which("libreoffice")
@@ -77,4 +112,5 @@ def soffice_convert(files: list[Path], out_dir: Path, fmt: str = "csv") -> list[
     return converted
 
 
-__all__ = ["CHROMIUM_ARGS", "MID_CYCLE", "run_memory", "screenshot_target", "soffice_convert", "unit"]
+__all__ = ["AUTH", "CHROMIUM_ARGS", "MID_CYCLE", "SERVER_TOKEN", "run_memory", "screenshot_target", "soffice_convert",
+           "unit"]

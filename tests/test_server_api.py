@@ -4,45 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from conftest import AUTH
+from conftest import SERVER_TOKEN as TOKEN
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server import create_app
 from sheets_sync import lock, state
-from sheets_sync.demo import write_demo_company
-
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo-template")
-    write_demo_company(folder)
-    return folder
-
-
-@pytest.fixture
-def company(demo_template: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "okrs"
-    shutil.copytree(demo_template, folder)
-    return folder
-
-
-@pytest.fixture
-def app(company: Path) -> Flask:
-    return create_app({"WORKSPACE": str(company), "TOKENS": [TOKEN], "TESTING": True})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def fingerprint(folder: Path) -> dict[str, str]:

@@ -3,43 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import AUTH
+from conftest import SERVER_TOKEN as TOKEN
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import create_app
 from sheets_sync import state
-from sheets_sync.demo import write_demo_company
-
-TOKEN = "dash-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo-dashboard")
-    write_demo_company(folder)
-    return folder
-
-
-@pytest.fixture
-def company(demo_template: Path, tmp_path: Path) -> Path:
-    folder = tmp_path / "okrs"
-    shutil.copytree(demo_template, folder)
-    return folder
-
-
-@pytest.fixture
-def app(company: Path) -> Flask:
-    return create_app({"WORKSPACE": str(company), "TOKENS": [TOKEN], "TESTING": True})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:

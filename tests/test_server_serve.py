@@ -18,19 +18,12 @@ import pytest
 
 from server.serve import build_app
 from sheets_sync import lock, state
-from sheets_sync.demo import write_demo_company
 from sheets_sync.errors import ConfigError
 
 TOKEN = "serve-token-0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from sheets_sync.cli import main; main()"]
 
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo-serve")
-    write_demo_company(folder)
-    return folder
 
 
 @pytest.fixture
