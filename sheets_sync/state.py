@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .core.model import CellError, CellUpdate, CellValue, NoCachedValue, WorkbookChanges, a1
 from .core.schema import normalize
+from .core.values import same_value
 from .errors import ConfigError, OkrSyncError
 from .lock import state_dir, sync_lock
 
@@ -133,25 +134,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     return str(value)
-
-
-def same_value(a: CellValue, b: CellValue) -> bool:
-    """Whether a re-read cell still holds what was written (1 == 1.0, date == midnight datetime)."""
-    if a in (None, "") and b in (None, ""):
-        return True
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        if isinstance(a, bool) != isinstance(b, bool):
-            return False
-        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
-    if isinstance(a, dt.date) and isinstance(b, dt.date):
-        return _as_datetime(a) == _as_datetime(b)
-    if isinstance(a, str) and isinstance(b, str):
-        return a.strip() == b.strip()
-    return a == b
-
-
-def _as_datetime(d: dt.date) -> dt.datetime:
-    return d if isinstance(d, dt.datetime) else dt.datetime(d.year, d.month, d.day)
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -709,7 +691,7 @@ def _undo_unit(
             result.skipped.append(SkippedCell(c, "row-gone", f"the row of {c.row_id} is gone from the sheet"))
             continue
         now = _cell_at(grid, row, c.col)
-        if not same_value(now, c.new):
+        if not same_value(now, c.new):  # what this run wrote is still there
             later = _later_run(workspace, c)
             if later is not None:
                 reason = (

@@ -117,3 +117,5 @@ def test_same_value_treats_blank_and_number_noise_as_equal() -> None:
     assert same_value(0.7, 0.7000000000001)
     assert not same_value(0.7, "0.7")
     assert not same_value(None, 0)
+    assert not same_value(True, 1)
+    assert same_value(dt.date(2026, 1, 2), dt.datetime(2026, 1, 2))

@@ -146,9 +146,16 @@ def same_value(old: CellValue, new: CellValue) -> bool:
     if is_blank(old) and is_blank(new):
         return True
     if isinstance(old, bool) or isinstance(new, bool):
-        return old == new
+        return type(old) is type(new) and old == new
     if isinstance(old, int | float) and isinstance(new, int | float):
         return abs(float(old) - float(new)) < 1e-9
     if isinstance(old, str) and isinstance(new, str):
         return old == new
+    if isinstance(old, dt.date) and isinstance(new, dt.date):
+        # A date cell reads back as a midnight datetime from some stores.
+        return _midnight(old) == _midnight(new)
     return False
+
+
+def _midnight(value: dt.date) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
