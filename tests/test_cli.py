@@ -208,3 +208,17 @@ def test_undo_takes_a_path_alone_or_a_run_and_a_path(demo_folder: Path, runner: 
     assert okrs_values(demo_folder / "mkt.xlsx") == before
     bad = runner.invoke(cli, ["undo", "1", str(demo_folder), "extra"])
     assert bad.exit_code == 2 and "at most" in bad.output
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_fresh_template_validates_and_says_what_to_write(tmp_path: Path, runner: CliRunner, lang: str) -> None:
+    path = tmp_path / "ops.xlsx"
+    made = runner.invoke(cli, ["new", "--level", "company", "--code", "OPS", "--lang", lang,
+                               "--cycle", "2026-Q4", str(path)])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(cli, ["validate", str(path), *AS_OF])
+    assert result.exit_code == 0, result.output
+    assert "[no-objectives] ops.xlsx › OKRs" in result.output
+    assert "0 error(s)" in result.output
+    again = runner.invoke(cli, ["new", "--level", "team", "--code", "X", str(path)])
+    assert again.exit_code == 2 and "ops.xlsx" in again.output  # never overwrites a workbook

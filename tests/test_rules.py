@@ -53,6 +53,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                         "z.xlsx": dept([good_o(), kr("KR1.1", "k", target=1, current=1)])}, "z.xlsx", "B1"),
     "missing-type": (with_co(dept([{"id": "O1", "text": "x", "aligns_to": "CO/O1"}])), "mkt.xlsx", "A2"),
     "missing-id": (with_co(dept([o(None, "x", aligns_to="CO/O1")])), "mkt.xlsx", "B2"),  # type: ignore[arg-type]
+    # A row with only Type and ID is a template placeholder; text missing beside other content is an error.
     "missing-text": (with_co(dept([o("O1", None, aligns_to="CO/O1")])), "mkt.xlsx", "C2"),  # type: ignore[arg-type]
     "duplicate-id": (with_co(dept([good_o(), kr("KR1.1", "a", target=1), kr("KR1.1", "b", target=1)])),
                      "mkt.xlsx", "B3"),
@@ -80,6 +81,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                                 "OKRs": okrs_grid([good_o(), kr("KR1.1", "k", target=2)],
                                                   keys=[k for k in HEADER_KEYS if k != "status"])}),
                        "mkt.xlsx", None),
+    "no-objectives": (with_co(dept([{"type": "O", "id": "O1"}, {"type": "KR", "id": "KR1.1"}])), "mkt.xlsx", None),
     "too-many-objectives": (with_co(dept([r for i in range(1, 7) for r in (good_o(f"O{i}"),
                                                                              kr(f"KR{i}.1", "k", target=1))])),
                             "mkt.xlsx", "B12"),

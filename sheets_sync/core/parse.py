@@ -242,11 +242,13 @@ def _cell(line: list[CellValue], col: int | None) -> CellValue:
 
 def _read_rows(unit: Unit, grid: Grid) -> None:
     assert unit.header_row is not None
-    input_cols = [c for k, c in unit.columns.items() if not schema.COLUMNS_BY_KEY[k].computed]
+    # Type and ID alone are what a template pre-fills: such a row is a placeholder, skipped like a blank one.
+    content_cols = [c for k, c in unit.columns.items()
+                    if not schema.COLUMNS_BY_KEY[k].computed and k not in ("type", "id")]
     lang = unit.lang
     for index in range(unit.header_row, len(grid)):
         line = grid[index]
-        if all(is_blank(_cell(line, c)) for c in input_cols):
+        if all(is_blank(_cell(line, c)) for c in content_cols):
             continue
         sheet_row = index + 1
 

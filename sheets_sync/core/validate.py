@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from .messages import finding
+from .model import Place
 from .parse import NUMERIC_METRICS, Row, Unit
 
 MAX_OBJECTIVES = 5
@@ -56,6 +58,9 @@ def check_unit(unit: Unit) -> None:
     """Every single-unit rule: structure, measurability, alignment placement, dates."""
     link_rows(unit)
     objectives = unit.objectives
+    if not unit.rows:
+        place = Place(unit.source, unit.okrs_sheet, unit.header_row)
+        unit.findings.append(finding("no-objectives", place, unit.lang, unit=unit.code))
     if len(objectives) > MAX_OBJECTIVES:
         unit.report("too-many-objectives", objectives[MAX_OBJECTIVES], "id", count=len(objectives))
     for objective in objectives:
