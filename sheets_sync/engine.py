@@ -160,6 +160,8 @@ def sync(
         _fill_report(unit_report, unit)
         if not write_back and not dry_run:
             continue  # a rollup or a validation: no cell plan needed
+        if not workspace.in_focus(unit_report.locator):
+            continue  # context for alignment only
         unit_report.changes = writeback.plan_changes(unit)
         if dry_run or unit_report.changes.empty:
             continue
@@ -175,8 +177,20 @@ def sync(
     if workspace.rollup is not None and write_rollup and not dry_run:
         report.rollup_location = workspace.rollup_location
         report.rollup_written = workspace.rollup.write_rollup(report.rollup)
+    if workspace.focus is not None:
+        _narrow_to_focus(report, workspace.focus)
     report.finished = _now()
     return report
+
+
+def _narrow_to_focus(report: SyncReport, focus: str) -> None:
+    """Report only the workbook that was named; the others of its folder served as context."""
+    report.units = [u for u in report.units if str(Path(u.locator).resolve()) == focus]
+    if not report.units:
+        name = Path(focus).name
+        report.units = [UnitReport(locator=focus, source=name, error=(
+            f"{name}: not a unit workbook (no Settings or OKRs sheet, a workbook the service owns, "
+            "or an Excel/LibreOffice lock file)"))]
 
 
 def evaluate(
@@ -260,26 +274,11 @@ def validate_paths(paths: list[Path], as_of: dt.date | None = None) -> SyncRepor
     """Validate workbooks, folders or configs; a lone workbook is checked with its folder as context."""
     from .workspace import Workspace
 
-    merged: SyncReport | None = None
-    for path in paths:
-        only: str | None = None
-        if path.is_file() and path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            only = str(path.resolve())
-            workspace = Workspace.from_path(path.parent)
-        else:
-            workspace = Workspace.from_path(path)
-        report = sync(workspace, as_of, write_back=False, write_rollup=False)
-        if only is not None:
-            report.units = [u for u in report.units if str(Path(u.locator).resolve()) == only]
-            if not report.units:
-                report.units = [UnitReport(locator=only, source=path.name,
-                                           error=f"{path.name}: not a unit workbook (a workbook the service owns, "
-                                                 "or an Excel/LibreOffice lock file)")]
-        if merged is None:
-            merged = report
-        else:
-            merged.units.extend(report.units)
-    assert merged is not None
+    reports = [sync(Workspace.from_path(path), as_of, write_back=False, write_rollup=False) for path in paths]
+    merged = reports[0]
+    for report in reports[1:]:
+        merged.units.extend(report.units)
+        merged.skipped.extend(report.skipped)
     merged.finished = _now()
     return merged
 

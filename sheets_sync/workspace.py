@@ -27,6 +27,8 @@ class Workspace:
     config: dict[str, Any] = field(default_factory=dict)
     rollup_location: str | None = None
     credentials: str | None = None
+    # One workbook given on its own: the only unit written back; the rest of its folder is context.
+    focus: str | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, rollup: str | Path | None = None) -> Workspace:
@@ -41,8 +43,13 @@ class Workspace:
             raise ConfigError(f"{path}: not an .xlsx/.xlsm workbook or an okr-sync.toml config.")
         home = path if path.is_dir() else path.parent
         target = Path(rollup) if rollup else home / DEFAULT_ROLLUP_NAME
-        return cls([_xlsx_backend(path)], _xlsx_rollup(target), home=home,
-                   rollup_location=str(target))
+        focus = None if path.is_dir() else str(path.resolve())
+        return cls([_xlsx_backend(home)], _xlsx_rollup(target), home=home,
+                   rollup_location=str(target), focus=focus)
+
+    def in_focus(self, locator: str) -> bool:
+        """Whether a unit is one this workspace writes back (all of them, unless one workbook was given)."""
+        return self.focus is None or str(Path(locator).resolve()) == self.focus
 
     @classmethod
     def from_config(cls, path: Path, rollup: str | Path | None = None) -> Workspace:

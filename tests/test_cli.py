@@ -222,3 +222,14 @@ def test_a_fresh_template_validates_and_says_what_to_write(tmp_path: Path, runne
     assert "0 error(s)" in result.output
     again = runner.invoke(cli, ["new", "--level", "team", "--code", "X", str(path)])
     assert again.exit_code == 2 and "ops.xlsx" in again.output  # never overwrites a workbook
+
+
+def test_syncing_one_workbook_uses_its_folder_as_context(demo_folder: Path, runner: CliRunner) -> None:
+    before = digest(demo_folder)
+    result = runner.invoke(cli, ["sync", str(demo_folder / "mkt.xlsx"), "--as-of", "2026-12-20", "--json"])
+    report = json.loads(result.output)
+    assert [u["source"] for u in report["units"]] == ["mkt.xlsx"]
+    assert not [f for f in report["findings"] if f["rule"].startswith("align")]  # CO/… resolved from the folder
+    after = digest(demo_folder)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"mkt.xlsx", "okr-rollup.xlsx"}  # only the named unit is written back
