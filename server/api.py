@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from sheets_sync import runner, state
+from sheets_sync.errors import OkrSyncError
 
 from . import data
 from .auth import require_token
@@ -96,6 +97,9 @@ def sync() -> Any:
     report, run_id = runner.run_sync(data.workspace(), as_of=as_of, dry_run=dry_run, trigger="api")
     if not dry_run:
         data.invalidate()
+    if report.rollup_error:
+        # The units were synced and recorded, but the company view is stale: the run failed.
+        raise OkrSyncError(f"rollup: {report.rollup_error} (run {run_id})")
     return jsonify(report_summary(report, run_id))
 
 

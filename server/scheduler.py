@@ -146,10 +146,14 @@ def sync_job(config_path: str | Path, trigger: str = "schedule") -> Callable[[],
 
     def job() -> object:
         from sheets_sync import runner
+        from sheets_sync.errors import OkrSyncError
         from sheets_sync.workspace import Workspace
 
         workspace = Workspace.from_path(config_path)
         report, run_id = runner.run_sync(workspace, trigger=trigger)
+        if report.rollup_error:
+            # Counted as a failed run, like any other: the next one still happens.
+            raise OkrSyncError(f"run {run_id}: the units were synced but the rollup was not: {report.rollup_error}")
         log.info(
             "scheduled sync %s done: %d units, %d cells written, %d errors",
             run_id,

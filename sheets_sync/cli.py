@@ -108,7 +108,9 @@ def _summary(report: SyncReport) -> None:
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} workbook(s) with no Settings or OKRs sheet (not units): "
                    + ", ".join(report.skipped))
-    if report.rollup_location:
+    if report.rollup_error:
+        click.secho(f"FAILED  rollup: {report.rollup_error}", fg="red")
+    elif report.rollup_location:
         state = "written" if report.rollup_written else "unchanged"
         click.echo(f"rollup: {report.rollup_location} ({state})")
 

@@ -73,6 +73,7 @@ class SyncReport:
     rollup_location: str | None = None
     rollup_written: bool = False
     dry_run: bool = False
+    rollup_error: str | None = None
     # Workbooks with neither a Settings nor an OKRs sheet (data files a Source points at): not units.
     skipped: list[str] = field(default_factory=list)
 
@@ -108,13 +109,14 @@ class SyncReport:
             "failed_units": [u.source for u in self.failed_units],
             "skipped": self.skipped,
             "rollup": self.rollup_location, "rollup_written": self.rollup_written,
+            "rollup_error": self.rollup_error,
             "exit_code": self.exit_code,
         }
 
     @property
     def exit_code(self) -> int:
         """0 clean, 1 validation errors, 2 a unit could not be read or written."""
-        if self.failed_units:
+        if self.failed_units or self.rollup_error:
             return 2
         return 1 if self.error_count else 0
 
@@ -176,7 +178,13 @@ def sync(
     report.rollup = rollup.build_rollup(units, company, edges, report.as_of.isoformat(), failed)
     if workspace.rollup is not None and write_rollup and not dry_run:
         report.rollup_location = workspace.rollup_location
-        report.rollup_written = workspace.rollup.write_rollup(report.rollup)
+        try:
+            report.rollup_written = workspace.rollup.write_rollup(report.rollup)
+        except OkrSyncError as exc:
+            # The units are synced (and on record); only the company view waits for the next run.
+            report.rollup_error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported like any rollup failure
+            report.rollup_error = f"the rollup could not be written ({exc.__class__.__name__}: {exc})"
     if workspace.focus is not None:
         _narrow_to_focus(report, workspace.focus)
     report.finished = _now()

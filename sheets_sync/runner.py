@@ -30,33 +30,19 @@ def run_sync(
     """Sync under the workspace lock and record the run; a dry run is not locked nor recorded."""
     if dry_run:
         return engine.sync(workspace, as_of, dry_run=True, **kw), None
-    want_rollup = bool(kw.pop("write_rollup", True))
     with sync_lock(workspace.home, who=trigger):
         run_id = state.start_run(workspace, trigger, as_of)
         try:
-            # The rollup is written here, not by the engine, so that when it fails the cells
-            # already written to the units are still recorded (and can be undone).
-            report = engine.sync(workspace, as_of, dry_run=False, write_rollup=False, **kw)
+            report = engine.sync(workspace, as_of, dry_run=False, **kw)
         except OkrSyncError as exc:
             state.fail_run(workspace, run_id, str(exc))
             raise
         except Exception as exc:
             raise _unexpected(workspace, run_id, exc) from exc
-        failure: OkrSyncError | None = None
-        if want_rollup and workspace.rollup is not None and report.rollup is not None:
-            try:
-                report.rollup_location = getattr(workspace, "rollup_location", None)
-                report.rollup_written = workspace.rollup.write_rollup(report.rollup)
-            except OkrSyncError as exc:
-                failure = exc
-            except Exception as exc:
-                failure = OkrSyncError(f"the rollup could not be written ({type(exc).__name__}: {exc})")
-                failure.__cause__ = exc
-        report.finished = dt.datetime.now()
+        # The engine reports a rollup it could not write; the units' cells are recorded all the same.
         state.finish_run(workspace, run_id, report)
-        if failure is not None:
-            state.fail_run(workspace, run_id, str(failure))
-            raise failure
+        if report.rollup_error:
+            state.fail_run(workspace, run_id, f"rollup: {report.rollup_error}")
         return report, run_id
 
 

@@ -233,3 +233,14 @@ def test_syncing_one_workbook_uses_its_folder_as_context(demo_folder: Path, runn
     after = digest(demo_folder)
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"mkt.xlsx", "okr-rollup.xlsx"}  # only the named unit is written back
+
+
+def test_a_rollup_open_in_excel_is_not_written_but_the_units_are(demo_folder: Path, runner: CliRunner) -> None:
+    (demo_folder / "~$okr-rollup.xlsx").write_bytes(b"owner")
+    rollup_before = (demo_folder / "okr-rollup.xlsx").read_bytes()
+    co_before = (demo_folder / "co.xlsx").read_bytes()
+    result = runner.invoke(cli, ["sync", str(demo_folder), "--as-of", "2026-12-20"])
+    assert result.exit_code == 2
+    assert "FAILED  rollup: " in result.output and "close it and sync again" in result.output
+    assert (demo_folder / "okr-rollup.xlsx").read_bytes() == rollup_before
+    assert (demo_folder / "co.xlsx").read_bytes() != co_before

@@ -34,7 +34,7 @@ from ..core.rollup import ColumnKind, RollupBook, RollupSheet
 from ..errors import ConfigError, WorkbookLocked
 
 # The one marker of every workbook the service owns; the xlsx backend skips such files as units.
-from .xlsx import OWNED_PROPERTY
+from .xlsx import OWNED_PROPERTY, lock_file
 
 OWNED_VALUE = "rollup"
 FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
@@ -89,6 +89,13 @@ class XlsxRollupTarget:
     def write_rollup(self, book: RollupBook) -> bool:
         """Write the rollup; return False when the file already holds exactly this content."""
         self._check_target()
+        if lock_file(self.path) is not None:
+            # Someone has it open (possibly on another machine through a shared folder): never write under them.
+            raise WorkbookLocked(
+                str(self.path),
+                "the rollup is open in Excel or LibreOffice; close it and sync again (the units were synced). / "
+                "汇总工作簿正被 Excel 或 LibreOffice 打开，请关闭后重新同步（各单元已同步）。",
+            )
         fingerprint = book.fingerprint()
         stamp = _stamp(book)
         if self.path.exists() and self.path.stat().st_size > 0:
