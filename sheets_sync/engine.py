@@ -13,7 +13,7 @@ from .core.alignment import Company, check_alignment, dependency_findings, fill_
 from .core.model import Finding, Place, RawWorkbook, WorkbookChanges
 from .core.rollup import RollupBook
 from .core.values import Unreadable, parse_number
-from .errors import OkrSyncError
+from .errors import ConfigError, OkrSyncError
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -137,6 +137,10 @@ def sync(
     report = SyncReport(as_of=as_of or dt.date.today(), started=_now(), dry_run=dry_run)
     read: list[tuple[Backend, UnitReport, RawWorkbook]] = []
     locators = [(b, loc) for b in workspace.backends for loc in b.list_units()]
+    if not locators:
+        where = workspace.config_path or workspace.home
+        raise ConfigError(f"{where}: no unit workbooks found. Put the units' .xlsx workbooks there "
+                          "(okr-sync new writes one), or check the path.")
     for index, (backend, locator) in enumerate(locators, start=1):
         unit_report = UnitReport(locator=locator, source=_display(locator))
         report.units.append(unit_report)

@@ -244,3 +244,10 @@ def test_a_rollup_open_in_excel_is_not_written_but_the_units_are(demo_folder: Pa
     assert "FAILED  rollup: " in result.output and "close it and sync again" in result.output
     assert (demo_folder / "okr-rollup.xlsx").read_bytes() == rollup_before
     assert (demo_folder / "co.xlsx").read_bytes() != co_before
+
+
+def test_a_folder_without_workbooks_is_an_error_not_an_empty_rollup(tmp_path: Path, runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["sync", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no unit workbooks found" in result.output
+    assert not (tmp_path / "okr-rollup.xlsx").exists()
