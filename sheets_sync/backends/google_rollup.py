@@ -54,6 +54,23 @@ def cell_data(value: CellValue, kind: ColumnKind) -> dict[str, Any]:
     return {"userEnteredValue": {"stringValue": str(value)}}
 
 
+def band_rule(rng: dict[str, int], condition: dict[str, Any], band: str) -> dict[str, Any]:
+    """One conditional-format request colouring a range in a band (green, yellow, red, blue, grey)."""
+    fill, font = _BANDS[band]
+    return {
+        "addConditionalFormatRule": {
+            "index": 0,
+            "rule": {
+                "ranges": [rng],
+                "booleanRule": {
+                    "condition": condition,
+                    "format": {"backgroundColor": fill, "textFormat": {"foregroundColor": font}},
+                },
+            },
+        }
+    }
+
+
 def band_rules(sheet_id: int, col: int, rows: int, kind: ColumnKind) -> list[dict[str, Any]]:
     """Conditional formats: 0.7+ green, 0.4–0.69 yellow, below red; status words by colour."""
     rng = {
@@ -65,19 +82,7 @@ def band_rules(sheet_id: int, col: int, rows: int, kind: ColumnKind) -> list[dic
     }
 
     def rule(condition: dict[str, Any], band: str) -> dict[str, Any]:
-        fill, font = _BANDS[band]
-        return {
-            "addConditionalFormatRule": {
-                "index": 0,
-                "rule": {
-                    "ranges": [rng],
-                    "booleanRule": {
-                        "condition": condition,
-                        "format": {"backgroundColor": fill, "textFormat": {"foregroundColor": font}},
-                    },
-                },
-            }
-        }
+        return band_rule(rng, condition, band)
 
     def num(kind_: str, *values: float) -> dict[str, Any]:
         return {"type": kind_, "values": [{"userEnteredValue": str(v)} for v in values]}

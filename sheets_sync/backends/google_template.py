@@ -11,7 +11,7 @@ from ..core import schema
 from ..core.model import column_index
 from ..core.schema import Lang
 from .google_client import GoogleClient, Limits, spreadsheet_url
-from .google_rollup import _BANDS, _NAVY, _WHITE, STATUS_BANDS
+from .google_rollup import _NAVY, _WHITE, STATUS_BANDS, band_rule
 
 _GREY_HEADER = {"red": 0.35, "green": 0.35, "blue": 0.35}
 _COMPUTED_FILL = {"red": 0.93, "green": 0.93, "blue": 0.93}
@@ -228,13 +228,13 @@ def _okrs_requests(sheet_id: int, ws: Any, lang: Lang, header_row: int, last_row
                 ),
                 ({"type": "NUMBER_LESS", "values": [{"userEnteredValue": "0.4"}]}, "red"),
             ):
-                out.append(_band(rng, condition, band))
+                out.append(band_rule(rng, condition, band))
     if "status" in col_of:
         c = col_of["status"]
         rng = _rng(sheet_id, first, last_row, c, c + 1)
         for status, band in STATUS_BANDS.items():
             for text in schema.STATUSES[status]:
-                out.append(_band(rng, {"type": "TEXT_EQ", "values": [{"userEnteredValue": text}]}, band))
+                out.append(band_rule(rng, {"type": "TEXT_EQ", "values": [{"userEnteredValue": text}]}, band))
     computed_cols = sorted(c for k, c in col_of.items() if schema.COLUMNS_BY_KEY[k].computed)
     if computed_cols:
         note = (
@@ -256,17 +256,3 @@ def _okrs_requests(sheet_id: int, ws: Any, lang: Lang, header_row: int, last_row
     return out
 
 
-def _band(rng: dict[str, int], condition: dict[str, Any], band: str) -> dict[str, Any]:
-    fill, font = _BANDS[band]
-    return {
-        "addConditionalFormatRule": {
-            "index": 0,
-            "rule": {
-                "ranges": [rng],
-                "booleanRule": {
-                    "condition": condition,
-                    "format": {"backgroundColor": fill, "textFormat": {"foregroundColor": font}},
-                },
-            },
-        }
-    }
