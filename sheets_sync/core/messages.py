@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import Finding, Place, Severity
-from .schema import Lang
+from .schema import COLUMNS_BY_KEY, SETTING_KEYS, Lang
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,6 @@ def finding(
 
 def column_name(key: str, lang: Lang) -> str:
     """The header of a column (by key) in a language, for messages."""
-    from .schema import COLUMNS_BY_KEY, SETTING_KEYS
-
     if key in COLUMNS_BY_KEY:
         return COLUMNS_BY_KEY[key].header(lang)
     for setting in SETTING_KEYS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from .messages import column_name
 from .parse import NUMERIC_METRICS, Row, Unit
 from .values import Unreadable, is_blank, parse_number, parse_yes_no, round2, weighted_mean
 
@@ -42,7 +43,7 @@ def kr_progress(kr: Row, unit: Unit) -> float | None:
     try:
         value = parse_number(current)
     except Unreadable:
-        unit.report("bad-number", kr, "current", column=_current_label(unit), value=str(current))
+        unit.report("bad-number", kr, "current", column=column_name("current", unit.lang), value=str(current))
         return None
     if kr.metric == "milestone":
         if value > 1:
@@ -57,12 +58,6 @@ def kr_progress(kr: Row, unit: Unit) -> float | None:
     if kr.target == kr.start:
         return None
     return max((value - kr.start) / (kr.target - kr.start), 0.0)
-
-
-def _current_label(unit: Unit) -> str:
-    from .messages import column_name
-
-    return column_name("current", unit.lang)
 
 
 def score_unit(unit: Unit, as_of: dt.date) -> None:
