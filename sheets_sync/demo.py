@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -322,20 +322,7 @@ def company_units(*, lang: Lang | None = None, with_mistake: bool = False) -> li
         overrides: dict[tuple[str, str], Any] = {}
         if with_mistake and unit.code == _MISTAKE_UNIT:
             overrides[(_MISTAKE_ROW, _MISTAKE_KEY)] = _MISTAKE_VALUE
-        out.append(
-            Unit(
-                code=unit.code,
-                level=unit.level,
-                name=unit.name,
-                owner=unit.owner,
-                file_name=unit.file_name,
-                rows=unit.rows,
-                parent=unit.parent,
-                native_lang=unit.native_lang,
-                lang=lang or unit.native_lang,
-                overrides=overrides,
-            )
-        )
+        out.append(replace(unit, lang=lang or unit.native_lang, overrides=overrides))
     return out
 
 
