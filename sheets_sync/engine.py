@@ -195,14 +195,15 @@ def sync(
     return report
 
 
-def _narrow_to_focus(report: SyncReport, focus: str) -> None:
-    """Report only the workbook that was named; the others of its folder served as context."""
-    report.units = [u for u in report.units if str(Path(u.locator).resolve()) == focus]
-    if not report.units:
-        name = Path(focus).name
-        report.units = [UnitReport(locator=focus, source=name, error=(
+def _narrow_to_focus(report: SyncReport, focus: frozenset[str]) -> None:
+    """Report only the workbooks that were named; the others of their folder served as context."""
+    report.units = [u for u in report.units if str(Path(u.locator).resolve()) in focus]
+    found = {str(Path(u.locator).resolve()) for u in report.units}
+    for missing in sorted(focus - found):
+        name = Path(missing).name
+        report.units.append(UnitReport(locator=missing, source=name, error=(
             f"{name}: not a unit workbook (no Settings or OKRs sheet, a workbook the service owns, "
-            "or an Excel/LibreOffice lock file)"))]
+            "or an Excel/LibreOffice lock file)")))
 
 
 def evaluate(
@@ -283,10 +284,22 @@ def _display(locator: str) -> str:
 
 
 def validate_paths(paths: list[Path], as_of: dt.date | None = None) -> SyncReport:
-    """Validate workbooks, folders or configs; a lone workbook is checked with its folder as context."""
+    """Validate workbooks, folders or configs; lone workbooks are checked with their folder as context.
+
+    Workbooks of one folder are validated together, so `okr-sync validate *.xlsx` reads the folder once.
+    """
     from .workspace import Workspace
 
-    reports = [sync(Workspace.from_path(path), as_of, write_back=False, write_rollup=False) for path in paths]
+    workspaces: dict[Path, Workspace] = {}
+    for path in paths:
+        workspace = Workspace.from_path(path)
+        if workspace.focus is None:
+            workspaces[path.resolve()] = workspace
+            continue
+        earlier = workspaces.setdefault(workspace.home.resolve(), workspace)
+        if earlier is not workspace and earlier.focus is not None:
+            earlier.focus = earlier.focus | workspace.focus
+    reports = [sync(ws, as_of, write_back=False, write_rollup=False) for ws in workspaces.values()]
     merged = reports[0]
     for report in reports[1:]:
         merged.units.extend(report.units)

@@ -27,8 +27,9 @@ class Workspace:
     config: dict[str, Any] = field(default_factory=dict)
     rollup_location: str | None = None
     credentials: str | None = None
-    # One workbook given on its own: the only unit written back; the rest of its folder is context.
-    focus: str | None = None
+    # Workbooks given on their own: the only units reported and written back; the rest of their folder
+    # is context for alignment.
+    focus: frozenset[str] | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, rollup: str | Path | None = None) -> Workspace:
@@ -43,13 +44,13 @@ class Workspace:
             raise ConfigError(f"{path}: not an .xlsx/.xlsm workbook or an okr-sync.toml config.")
         home = path if path.is_dir() else path.parent
         target = Path(rollup) if rollup else home / DEFAULT_ROLLUP_NAME
-        focus = None if path.is_dir() else str(path.resolve())
+        focus = None if path.is_dir() else frozenset({str(path.resolve())})
         return cls([_xlsx_backend(home)], _xlsx_rollup(target), home=home,
                    rollup_location=str(target), focus=focus)
 
     def in_focus(self, locator: str) -> bool:
-        """Whether a unit is one this workspace writes back (all of them, unless one workbook was given)."""
-        return self.focus is None or str(Path(locator).resolve()) == self.focus
+        """Whether a unit is one this workspace writes back (all of them, unless workbooks were named)."""
+        return self.focus is None or str(Path(locator).resolve()) in self.focus
 
     @classmethod
     def from_config(cls, path: Path, rollup: str | Path | None = None) -> Workspace:

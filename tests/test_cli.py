@@ -251,3 +251,18 @@ def test_a_folder_without_workbooks_is_an_error_not_an_empty_rollup(tmp_path: Pa
     assert result.exit_code == 2
     assert "no unit workbooks found" in result.output
     assert not (tmp_path / "okr-rollup.xlsx").exists()
+
+
+def test_validating_several_workbooks_of_a_folder_reads_it_once(
+    demo_folder: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sheets_sync.backends.xlsx import XlsxBackend
+
+    reads: list[str] = []
+    real_read = XlsxBackend.read
+    monkeypatch.setattr(XlsxBackend, "read", lambda self, loc: reads.append(loc) or real_read(self, loc))
+    names = ["mkt.xlsx", "eng.xlsx", "sales.xlsx"]
+    result = runner.invoke(cli, ["validate", *(str(demo_folder / n) for n in names), *AS_OF, "--json"])
+    report = json.loads(result.output)
+    assert sorted(u["source"] for u in report["units"]) == sorted(names)
+    assert len(reads) == len(set(reads)) == 5  # every unit of the folder, each read once
