@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from addin_fixtures import TOKEN, big_rows, payload  # noqa: E402
+from sheets_sync.server import create_app  # noqa: E402
+from sheets_sync.server.addin import parse_workbook  # noqa: E402
 
-from server import create_app  # noqa: E402
-from server.addin import parse_workbook  # noqa: E402
 from sheets_sync import engine  # noqa: E402
 
 GOAL = 0.3

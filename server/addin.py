@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import json
 import logging
 import math
@@ -139,7 +140,8 @@ def addin_dir() -> Path:
     configured = current_app.config.get("ADDIN_DIR") or os.environ.get("OKR_SYNC_ADDIN_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "excel_addin"
+    # The add-in's files install as the sheets_sync.excel_addin package (excel_addin/ in the repository).
+    return Path(str(importlib.resources.files("sheets_sync.excel_addin")))
 
 
 # --- static files -------------------------------------------------------------------------------
@@ -418,33 +420,3 @@ def serve_https(config: str, cert: str, key: str, host: str = "127.0.0.1", port:
 
     app = build_app(config)
     run_simple(host, port, app, ssl_context=(cert, key), threaded=True, use_reloader=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m server.addin CONFIG --cert C --key K [--port 8443]`: the add-in on local HTTPS."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m server.addin",
-        description="Serve okr-sync (add-in, API, dashboard) over HTTPS on this machine.",
-    )
-    parser.add_argument("config", help="OKR folder, workbook or okr-sync.toml")
-    parser.add_argument("--cert", required=True, help="PEM certificate for localhost")
-    parser.add_argument("--key", required=True, help="PEM private key of the certificate")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8443)
-    args = parser.parse_args(argv)
-    for path in (args.cert, args.key):
-        if not Path(path).is_file():
-            print(f"{path}: no such file; see docs/excel-addin.md to make a certificate.")
-            return 2
-    try:
-        serve_https(args.config, args.cert, args.key, args.host, args.port)
-    except OkrSyncError as exc:
-        print(exc)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -339,18 +339,34 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", type=int, help="Port (default 8080; 8443 with --cert).")
 @click.option("--every", metavar="INTERVAL", help="Also sync on a schedule inside the server, e.g. 30m.")
+@click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate: serve HTTPS (for the add-in on one machine).")
+@click.option("--key", type=click.Path(path_type=Path), help="PEM private key of --cert.")
 @_guarded
-def serve(config: Path, host: str, port: int, every: str | None) -> None:
-    """Serve the dashboard, the JSON API and the Excel add-in (waitress).
+def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None) -> None:
+    """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
     Example:  OKR_SYNC_TOKENS=s3cret okr-sync serve okr-sync.toml --every 30m
+              okr-sync serve ./okr --cert localhost.pem --key localhost-key.pem   (https://localhost:8443)
     """
-    from server.serve import serve as run_server
+    from . import extras
 
-    run_server(config, host, port, every=every)
+    extras.require("server", "okr-sync serve")
+    if (cert is None) != (key is None):
+        raise ConfigError("give both --cert and --key to serve HTTPS (see docs/excel-addin.md to make them).")
+    if cert is not None and key is not None:
+        for path in (cert, key):
+            if not path.is_file():
+                raise ConfigError(f"{path}: no such file; see docs/excel-addin.md to make a certificate.")
+        from sheets_sync.server.addin import serve_https
+
+        serve_https(str(config), str(cert), str(key), host, port or 8443)
+        return
+    from sheets_sync.server.serve import serve as run_server
+
+    run_server(config, host, port or 8080, every=every)
 
 
 @cli.command()
@@ -363,7 +379,7 @@ def schedule(config: Path, every: str) -> None:
     \b
     Example:  okr-sync schedule --every 30m okr-sync.toml
     """
-    from server.scheduler import run_forever
+    from sheets_sync.server.scheduler import run_forever
 
     run_forever(config, every)
 

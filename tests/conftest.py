@@ -85,7 +85,7 @@ def company(demo_template: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def app(company: Path) -> Any:
     """The server app on the demo company (Flask tutorial style)."""
-    from server import create_app
+    from sheets_sync.server import create_app
 
     return create_app({"WORKSPACE": str(company), "TOKENS": [SERVER_TOKEN], "TESTING": True})
 

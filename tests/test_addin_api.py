@@ -11,8 +11,7 @@ import pytest
 from addin_fixtures import TOKEN, big_rows, excel_values, mkt_rows, payload
 from builders import kr, o, unit, write_xlsx
 from flask.testing import FlaskClient
-
-from server import create_app
+from sheets_sync.server import create_app
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parent.parent

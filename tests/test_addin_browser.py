@@ -13,9 +13,8 @@ from addin_fixtures import END_OF_CYCLE, TOKEN, big_rows, excel_js_sheets, excel
 from builders import kr, o, okrs_grid, settings_grid, unit, write_xlsx
 from conftest import screenshot_target
 from playwright.sync_api import Browser, Page
+from sheets_sync.server import create_app
 from werkzeug.serving import make_server
-
-from server import create_app
 
 HERE = Path(__file__).resolve().parent
 STANDIN = (HERE / "addin_excel_standin.js").read_text(encoding="utf-8")

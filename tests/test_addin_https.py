@@ -1,4 +1,4 @@
-"""`python -m server.addin`: the add-in served over real HTTPS with a self-signed certificate."""
+"""`okr-sync serve --cert --key`: the add-in served over real HTTPS with a self-signed certificate."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         [
             sys.executable,
             "-m",
-            "server.addin",
+            "sheets_sync",
+            "serve",
             str(folder),
             "--cert",
             str(cert),
@@ -120,11 +121,11 @@ def test_an_untrusted_certificate_is_refused(https_server: tuple[str, Path]) -> 
 
 def test_missing_certificate_is_a_message(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "server.addin", str(tmp_path), "--cert", "nope.pem", "--key", "k.pem"],
+        [sys.executable, "-m", "sheets_sync", "serve", str(tmp_path), "--cert", "nope.pem", "--key", "k.pem"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 2
-    assert "nope.pem: no such file" in result.stdout and "Traceback" not in result.stderr
+    assert "nope.pem: no such file" in result.stderr and "Traceback" not in result.stderr

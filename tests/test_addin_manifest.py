@@ -8,8 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
-from server import create_app
+from sheets_sync.server import create_app
 
 ROOT = Path(__file__).resolve().parent.parent / "excel_addin"
 NS = {

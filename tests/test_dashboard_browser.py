@@ -14,8 +14,8 @@ import pytest
 import waitress
 from conftest import screenshot_target
 from playwright.sync_api import Browser, Page
+from sheets_sync.server.serve import build_app
 
-from server.serve import build_app
 from sheets_sync.backends.xlsx import XlsxBackend
 from sheets_sync.core.model import CellUpdate, WorkbookChanges
 from sheets_sync.core.schema import INPUT_COLUMNS, METRICS, choice_lookup, normalize

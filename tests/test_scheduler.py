@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
+from sheets_sync.server.scheduler import SyncScheduler, install_stop_signals, parse_every
 
-from server.scheduler import SyncScheduler, install_stop_signals, parse_every
 from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, 0)

@@ -12,8 +12,8 @@ from conftest import SERVER_TOKEN as TOKEN
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sheets_sync.server import create_app
 
-from server import create_app
 from sheets_sync import lock, state
 
 

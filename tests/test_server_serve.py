@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sheets_sync.server.serve import build_app
 
-from server.serve import build_app
 from sheets_sync import lock, state
 from sheets_sync.errors import ConfigError
 

@@ -1,0 +1,27 @@
+"""The wheel installs one top-level import name, with the server's and the add-in's files inside it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    wheel = next(tmp_path.glob("okr_sync-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        top_level = next(n for n in names if n.endswith("top_level.txt"))
+        assert archive.read(top_level).decode().split() == ["sheets_sync"]
+    roots = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert roots == {"sheets_sync"}
+    for shipped in ("sheets_sync/server/templates/dashboard.html", "sheets_sync/excel_addin/manifest.xml",
+                    "sheets_sync/excel_addin/taskpane/taskpane.html", "sheets_sync/server/api.py"):
+        assert shipped in names, shipped
