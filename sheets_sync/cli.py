@@ -341,7 +341,7 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, help="Port (default 8080; 8443 with --cert).")
 @click.option("--every", metavar="INTERVAL", help="Also sync on a schedule inside the server, e.g. 30m.")
-@click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate: serve HTTPS (for the add-in on one machine).")
+@click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate: serve HTTPS (the add-in).")
 @click.option("--key", type=click.Path(path_type=Path), help="PEM private key of --cert.")
 @_guarded
 def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None) -> None:
