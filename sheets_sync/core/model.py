@@ -54,6 +54,21 @@ def a1(row: int, col: int) -> str:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How much of a score is measured: "7 of 8 key results measured"."""
+
+    measured: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.measured == self.total
+
+    def as_dict(self) -> dict[str, int]:
+        return {"measured": self.measured, "total": self.total}
+
+
+@dataclass(frozen=True)
 class Place:
     """Where a finding or value lives: file › sheet › cell."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from . import schema
 from .messages import column_name, finding
-from .model import CellValue, Finding, Grid, NoCachedValue, Place, RawWorkbook
+from .model import CellValue, Coverage, Finding, Grid, NoCachedValue, Place, RawWorkbook
 from .schema import Lang
 from .values import (
     Unreadable,
@@ -86,6 +86,8 @@ class Row:
     score: float | None = None
     status: str | None = None
     aligned_score: float | None = None
+    # Objectives: how many of their key results are measured (filled by scoring).
+    coverage: Coverage | None = None
     source_value: CellValue = None
     objective: Row | None = None
     krs: list[Row] = field(default_factory=list)
@@ -112,6 +114,7 @@ class Unit:
     rows: list[Row] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     score: float | None = None
+    coverage: Coverage | None = None
     unusable: bool = False
 
     @property

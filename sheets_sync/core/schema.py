@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from .bands import STATUS_LABELS
+
 Lang = Literal["en", "zh"]
 
 SHEET_SETTINGS = "Settings"
@@ -137,13 +139,7 @@ COMMITMENTS: dict[str, tuple[str, str]] = {
     "committed": ("committed", "承诺型"),
     "aspirational": ("aspirational", "挑战型"),
 }
-STATUSES: dict[str, tuple[str, str]] = {
-    "on track": ("on track", "正常"),
-    "at risk": ("at risk", "有风险"),
-    "off track": ("off track", "落后"),
-    "done": ("done", "完成"),
-    "no data": ("no data", "无数据"),
-}
+STATUSES: dict[str, tuple[str, str]] = dict(STATUS_LABELS)  # defined once, in bands
 LANGUAGES: dict[str, tuple[str, str]] = {"en": ("en", "英文"), "zh": ("zh", "中文")}
 
 

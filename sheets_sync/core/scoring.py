@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from .bands import GRADE_GREEN, GRADE_YELLOW
 from .messages import column_name
+from .model import Coverage
 from .parse import NUMERIC_METRICS, Row, Unit
 from .values import Unreadable, is_blank, parse_number, parse_yes_no, round2, weighted_mean
 
 # (on-track factor, at-risk factor) of expected progress, by commitment.
-THRESHOLDS = {"aspirational": (0.7, 0.4), "committed": (1.0, 0.7)}
+THRESHOLDS = {"aspirational": (GRADE_GREEN, GRADE_YELLOW), "committed": (1.0, GRADE_GREEN)}
 _EPSILON = 1e-9
 
 
@@ -74,6 +76,8 @@ def score_unit(unit: Unit, as_of: dt.date) -> None:
         if objective.score is not None:
             objective_scores.append((objective.score, objective.weight))
     unit.score = weighted_mean(objective_scores)
+    unit.coverage = Coverage(sum(o.coverage.measured for o in unit.objectives if o.coverage),
+                             sum(o.coverage.total for o in unit.objectives if o.coverage))
 
 
 def _score_kr(kr: Row, unit: Unit, expected: float) -> None:
@@ -97,7 +101,13 @@ def _score_kr(kr: Row, unit: Unit, expected: float) -> None:
     kr.status = status_for(kr.score, commitment, expected)
 
 
+def _measured(kr: Row) -> bool:
+    """A key result counts as measured when it has a score from a Current someone typed or sourced."""
+    return kr.score is not None and not is_blank(kr.current)
+
+
 def _score_objective(objective: Row, unit: Unit, expected: float) -> None:
+    objective.coverage = Coverage(sum(1 for kr in objective.krs if _measured(kr)), len(objective.krs))
     scored = [kr for kr in objective.krs if kr.score is not None]
     unscored = [kr for kr in objective.krs if kr.score is None]
     if unscored:
