@@ -22,7 +22,7 @@ from flask import (
     url_for,
 )
 
-from sheets_sync import runner, state
+from sheets_sync import operations
 from sheets_sync.errors import SyncBusy
 
 from . import charts, data
@@ -140,36 +140,36 @@ def sync_now() -> Any:
         _check_csrf()
     lang = pick_lang()
     try:
-        report, run_id = runner.run_sync(data.workspace(), trigger="dashboard")
+        report = operations.sync(data.workspace(), trigger="dashboard")
     except SyncBusy as exc:
         flash(str(exc), "warning")
     else:
         data.invalidate()
-        flash(t("sync_done", lang, run=run_id, cells=report.cells_written, errors=report.error_count), "ok")
+        flash(t("sync_done", lang, run=report.run_id, cells=report.cells_written, errors=report.error_count), "ok")
     return redirect(url_for("dashboard.index"))
 
 
 def _unit_order(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Units as a tree walk from the company down, children by code; the unreadable last."""
-    codes = {u.get("unit_code") for u in units if u.get("unit_code")}
+    codes = {u.get("unit") for u in units if u.get("unit")}
     children: dict[Any, list[dict[str, Any]]] = {}
     for u in units:
-        if u.get("unit_code"):
+        if u.get("unit"):
             parent = u.get("parent") if u.get("parent") in codes else None
             children.setdefault(parent, []).append(u)
     order: list[dict[str, Any]] = []
     seen: set[str] = set()
 
     def walk(parent: Any, depth: int) -> None:
-        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit_code"))):
-            if u["locator"] in seen:  # an alignment cycle must not loop the page
+        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit"))):
+            if u["path"] in seen:  # an alignment cycle must not loop the page
                 continue
-            seen.add(u["locator"])
+            seen.add(u["path"])
             order.append({**u, "depth": depth})
-            walk(u.get("unit_code"), depth + 1)
+            walk(u.get("unit"), depth + 1)
 
     walk(None, 0)
-    order += [{**u, "depth": 0} for u in units if u["locator"] not in seen]
+    order += [{**u, "depth": 0} for u in units if u["path"] not in seen]
     return order
 
 
@@ -199,8 +199,8 @@ def index() -> Any:
     ws = data.workspace()
     view = data.view()
     units = _unit_order(view.units)
-    trends = state.unit_trends(ws)
-    last = state.list_runs(ws, limit=1)
+    trends = operations.trends(ws)
+    last = operations.log(ws, limit=1)
     findings = sorted(
         view.snapshot.get("findings", []),
         key=lambda f: (f["severity"] != "error", str(f.get("unit") or ""), f["where"]),
@@ -210,12 +210,12 @@ def index() -> Any:
     scheduler = current_app.extensions["okr_sync"].get("scheduler")
     company = next((u for u in units if u.get("level") == "company"), None)
     bars = charts.bar_chart(
-        [(str(u.get("unit_code") or u["source"]), str(u.get("name") or ""), u.get("score")) for u in units],
+        [(str(u.get("unit") or u["source"]), str(u.get("name") or ""), u.get("score")) for u in units],
         t("unit_scores", lang),
     )
     sparks = {
-        u.get("unit_code"): charts.sparkline(
-            trends.get(u.get("unit_code") or "", []), f"{u.get('unit_code')} {t('trend', lang)}"
+        u.get("unit"): charts.sparkline(
+            trends.get(u.get("unit") or "", []), f"{u.get('unit')} {t('trend', lang)}"
         )
         for u in units
     }

@@ -1,7 +1,8 @@
-"""What the API and dashboard show: the workspace, the latest run's snapshot, trends, History rows."""
+"""What the API and dashboard show: the workspace, the latest run's report, trends, History rows."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -10,9 +11,13 @@ from typing import Any
 
 from flask import current_app
 
-from sheets_sync import engine, lock, state
+from sheets_sync import operations
 from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
 from sheets_sync.errors import ConfigError
+from sheets_sync.locking import LockHolder, current_holder
+from sheets_sync.operations import RunRecord
+from sheets_sync.operations.undo import backend_for
+from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 
 PREVIEW_TTL = 60.0
@@ -25,15 +30,15 @@ _GLOBAL_ID = re.compile(r"^(?P<unit>[\w-]{1,40})/(?P<local>(?:O|KR)\d{1,4}(?:\.\
 
 @dataclass
 class View:
-    """The latest known state of the company: from the newest recorded run, else a dry-run preview."""
+    """The latest known state of the company: the newest recorded sync's report, else a dry-run preview's."""
 
-    run: state.RunRecord | None
+    run: RunRecord | None
     snapshot: dict[str, Any]
     preview: bool = False
     sheets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        rollup = self.snapshot.get("rollup") or {}
+        rollup = self.snapshot.get("rollup_book") or {}
         self.sheets = {s["name"]: s for s in rollup.get("sheets", [])}
 
     def rows(self, sheet: str) -> list[dict[str, Any]]:
@@ -56,7 +61,7 @@ class View:
         by_code = {r.get("Unit"): r for r in self.rows("Units")}
         merged = []
         for u in self.snapshot.get("units", []):
-            row = by_code.get(u.get("unit_code"), {})
+            row = by_code.get(u.get("unit"), {})
             merged.append(
                 {
                     **u,
@@ -93,35 +98,28 @@ def invalidate() -> None:
 
 
 def view() -> View:
-    """The newest recorded run's snapshot (parsed once per run), else a dry run cached a minute."""
+    """The newest recorded sync's report (parsed once per run), else a dry run cached a minute."""
     ws = workspace()
     ext = current_app.extensions["okr_sync"]
-    latest = state.latest_snapshot_run(ws)
+    latest = operations.latest_report(ws)
     if latest is not None:
-        with _cache_lock:
-            cached = ext.get("snapshot")
-            if cached and cached[0] == latest.id:
-                return View(latest, cached[1])
-        snap = state.get_snapshot(ws, latest.id) or {}
-        with _cache_lock:
-            ext["snapshot"] = (latest.id, snap)
-        return View(latest, snap)
+        run, report = latest
+        return View(run, report)
     # One preview at a time: a crowd of first visitors must not start a crowd of dry runs.
     with _preview_lock:
         with _cache_lock:
             hit = ext.get("preview")
             if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
                 return View(None, hit[1], preview=True)
-        report = engine.sync(ws, dry_run=True)
-        snap = state.snapshot(report)
+        snap = operations.preview(ws).to_json(with_changes=False, with_rollup=True)
         with _cache_lock:
             ext["preview"] = (time.monotonic(), snap)
     return View(None, snap, preview=True)
 
 
-def running() -> lock.LockHolder | None:
+def running() -> LockHolder | None:
     """The sync running now, if any."""
-    return lock.current_holder(workspace().home)
+    return current_holder(workspace().lock_homes)
 
 
 def parse_global_id(text: str) -> tuple[str, str] | None:
@@ -132,10 +130,29 @@ def parse_global_id(text: str) -> tuple[str, str] | None:
     return match["unit"], match["local"].upper()
 
 
-def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, Any]]:
+def locator_of(unit: dict[str, Any]) -> str | None:
+    """A reported unit's workbook (the report carries only its path relative to the workspace)."""
+    ws = workspace()
+    path = unit.get("path")
+    if not path:
+        return None
+    for backend in ws.backends:
+        try:
+            for locator in backend.list_units():
+                if locator == path or os.path.relpath(locator, ws.home) == os.path.normpath(path):
+                    return locator
+        except (OSError, ValueError, ConfigError):
+            continue
+    return None
+
+
+def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[dict[str, Any]]:
     """The History rows of one objective or KR, read through the unit's backend."""
     ws = workspace()
-    backend = state.backend_for(ws, locator, {})
+    locator = locator_of(unit)
+    if locator is None:
+        return []
+    backend = backend_for(ws, locator, {})
     if backend is None:
         return []
     raw = backend.read(locator)
@@ -156,5 +173,5 @@ def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, 
         cell = line[columns["id"]] if columns["id"] < len(line) else None
         if cell is None or str(cell).strip().upper() not in wanted:
             continue
-        rows.append({k: state.json_safe(line[i]) if i < len(line) else None for k, i in columns.items()})
+        rows.append({k: json_safe(line[i]) if i < len(line) else None for k, i in columns.items()})
     return rows

@@ -20,7 +20,7 @@ import click
 from .errors import ConfigError, OkrSyncError
 
 if TYPE_CHECKING:
-    from .engine import SyncReport
+    from .report import SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The demo company's cycle is 2026-Q4; scoring it mid-cycle keeps its statuses meaningful in any year.
@@ -86,7 +86,9 @@ def _print_findings(report: SyncReport, limit: int | None = None) -> None:
     for unit in report.units:
         if unit.error:
             click.secho(f"FAILED  {unit.error}", fg="red")
-    findings = sorted(report.findings, key=lambda f: (f.severity != "error", str(f.place)))
+    # A failed unit is its FAILED line above; its other findings follow with everyone else's.
+    findings = sorted((f for u in report.units for f in u.findings),
+                      key=lambda f: (f.severity != "error", str(f.place)))
     for item in findings[:limit]:
         colour = "red" if item.severity == "error" else "yellow"
         label = click.style(f"{item.severity.upper():7} ", fg=colour)
@@ -98,12 +100,16 @@ def _print_findings(report: SyncReport, limit: int | None = None) -> None:
 def _summary(report: SyncReport) -> None:
     units = len(report.units)
     errors = report.error_count
-    warnings = sum(u.warnings for u in report.units)
+    warnings = report.warning_count
     score = report.company_score
+    coverage = report.coverage
+    measured = f" ({coverage.measured} of {coverage.total} key results measured)" if coverage else ""
+    for note in report.notes:
+        click.secho(f"NOTE    {note}", fg="yellow")
     click.echo(
         f"{units} unit(s) · {errors} error(s) · {warnings} warning(s) · "
         f"{report.cells_written} cell(s) written · company score "
-        f"{'—' if score is None else f'{score:.2f}'} · as of {report.as_of.isoformat()}"
+        f"{'—' if score is None else f'{score:.2f}'}{measured} · as of {report.as_of.isoformat()}"
     )
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} workbook(s) with no Settings or OKRs sheet (not units): "
@@ -117,7 +123,7 @@ def _summary(report: SyncReport) -> None:
 
 def _emit(report: SyncReport, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_findings(report)
         _summary(report)
@@ -134,7 +140,7 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     Example:  okr-sync demo ./okr-demo
     """
     from . import demo as demo_company
-    from .runner import run_sync
+    from . import operations
     from .workspace import Workspace
 
     if folder.exists() and any(folder.iterdir()):
@@ -143,7 +149,7 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
     for path in paths:
         click.echo(f"  {path.name}")
-    report, _ = run_sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
+    report = operations.sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
     _print_findings(report)
     _summary(report)
     click.echo("")
@@ -168,9 +174,9 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
     \b
     Example:  okr-sync validate okrs/ marketing.xlsx
     """
-    from .engine import validate_paths
+    from . import operations
 
-    report = validate_paths(list(paths), as_of)
+    report = operations.validate(list(paths), as_of)
     _emit(report, as_json)
     sys.exit(report.exit_code)
 
@@ -193,10 +199,11 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
                okr-sync sync okrs/ --as-of 2026-11-15 --dry-run
                okr-sync sync okr-sync.toml
     """
-    from .runner import run_sync
+    from . import operations
     from .workspace import Workspace
 
-    report, run_id = run_sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    report = operations.sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    run_id = report.run_id
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
@@ -231,7 +238,7 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
     \b
     Example:  okr-sync rollup departments/ -o company.xlsx
     """
-    from .engine import sync as run
+    from . import operations
     from .workspace import Workspace
 
     workspace = Workspace.from_path(path, output)
@@ -242,9 +249,9 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
                 bar.length = total
                 bar.update(done - bar.pos)
 
-            report = run(workspace, as_of, write_back=False, progress=progress)
+            report = operations.rollup(workspace, as_of, progress=progress)
     else:
-        report = run(workspace, as_of, write_back=False)
+        report = operations.rollup(workspace, as_of)
     _emit(report, as_json)
     sys.exit(report.exit_code)
 
@@ -299,7 +306,7 @@ def undo(args: tuple[str, ...]) -> None:
     Examples:  okr-sync undo okrs/
                okr-sync undo 12 okrs/
     """
-    from . import state
+    from . import operations
     from .workspace import Workspace
 
     run_id: int | None = None
@@ -308,7 +315,7 @@ def undo(args: tuple[str, ...]) -> None:
         run_id = int(rest.pop(0))
     if len(rest) > 1:
         raise ConfigError("give at most a run number and one PATH, e.g. okr-sync undo 12 okrs/")
-    result = state.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
+    result = operations.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
     click.echo(str(result))
 
 
@@ -323,10 +330,10 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
     \b
     Example:  okr-sync log okrs/
     """
-    from . import state
+    from . import operations
     from .workspace import Workspace
 
-    runs = state.list_runs(Workspace.from_path(path), limit=limit)
+    runs = operations.log(Workspace.from_path(path), limit=limit)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in runs], ensure_ascii=False, indent=2))
         return
@@ -399,6 +406,9 @@ def install(target_dir: Path | None) -> None:
     \b
     Example:  okr-sync excel install
     """
+    from . import extras
+
+    extras.require("excel", "okr-sync excel install")
     from .excel import install as install_addin
 
     for path in install_addin(target_dir):

@@ -275,10 +275,10 @@ def _as_of() -> dt.date | None:
 
 
 def _run(book: Any, mode: str) -> Any:
-    from . import engine
+    from . import operations
 
     raw = read_book(book)
-    report = engine.score_workbook(raw, _as_of())
+    report = operations.score_workbook(raw, _as_of())
     plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate")
     sheets = [book.sheets[name] for name in raw.sheets]
     with contextlib.ExitStack() as stack:
@@ -356,7 +356,7 @@ def write_rollup_sheets(book: Any, sheets: list[dict[str, Any]]) -> None:
 @_friendly
 def rollup(book: Any = None) -> Any:
     """Ribbon Roll up: the company rollup of the workspace, into this workbook's OKR sheets."""
-    from . import engine
+    from . import operations
     from .workspace import Workspace
 
     lang = _book_lang(book)
@@ -364,7 +364,7 @@ def rollup(book: Any = None) -> Any:
     if workspace is None:
         book.app.alert(_say("no_workspace", lang), title=TITLE)
         return None
-    report = engine.sync(Workspace.from_path(workspace), _as_of(), write_back=False, write_rollup=False)
+    report = operations.preview(Workspace.from_path(workspace), _as_of())
     if report.rollup is None:
         book.app.alert(_say("no_workspace", lang), title=TITLE)
         return None

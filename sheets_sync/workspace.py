@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,29 @@ class Workspace:
             target, location = _xlsx_rollup(rollup_path), str(rollup_path)
         return cls(backends, target, home=home, config_path=path, config=config,
                    rollup_location=location, credentials=credentials)
+
+    def local_folders(self) -> list[Path]:
+        """The real paths of the local unit folders (a lone workbook's folder), in source order."""
+        folders: list[Path] = []
+        for backend in self.backends:
+            root = getattr(backend, "root", None)
+            if root is not None:
+                real = Path(os.path.realpath(root))
+                if real not in folders:
+                    folders.append(real)
+        return folders
+
+    @property
+    def state_home(self) -> Path:
+        """Where the run log and the lock live: the real path of the first local unit folder, so one folder
+        synced through a config or directly keeps one log; a workspace of only remote sources uses its home."""
+        folders = self.local_folders()
+        return folders[0] if folders else Path(os.path.realpath(self.home))
+
+    @property
+    def lock_homes(self) -> list[Path]:
+        """Every folder whose lock a writing operation takes: each local unit folder, else the home."""
+        return self.local_folders() or [self.state_home]
 
     def source_reader(self) -> SourceReader:
         """The reader for KR Source cells in this workspace."""

@@ -11,7 +11,7 @@ from conftest import SERVER_TOKEN as TOKEN
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sheets_sync import state
+from sheets_sync.runlog import store
 
 
 def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:
@@ -92,7 +92,7 @@ def test_dashboard_renders_every_part_from_the_latest_run(client: FlaskClient, c
 def test_a_preview_is_shown_before_any_sync(client: FlaskClient, company: Path) -> None:
     page = client.get("/", headers=AUTH).get_data(as_text=True)
     assert "No sync has been recorded yet" in page and "0.58" in page
-    assert state.list_runs(company) == []
+    assert store.list_runs(company) == []
 
 
 @pytest.mark.parametrize(
@@ -116,11 +116,11 @@ def test_language_from_query_or_accept_language(
 def test_the_sync_button_needs_the_form_token_and_records_a_dashboard_run(client: FlaskClient, company: Path) -> None:
     login(client)
     assert client.post("/sync", data={"csrf": "forged"}).status_code == 400
-    assert state.list_runs(company) == []
+    assert store.list_runs(company) == []
     csrf = csrf_of(client.get("/").get_data(as_text=True))
     response = client.post("/sync", data={"csrf": csrf})
     assert response.status_code == 302
-    [run] = state.list_runs(company)
+    [run] = store.list_runs(company)
     assert run.trigger == "dashboard" and run.status == "ok"
     page = client.get("/").get_data(as_text=True)
     assert f"Sync {run.id} finished" in page and "by dashboard" in page
