@@ -386,6 +386,9 @@ def schedule(config: Path, every: str) -> None:
     \b
     Example:  okr-sync schedule --every 30m okr-sync.toml
     """
+    from . import extras
+
+    extras.require("server", "okr-sync schedule")
     from sheets_sync.server.scheduler import run_forever
 
     run_forever(config, every)
