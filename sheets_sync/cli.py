@@ -50,8 +50,11 @@ def _guarded(command: F) -> F:
         except Exception as exc:
             if os.environ.get("OKR_SYNC_DEBUG"):
                 raise
-            click.secho(f"okr-sync: internal error ({exc.__class__.__name__}: {exc}). Please report it; "
-                        "OKR_SYNC_DEBUG=1 shows the details.", fg="red", err=True)
+            from . import errorlog
+
+            where = errorlog.record(exc, "unexpected error in okr-sync")
+            click.secho(f"okr-sync: something went wrong ({exc.__class__.__name__}); the details are in {where} "
+                        "— please report them.", fg="red", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
@@ -80,6 +83,9 @@ def cli() -> None:
     \b
     Start here:  okr-sync demo ./okr-demo
     """
+    from . import errorlog
+
+    errorlog.install()  # warnings and tracebacks go to the error log, never to the terminal
 
 
 def _print_findings(report: SyncReport, limit: int | None = None) -> None:

@@ -240,3 +240,31 @@ def test_the_next_run_settles_an_interrupted_one_and_removes_its_temp_files(comp
     assert record is not None and record.status == "interrupted"
     # Nothing of it reached the workbook, so nothing of it stays on record for undo.
     assert store.run_cells(workspace.state_home, dead) == []
+
+
+def test_a_corrupt_run_log_is_one_line_with_the_recovery_step(company: Path) -> None:
+    (company / ".okr-sync").mkdir()
+    (company / ".okr-sync" / "state.db").write_bytes(b"this is not a database" * 100)
+    result = CliRunner().invoke(cli, ["sync", str(company), "--as-of", AS_OF])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert "run log is damaged" in line and "mv " in line and "state.db.broken" in line
+    assert "Traceback" not in result.output
+
+
+def test_an_unexpected_error_is_one_line_and_the_details_go_to_a_log_file(
+        company: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sheets_sync import engine
+
+    def broken(*args: object, **kw: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(engine, "sync", broken)
+    monkeypatch.setenv("OKR_SYNC_ERROR_LOG", str(tmp_path / "errors.log"))
+    result = CliRunner().invoke(cli, ["sync", str(company)])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert "Traceback" not in line and "errors.log" in line
+    assert "Traceback" in (tmp_path / "errors.log").read_text(encoding="utf-8")
+    [run] = operations.log(Workspace.from_path(company))
+    assert run.status == "failed" and "ZeroDivisionError" in (run.reason or "")

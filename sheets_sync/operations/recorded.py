@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import errorlog
 from ..core.values import same_value
 from ..errors import OkrSyncError
 from ..locking import hold
@@ -69,11 +70,11 @@ def recorded(workspace: Workspace, kind: str, trigger: str, as_of: dt.date | Non
             raise
         except Exception as exc:
             reason = f"unexpected {type(exc).__name__}: {exc}"
-            log.exception("run %s failed", run_id)
+            where = errorlog.record(exc, f"run {run_id} ({kind}) failed")
             store.fail_run(workspace.state_home, run_id, reason)
             raise OkrSyncError(
-                f"the {kind} failed ({reason}); run {run_id} is logged as failed — please report this with "
-                "`okr-sync log`"
+                f"the {kind} failed ({reason}); run {run_id} is logged as failed and the details are in "
+                f"{where} — please report them"
             ) from exc
 
 
