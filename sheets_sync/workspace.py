@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .sources import SourceReader
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
+CONFIG_NAME = "okr-sync.toml"
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 
 
@@ -38,6 +39,9 @@ class Workspace:
         path = Path(path).expanduser()
         if path.suffix.lower() == ".toml":
             return cls.from_config(path, rollup)
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            # A folder with its own okr-sync.toml means that config (its sources, rollup, server settings).
+            return cls.from_config(path / CONFIG_NAME, rollup)
         if not path.exists():
             raise ConfigError(f"{path}: no such folder or workbook. Give a folder of unit workbooks, "
                               "a .xlsx file or an okr-sync.toml.")

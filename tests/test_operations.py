@@ -268,3 +268,20 @@ def test_an_unexpected_error_is_one_line_and_the_details_go_to_a_log_file(
     assert "Traceback" in (tmp_path / "errors.log").read_text(encoding="utf-8")
     [run] = operations.log(Workspace.from_path(company))
     assert run.status == "failed" and "ZeroDivisionError" in (run.reason or "")
+
+
+def test_a_folder_with_its_own_config_means_that_config(company: Path) -> None:
+    (company / "okr-sync.toml").write_text(f'[[sources]]\npath = "."\n\n[server]\ntokens = ["{TOKEN}"]\n',
+                                           encoding="utf-8")
+    workspace = Workspace.from_path(company)
+    assert workspace.config_path == company / "okr-sync.toml"
+    from sheets_sync.server.serve import build_app
+
+    app = build_app(company)  # `okr-sync serve FOLDER` takes the folder's tokens
+    assert TOKEN in app.config["TOKENS"]
+
+
+def test_the_demo_prints_a_follow_up_with_its_own_as_of(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo"), "--as-of", "2026-12-01"])
+    assert result.exit_code == 0, result.output
+    assert f"okr-sync sync {tmp_path / 'demo'} --as-of 2026-12-01" in result.output

@@ -37,6 +37,9 @@ from ..errors import ConfigError, WorkbookLocked
 from .xlsx import OWNED_PROPERTY, lock_file
 
 OWNED_VALUE = "rollup"
+# The refusal names the option of the command that was run: -o for `okr-sync rollup`, --rollup for `sync`.
+PICK_EN = "Pick another path (-o for okr-sync rollup, --rollup for okr-sync sync)"
+PICK_ZH = "请用 -o（okr-sync rollup）或 --rollup（okr-sync sync）另选路径"
 FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
 # Layout version, as-of and company score: not in book.fingerprint(), yet shown on the Summary.
 STAMP_PROPERTY = "okr-sync-stamp"
@@ -103,9 +106,8 @@ class XlsxRollupTarget:
             if marks.get(OWNED_PROPERTY) != OWNED_VALUE:
                 raise ConfigError(
                     f"{self.path} is not a rollup workbook written by okr-sync, so it was left "
-                    "untouched. Pick another --rollup path (a new file name). / "
-                    f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。"
-                    "请用 --rollup 另选一个路径（新的文件名）。"
+                    f"untouched. {PICK_EN} (a new file name). / "
+                    f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。{PICK_ZH}（新的文件名）。"
                 )
             if marks.get(FINGERPRINT_PROPERTY) == fingerprint and marks.get(STAMP_PROPERTY) == stamp:
                 return False
@@ -115,14 +117,14 @@ class XlsxRollupTarget:
     def _check_target(self) -> None:
         if self.path.suffix.lower() != ".xlsx":
             raise ConfigError(
-                f"The rollup path {self.path} must end in .xlsx; pick another --rollup path. / "
-                f"汇总文件 {self.path} 必须以 .xlsx 结尾，请用 --rollup 另选一个路径。"
+                f"The rollup path {self.path} must end in .xlsx; {PICK_EN.lower()}. / "
+                f"汇总文件 {self.path} 必须以 .xlsx 结尾，{PICK_ZH}。"
             )
         if self.path.is_dir():
             raise ConfigError(
                 f"The rollup path {self.path} is a folder; give a file name such as "
-                f"{self.path / 'rollup.xlsx'} to --rollup. / "
-                f"汇总路径 {self.path} 是文件夹，请给 --rollup 一个文件名。"
+                f"{self.path / 'rollup.xlsx'} to -o (rollup) or --rollup (sync). / "
+                f"汇总路径 {self.path} 是文件夹，请给 -o 或 --rollup 一个文件名。"
             )
 
     def _save(self, workbook: Workbook, rows: dict[WriteOnlyWorksheet, str]) -> None:
@@ -133,7 +135,7 @@ class XlsxRollupTarget:
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the folder {folder} for the rollup ({exc.strerror}); "
-                f"pick another --rollup path. / 无法创建汇总文件夹 {folder}，请用 --rollup 另选路径。"
+                f"{PICK_EN.lower()}. / 无法创建汇总文件夹 {folder}，{PICK_ZH}。"
             ) from exc
         # A .tmp suffix so a folder scan for unit workbooks never picks up the half-written file.
         temp = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -144,8 +146,8 @@ class XlsxRollupTarget:
                     os.fsync(handle.fileno())
             except OSError as exc:
                 raise ConfigError(
-                    f"Cannot write the rollup in {folder} ({exc.strerror}); pick another "
-                    f"--rollup path. / 无法在 {folder} 写入汇总文件，请用 --rollup 另选路径。"
+                    f"Cannot write the rollup in {folder} ({exc.strerror}); {PICK_EN.lower()}. / "
+                    f"无法在 {folder} 写入汇总文件，{PICK_ZH}。"
                 ) from exc
             try:
                 os.replace(temp, self.path)
