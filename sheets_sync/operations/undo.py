@@ -61,8 +61,10 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
             f"{workspace.config_path or workspace.home}: okr-sync has not synced here (no .okr-sync/ run log), "
             "so there is nothing to undo. Give the folder or okr-sync.toml you sync."
         )
-    target = store.run_to_undo(home, run_id)
-    with recorded(workspace, "undo", trigger, undo_of=target.id) as run:
+    with recorded(workspace, "undo", trigger) as run:
+        # Picked once the run is open: opening it settles an interrupted run, which may be the one to undo.
+        target = store.run_to_undo(home, run_id, exclude=run.id)
+        store.mark_undo_of(home, run.id, target.id)
         cells = store.run_cells(home, target.id)
         result = UndoResult(undone_run=target.id, run_id=run.id)
         by_unit: dict[str, list[CellRecord]] = {}

@@ -439,12 +439,12 @@ def run_cells(home: str | Path, run_id: int) -> list[CellRecord]:
     return [_cell(r) for r in rows]
 
 
-def run_to_undo(home: str | Path, run_id: int | None) -> RunRecord:
+def run_to_undo(home: str | Path, run_id: int | None, exclude: int | None = None) -> RunRecord:
     """The run `undo` should revert: the one named, or the newest that wrote cells and is not undone yet."""
     with connect(home) as conn:
         if run_id is None:
             row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE kind IN ('sync', 'addin') AND status != 'running'"
+                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE kind = 'sync' AND status != 'running'"
                 " AND EXISTS (SELECT 1 FROM cell_changes c WHERE c.run_id = r.id)"
                 " AND NOT EXISTS (SELECT 1 FROM runs u WHERE u.undo_of = r.id)"
                 " ORDER BY id DESC LIMIT 1"
@@ -455,9 +455,17 @@ def run_to_undo(home: str | Path, run_id: int | None) -> RunRecord:
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
     if row is None:
         raise ConfigError(f"there is no run {run_id} — `okr-sync log` lists the runs")
-    if row["status"] == "running":
+    if row["status"] == "running" and row["id"] != exclude:
         raise ConfigError(f"run {run_id} has not finished yet — undo it once it has")
+    if row["id"] == exclude:
+        raise ConfigError(f"run {run_id} is this undo itself — `okr-sync log` lists the runs")
     return _run(row)
+
+
+def mark_undo_of(home: str | Path, run_id: int, undone: int) -> None:
+    """Say which run an undo run reverts."""
+    with connect(home) as conn:
+        conn.execute("UPDATE runs SET undo_of=? WHERE id=?", (undone, run_id))
 
 
 def later_run(home: str | Path, cell: CellRecord) -> int | None:
