@@ -29,6 +29,7 @@ from .excel_layout import (
     plan_cells,
     protect_text,
     rollup_sheets,
+    unit_phase,
 )
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,8 @@ def _run(book: Any, mode: str) -> Any:
 
     raw = read_book(book)
     report = engine.score_workbook(raw, _as_of())
-    plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate")
+    ended, _ = unit_phase(raw, _as_of(), report.score)
+    plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate", ended)
     sheets = [book.sheets[name] for name in raw.sheets]
     with contextlib.ExitStack() as stack:
         for sheet in sheets:

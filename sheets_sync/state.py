@@ -370,8 +370,10 @@ def snapshot(report: SyncReport) -> dict[str, Any]:
             "sheets": [
                 {
                     "name": s.name,
+                    "keys": list(s.keys),
                     "headers": list(s.headers),
                     "kinds": list(s.kinds),
+                    "tones": [s.tone(i) for i in range(len(s.rows))],
                     "rows": json_safe(s.rows),
                     "depths": s.depths,
                 }
