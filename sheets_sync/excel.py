@@ -347,6 +347,8 @@ def write_rollup_sheets(book: Any, sheets: list[dict[str, Any]]) -> None:
                 sheet.range((2, c), (nrows, c)).number_format = fmt
         sheet.range((1, 1), (nrows, ncols)).value = block
         sheet.range((1, 1), (1, ncols)).font.bold = True
+        for r in spec.get("strong", []):  # objective rows, set apart from key results
+            sheet.range((r + 1, 1), (r + 1, ncols)).font.bold = True
         by_color: dict[tuple[int, str], list[int]] = {}
         for r, c, color in spec["fills"]:
             by_color.setdefault((c, color), []).append(r + 1)

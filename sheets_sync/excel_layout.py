@@ -29,7 +29,12 @@ NOTE_MARK = "okr-sync: "
 
 def fill(tone: str | None) -> str | None:
     """The '#RRGGBB' background of a bands.PALETTE colour name, None for none."""
-    return f"#{bands.PALETTE[tone].fill}" if tone else None
+    return fill_hex(bands.PALETTE[tone].fill) if tone else None
+
+
+def fill_hex(colour: str) -> str:
+    """'RRGGBB' -> '#RRGGBB', as Excel's JavaScript API and the pane take colours."""
+    return f"#{colour}"
 
 
 GREY = f"#{bands.PALETTE['grey'].fill}"
@@ -368,6 +373,10 @@ def rollup_sheets(book: RollupBook, lang: Lang) -> list[dict[str, Any]]:
                 "rows": rows,
                 "fills": fills,
                 "depths": sheet.depths,
+                # Header row and objective rows (1-based, set apart from key results) in the shared colours.
+                "header": {"fill": fill_hex(bands.HEADER.fill), "font": fill_hex(bands.HEADER.font)},
+                "strong": [r + 1 for r in range(len(sheet.rows)) if sheet.is_strong(r)],
+                "strong_fill": fill_hex(bands.OBJECTIVE_FILL),
             }
         )
     return out

@@ -23,7 +23,7 @@ _META_FIELDS = (
 
 
 def rgb(hex_colour: str) -> dict[str, float]:
-    """'1F3864' -> Sheets' {red, green, blue} in 0–1."""
+    """'FF8000' -> Sheets' {red, green, blue} in 0–1."""
     return {name: round(int(hex_colour[i:i + 2], 16) / 255, 3) for name, i in (("red", 0), ("green", 2), ("blue", 4))}
 
 

@@ -98,8 +98,11 @@ def status_label(status: str, lang: Lang) -> str:
 
 
 def css() -> str:
-    """Every palette colour as CSS custom properties (--green-bg, --green, --green-strong, ...) in :root."""
-    return ":root { " + " ".join(c.css(name) for name, c in PALETTE.items()) + " }\n"
+    """Every palette colour as CSS custom properties (--green-bg, --green, --green-strong, ...) in :root,
+    with the header's (--header-bg, --header) and the objective rows' shading (--objective-bg)."""
+    parts = [c.css(name) for name, c in PALETTE.items()]
+    parts += [HEADER.css("header"), f"--objective-bg: #{OBJECTIVE_FILL};"]
+    return ":root { " + " ".join(parts) + " }\n"
 
 
 def as_json() -> dict[str, object]:
