@@ -229,7 +229,19 @@ def test_new_google_spreadsheet_from_the_template(google_api: GoogleApi, lang: s
     score_col = header.index(schema.COLUMNS_BY_KEY["score"].header(lang))  # type: ignore[arg-type]
     prot = okrs.protected[0]["range"]
     assert prot["startColumnIndex"] <= score_col < prot["endColumnIndex"]
-    assert okrs.conditional
+    # The template's colour rules, translated one for one: one colour language in both kinds of template.
+    from sheets_sync.templates import build_template
+
+    template = build_template(level="department", code="OPS", lang=lang)
+    xlsx_okrs = template[schema.sheet_label(schema.SHEET_OKRS, lang)]
+    xlsx_rules = [r for cf in xlsx_okrs.conditional_formatting for r in cf.rules if r.type == "expression"]
+    assert len(okrs.conditional) == len(xlsx_rules) > 0
+    assert all(r["booleanRule"]["condition"]["type"] == "CUSTOM_FORMULA" for r in okrs.conditional)
+    fills = {str(sorted(rgb((r.dxf.fill.bgColor.rgb or r.dxf.fill.fgColor.rgb)[-6:]).items()))
+             for r in xlsx_rules if r.dxf.fill}
+    google = {str(sorted(r["booleanRule"]["format"]["backgroundColor"].items()))
+              for r in okrs.conditional if "backgroundColor" in r["booleanRule"]["format"]}
+    assert fills == google
     emails = {p.get("emailAddress") for p in book.permissions}
     assert {"lee@example.com", "kim@example.com", google_api.email} <= emails
     # The new spreadsheet is a unit the sync reads without failing.
