@@ -25,6 +25,7 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from sheets_sync import operations
+from sheets_sync.core import bands
 from sheets_sync.core.model import Finding, RawWorkbook, column_index
 from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
 from sheets_sync.excel_layout import (
@@ -33,6 +34,7 @@ from sheets_sync.excel_layout import (
     plan_cells,
     rollup_sheets,
     summarize,
+    unit_phase,
 )
 
 from .auth import require_token
@@ -161,6 +163,18 @@ def addin_manifest() -> Any:
 @bp.get("/addin/assets/<path:name>")
 def addin_assets(name: str) -> Any:
     return send_from_directory(addin_dir() / "assets", name)
+
+
+@bp.get("/addin/bands.css")
+def addin_bands_css() -> Any:
+    """The status and grade colours as CSS custom properties, from the one definition in the core."""
+    return Response(bands.css(), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/addin/api/bands")
+def addin_bands() -> Response:
+    """Grade bands, status names (en, zh) and colours: what the pane colours by."""
+    return jsonify(bands.as_json())
 
 
 @bp.get("/addin/<path:name>")
@@ -328,13 +342,15 @@ def run_workbook(body: dict[str, Any], mode: str) -> dict[str, Any]:
     workspace = server_workspace() if mode == "score" and current_app.config.get("WORKSPACE") else None
     report = operations.score_workbook(raw, as_of, _context_for(raw), workspace=workspace)
     updates = report.changes.updates
-    plans = plan_cells(raw, updates, "score" if mode == "score" else "validate")
+    ended, score_fill = unit_phase(raw, as_of, report.score)
+    plans = plan_cells(raw, updates, "score" if mode == "score" else "validate", ended)
     valued = {(p.sheet, p.row, p.col) for p in plans if p.has_value}
     written = [u for u in updates if (u.sheet, u.row, u.col) in valued]
     return {
         **report.to_json(with_changes=False),
         "mode": mode,
-        "objectives": summarize(raw, written),
+        "fill": score_fill,
+        "objectives": summarize(raw, written, ended),
         "findings": [_finding_json(f) for f in report.findings],
         "updates": [p.as_dict() for p in plans],
         "notes": cell_notes(raw, report.findings, report.language),

@@ -139,7 +139,7 @@ def history() -> Any:
     if unit is None:
         abort(404, description=f"There is no unit {unit_code!r} in this workspace.")
     global_id = f"{unit['unit']}/{local_id}"
-    known = {str(r.get("ID", "")).upper() for r in view.rows("Rollup")}
+    known = {str(r.get("id") or "").upper() for r in view.records("Rollup")}
     if global_id.upper() not in known:
         abort(404, description=f"{global_id} is not an objective or key result of {unit['source']}.")
     rows = data.history_rows(unit, local_id, global_id)

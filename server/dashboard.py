@@ -23,6 +23,7 @@ from flask import (
 )
 
 from sheets_sync import operations
+from sheets_sync.core import bands
 from sheets_sync.errors import SyncBusy
 
 from . import charts, data
@@ -192,6 +193,12 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else ""
 
 
+@bp.get("/bands.css")
+def bands_css() -> Any:
+    """The status and grade colours as CSS custom properties, from the one definition in the core."""
+    return current_app.response_class(bands.css(), mimetype="text/css")
+
+
 @bp.get("/")
 @login_required
 def index() -> Any:
@@ -205,12 +212,13 @@ def index() -> Any:
         view.snapshot.get("findings", []),
         key=lambda f: (f["severity"] != "error", str(f.get("unit") or ""), f["where"]),
     )
-    deps = [r for r in view.rows("Dependencies") if status_key(r.get("To's status")) in AT_RISK]
+    deps = [r for r in view.records("Dependencies") if status_key(r.get("status")) in AT_RISK]
     holder = data.running()
     scheduler = current_app.extensions["okr_sync"].get("scheduler")
     company = next((u for u in units if u.get("level") == "company"), None)
     bars = charts.bar_chart(
-        [(str(u.get("unit") or u["source"]), str(u.get("name") or ""), u.get("score")) for u in units],
+        [(str(u.get("unit") or u["source"]), str(u.get("name") or ""), u.get("score"), u["tone"])
+         for u in units],
         t("unit_scores", lang),
     )
     sparks = {
@@ -227,10 +235,13 @@ def index() -> Any:
         units=units,
         company=company,
         company_score=view.snapshot.get("company_score"),
+        company_tone=company["tone"] if company else charts.band(view.snapshot.get("company_score")),
+        legend=t("bands", lang, green=f"{bands.GRADE_GREEN:.1f}", yellow=f"{bands.GRADE_YELLOW:.1f}",
+                 below_green=f"{bands.GRADE_GREEN - 0.01:.2f}"),
         bars=bars,
         sparks=sparks,
         trends=trends,
-        tree=_tree(view.rows("Alignment")),
+        tree=_tree(view.records("Alignment")),
         deps=deps,
         findings=findings,
         shown=MAX_FINDINGS_SHOWN,

@@ -12,6 +12,8 @@ from typing import Any
 from flask import current_app
 
 from sheets_sync import operations
+from sheets_sync.core import bands
+from sheets_sync.core.rollup import ROLLUP_SHEETS
 from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
 from sheets_sync.errors import ConfigError
 from sheets_sync.locking import LockHolder, current_holder
@@ -21,6 +23,7 @@ from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 
 PREVIEW_TTL = 60.0
+_LEGACY_KEYS = {(sheet, title): key for sheet, columns in ROLLUP_SHEETS.items() for key, title, _ in columns}
 _cache_lock = threading.Lock()
 _preview_lock = threading.Lock()
 
@@ -41,6 +44,27 @@ class View:
         rollup = self.snapshot.get("rollup_book") or {}
         self.sheets = {s["name"]: s for s in rollup.get("sheets", [])}
 
+    def records(self, sheet: str) -> list[dict[str, Any]]:
+        """A rollup sheet's rows as column key -> value dicts (plus _tone, and _depth for Alignment).
+
+        Keys, not titles: a column's title may be renamed without breaking a reader. A snapshot stored
+        before keys existed gets them from the titles the rollup had then.
+        """
+        data = self.sheets.get(sheet)
+        if not data:
+            return []
+        keys = data.get("keys") or [_LEGACY_KEYS.get((sheet, h), h) for h in data["headers"]]
+        tones = data.get("tones") or []
+        depths = data.get("depths") or []
+        out = []
+        for i, row in enumerate(data["rows"]):
+            item = dict(zip(keys, row, strict=False))
+            item["_tone"] = tones[i] if i < len(tones) else None
+            if depths:
+                item["_depth"] = depths[i] if i < len(depths) else 0
+            out.append(item)
+        return out
+
     def rows(self, sheet: str) -> list[dict[str, Any]]:
         """A rollup sheet's rows as header -> value dicts (plus _depth for Alignment)."""
         data = self.sheets.get(sheet)
@@ -58,21 +82,23 @@ class View:
     @property
     def units(self) -> list[dict[str, Any]]:
         """Each unit's summary, joined with its row of the Units sheet."""
-        by_code = {r.get("Unit"): r for r in self.rows("Units")}
+        by_code = {r.get("unit"): r for r in self.records("Units")}
         merged = []
         for u in self.snapshot.get("units", []):
             row = by_code.get(u.get("unit"), {})
             merged.append(
                 {
                     **u,
-                    "parent": row.get("Parent unit"),
-                    "objectives": row.get("Objectives"),
-                    "key_results": row.get("Key results"),
-                    "on_track": row.get("On track"),
-                    "at_risk": row.get("At risk"),
-                    "off_track": row.get("Off track"),
-                    "done": row.get("Done"),
-                    "no_data": row.get("No data"),
+                    "parent": row.get("parent"),
+                    "objectives": row.get("objectives"),
+                    "key_results": row.get("key_results"),
+                    "on_track": row.get("on_track"),
+                    "at_risk": row.get("at_risk"),
+                    "off_track": row.get("off_track"),
+                    "done": row.get("done"),
+                    "no_data": row.get("no_data"),
+                    "status": row.get("status"),
+                    "tone": row.get("_tone") or bands.tone(None, u.get("score"), ended=False),
                 }
             )
         return merged

@@ -190,8 +190,8 @@ def rollup_json(book: RollupBook) -> dict[str, Any]:
         "company_score": book.company_score,
         "as_of": book.as_of,
         "sheets": [
-            {"name": s.name, "headers": list(s.headers), "kinds": list(s.kinds), "rows": json_safe(s.rows),
-             "depths": s.depths}
+            {"name": s.name, "keys": list(s.keys), "headers": list(s.headers), "kinds": list(s.kinds),
+             "tones": [s.tone(i) for i in range(len(s.rows))], "rows": json_safe(s.rows), "depths": s.depths}
             for s in book.sheets
         ],
     }
