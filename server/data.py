@@ -188,7 +188,7 @@ def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[di
     grid = raw.sheets[name]
     if not grid:
         return []
-    keys = ("time", "id", "current", "confidence", "progress", "score", "status")
+    keys = ("time", "id", "current", "confidence", "progress", "score", "status", "by", "comment")
     lookup = {normalize(h): k for headers in HISTORY_HEADERS.values() for h, k in zip(headers, keys, strict=True)}
     columns = {lookup[normalize(h)]: i for i, h in enumerate(grid[0]) if normalize(h) in lookup}
     if "id" not in columns:

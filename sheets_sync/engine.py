@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from .core import parse, rollup, schema, scoring, validate, writeback
 from .core.alignment import Company, check_alignment, dependency_findings, fill_aligned_scores
 from .core.model import RawWorkbook
+from .core.people import People, check_owners, people_sheet
 from .core.values import Unreadable, parse_number
 from .errors import ConfigError, OkrSyncError
 from .report import SyncReport, UnitReport, relative_path
@@ -31,6 +32,15 @@ class WriteJournal(Protocol):
     def settled(self, unit: UnitReport, written: bool) -> None: ...
 
 
+class UnitObserver(Protocol):
+    """Told about each unit once it is scored, before its cells are planned (check-ins are found here).
+
+    It answers, per KR local ID (upper case), who checked in and why, for the unit's History rows.
+    """
+
+    def scored(self, unit_report: UnitReport, unit: parse.Unit) -> dict[str, tuple[str | None, str | None]]: ...
+
+
 def sync(
     workspace: Workspace,
     as_of: dt.date | None = None,
@@ -41,6 +51,7 @@ def sync(
     progress: ProgressCallback | None = None,
     journal: WriteJournal | None = None,
     kind: str = "sync",
+    observer: UnitObserver | None = None,
 ) -> SyncReport:
     """Read, validate, score every unit of the workspace; write back and roll up unless told not to.
 
@@ -74,14 +85,15 @@ def sync(
             progress(index, len(locators), unit_report.source)
     units = [parse.read_unit(raw) for _, _, raw in read]
     resolver = workspace.source_reader()
-    company, edges = evaluate(units, report.as_of, resolver)
+    company, edges = evaluate(units, report.as_of, resolver, workspace.people(units))
     for (backend, unit_report, _), unit in zip(read, units, strict=True):
         _fill_report(unit_report, unit)
         if not write_back and not dry_run:
             continue  # a rollup or a validation: no cell plan needed
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
-        unit_report.changes = writeback.plan_changes(unit)
+        checkins = observer.scored(unit_report, unit) if observer is not None and not dry_run else None
+        unit_report.changes = writeback.plan_changes(unit, checkins)
         if dry_run or unit_report.changes.empty:
             continue
         if journal is not None:
@@ -124,12 +136,15 @@ def _narrow_to_focus(report: SyncReport, focus: frozenset[str]) -> None:
 
 
 def evaluate(
-    units: list[parse.Unit], as_of: dt.date, resolver: SourceReader | None = None
+    units: list[parse.Unit], as_of: dt.date, resolver: SourceReader | None = None, people: People | None = None
 ) -> tuple[Company, list[rollup.Dependency]]:
     """Validate, align and score parsed units in place: the pure heart of a sync."""
     for unit in units:
         if unit.okrs_sheet is not None:
             validate.check_unit(unit)
+    people = people or people_sheet(units)
+    if people is not None:
+        check_owners(units, people)
     usable = [u for u in units if not u.unusable]
     company = Company.index(usable)
     check_alignment(company)

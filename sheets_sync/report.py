@@ -98,6 +98,8 @@ class SyncReport:
     run_id: int | None = None
     # Notes about the run itself (e.g. the previous run was interrupted and what was done about it).
     notes: list[str] = field(default_factory=list)
+    # Check-ins this run found (who changed which KR's Current, Confidence or comment, and why).
+    checkins: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -177,6 +179,7 @@ class SyncReport:
             "skipped": self.skipped,
             "rollup": self.rollup_location, "rollup_written": self.rollup_written, "rollup_error": self.rollup_error,
             "notes": self.notes,
+            "checkins": self.checkins,
             "exit_code": self.exit_code,
         }
         if with_rollup:

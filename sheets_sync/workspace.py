@@ -6,11 +6,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, RollupTarget
 from .errors import ConfigError
 from .sources import SourceReader
+
+if TYPE_CHECKING:
+    from .core.parse import Unit
+    from .core.people import People
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
 CONFIG_NAME = "okr-sync.toml"
@@ -135,6 +139,29 @@ class Workspace:
     def lock_homes(self) -> list[Path]:
         """Every folder whose lock a writing operation takes: each local unit folder, else the home."""
         return self.local_folders() or [self.state_home]
+
+    def people(self, units: list[Unit] | None = None) -> People | None:
+        """The people list: `people = "people.xlsx"` in okr-sync.toml, else the company workbook's People sheet."""
+        from .core.people import people_sheet, read_people
+
+        name = self.config.get("people")
+        if not name:
+            return people_sheet(units or [])
+        path = Path(str(name)).expanduser()
+        path = path if path.is_absolute() else self.home / path
+        try:
+            import python_calamine
+
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            names = list(book.sheet_names)
+            from .core import schema
+
+            sheet = schema.match_sheet(names, schema.SHEET_PEOPLE) or names[0]
+            grid = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; one clear line
+            raise ConfigError(f"{self.config_path}: people = {name!r}: {path} cannot be read "
+                              f"({type(exc).__name__}: {exc}). Fix the path or the workbook.") from None
+        return read_people([[None if v == "" else v for v in row] for row in grid], f"{path.name} › {sheet}")
 
     def source_reader(self) -> SourceReader:
         """The reader for KR Source cells in this workspace."""

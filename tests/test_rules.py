@@ -110,6 +110,9 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                           "mkt.xlsx", "R2"),
     "aspirational-at-1": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=10)])), "mkt.xlsx", "R2"),
     "objective-below-0.4": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "R2"),
+    "owner-unknown": ({"co.xlsx": {**CO[1], "People": [["Name", "Email"], ["Ana Li", "ana@example.com"]]},
+                       "mkt.xlsx": dept([good_o(owner="ana li"), kr("KR1.1", "k", target=1, owner="Zed")])},
+                      "mkt.xlsx", "D3"),
     "unscored-krs": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1), kr("KR1.2", "k")])),
                      "mkt.xlsx", "B2"),
 }
@@ -133,6 +136,19 @@ def test_rule_is_reported_with_its_place(rule: str) -> None:
     assert hit.place.cell == cell or (cell is None and hit.place.col is None), str(hit.place)
     assert str(hit.place).startswith(book + " › ")
     assert hit.message and "{" not in hit.message
+
+
+def test_owners_match_the_people_list_by_name_or_email_and_unknown_ones_are_warned_in_check() -> None:
+    people = [["Name", "Email", "Language"], ["Ana  Li", "ana@example.com", "zh"], ["Bo", "bo@example.com", ""]]
+    books = {"co.xlsx": {**CO[1], "人员": people},
+             "mkt.xlsx": dept([good_o(owner="ANA LI"), kr("KR1.1", "k", target=1, current=1, owner="bo@example.com"),
+                               kr("KR1.2", "k", target=1, current=1, owner="stranger@example.com"),
+                               kr("KR1.3", "k", target=1, current=1, owner="Zed")])}
+    report, backend = run_memory(books)
+    unknown = [f for f in report.findings if f.rule == "owner-unknown"]
+    assert [f.place.cell for f in unknown] == ["D5"]  # an email nobody listed still reaches someone
+    grid = backend.workbooks["mkt.xlsx"]["OKRs"]
+    assert "Owner 'Zed' is not on the people list (co.xlsx › 人员)" in grid[4][grid[0].index("Check")]
 
 
 def test_errors_leave_the_row_unscored_and_say_so_in_check() -> None:

@@ -218,7 +218,8 @@ class GoogleBackend:
         wanted = [
             n
             for n in (
-                schema.match_sheet(names, s) for s in (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY)
+                schema.match_sheet(names, s) for s in (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY,
+                                                           schema.SHEET_PEOPLE)
             )
             if n is not None
         ]

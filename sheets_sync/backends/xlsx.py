@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import html
 import io
 import os
 import re
@@ -34,12 +35,29 @@ OWNED_PROPERTY = "okr-sync"
 EXTENSIONS = (".xlsx", ".xlsm", ".xls")
 _OWNED_RE = re.compile(rf"\sname\s*=\s*[\"']{re.escape(OWNED_PROPERTY)}[\"']")
 _PLAIN = frozenset({str, float, int, bool, dt.date, dt.datetime})
-_STANDARD_SHEETS = (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY)
+_STANDARD_SHEETS = (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY, schema.SHEET_PEOPLE)
 
 
 def _msg(en: str, zh: str) -> str:
     """One message in both languages: the workbook's language is unknown when it cannot be read."""
     return f"{en} / {zh}"
+
+
+_LAST_MODIFIED_BY = re.compile(r"<cp:lastModifiedBy>([^<]*)</cp:lastModifiedBy>")
+
+
+def modified_by(blob: bytes) -> str | None:
+    """Who saved the workbook last: docProps/core.xml's cp:lastModifiedBy (Excel and LibreOffice write it)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            text = z.read("docProps/core.xml").decode("utf-8", "replace") if "docProps/core.xml" in z.NameToInfo \
+                else ""
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return None
+    found = _LAST_MODIFIED_BY.search(text)
+    if found is None:
+        return None
+    return html.unescape(found.group(1)).strip() or None
 
 
 def lock_file(path: Path) -> Path | None:
@@ -153,7 +171,8 @@ class XlsxBackend:
                     f"无法读取（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=str(path))
+        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=str(path),
+                           modified_by=modified_by(blob))
 
     @staticmethod
     def _grid(book: python_calamine.CalamineWorkbook, z: zipfile.ZipFile, name: str, ref: SheetRef | None) -> Grid:

@@ -156,6 +156,10 @@ _RULES: tuple[Rule, ...] = (
     Rule("objective-below-0.4", "warning",
          "Objective {id} ended at {score}, below 0.4: worth a retrospective, for learning.",
          "目标 {id} 最终得分 {score}，低于 0.4：值得复盘，用于学习。"),
+    Rule("owner-unknown", "warning",
+         "Owner '{owner}' is not on the people list ({where}). Write a name or email from it, or add the "
+         "person there, so reminders reach them.",
+         "负责人“{owner}”不在人员名单（{where}）中。请填写名单中的姓名或邮箱，或把此人加入名单，以便收到提醒。"),
     Rule("unscored-krs", "warning",
          "{count} key result(s) not scored: {ids}.",
          "{count} 个关键结果未计分：{ids}。"),

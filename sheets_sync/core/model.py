@@ -139,6 +139,8 @@ class RawWorkbook:
     sheets: dict[str, Grid]
     sheet_names: list[str]
     locator: str = ""
+    # Who saved the workbook last, where the source can tell (xlsx core.xml, a Drive revision).
+    modified_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ Lang = Literal["en", "zh"]
 SHEET_SETTINGS = "Settings"
 SHEET_OKRS = "OKRs"
 SHEET_HISTORY = "History"
+SHEET_PEOPLE = "People"
 SHEET_NAMES: dict[str, dict[str, str]] = {
     SHEET_SETTINGS: {"en": "Settings", "zh": "设置"},
     SHEET_OKRS: {"en": "OKRs", "zh": "OKRs"},
     SHEET_HISTORY: {"en": "History", "zh": "历史"},
+    SHEET_PEOPLE: {"en": "People", "zh": "人员"},
 }
 
 
@@ -173,6 +175,11 @@ def match_sheet(names: list[str], sheet: str) -> str | None:
 
 
 HISTORY_HEADERS: dict[Lang, tuple[str, ...]] = {
-    "en": ("Time", "ID", "Current", "Confidence", "Progress", "Score", "Status"),
-    "zh": ("时间", "编号", "当前值", "信心指数", "进度", "得分", "状态"),
+    "en": ("Time", "ID", "Current", "Confidence", "Progress", "Score", "Status", "By", "Comment"),
+    "zh": ("时间", "编号", "当前值", "信心指数", "进度", "得分", "状态", "更新人", "说明"),
+}
+# The People sheet (人员) of the company's workbook, or a people workbook named in okr-sync.toml.
+PEOPLE_HEADERS: dict[str, tuple[str, ...]] = {
+    "name": ("Name", "姓名"), "email": ("Email", "E-mail", "邮箱", "电子邮件"), "chat": ("Chat", "聊天"),
+    "manager": ("Manager", "上级", "经理"), "language": ("Language", "语言"),
 }

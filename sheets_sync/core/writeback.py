@@ -36,8 +36,11 @@ def computed_values(unit: Unit, row: Row) -> dict[str, CellValue]:
     return values
 
 
-def plan_changes(unit: Unit) -> WorkbookChanges:
-    """Every cell whose value must change, compared with what the workbook holds now."""
+def plan_changes(unit: Unit, checkins: dict[str, tuple[str | None, str | None]] | None = None) -> WorkbookChanges:
+    """Every cell whose value must change, compared with what the workbook holds now.
+
+    `checkins` maps a KR's local ID to (who, comment) of the check-in seen this run, for its History row.
+    """
     changes = WorkbookChanges(id_col=unit.columns.get("id"), okrs_sheet=unit.okrs_sheet)
     if unit.okrs_sheet is None or unit.header_row is None:
         return changes
@@ -55,7 +58,7 @@ def plan_changes(unit: Unit) -> WorkbookChanges:
             if not same_value(old, new):
                 changes.updates.append(
                     CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id))
-    history = history_rows(unit)
+    history = history_rows(unit, checkins=checkins)
     if history:
         name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY) or \
             schema.sheet_label(schema.SHEET_HISTORY, unit.lang)
@@ -88,8 +91,10 @@ def last_history(unit: Unit) -> dict[str, tuple[object, object, object]]:
     return latest
 
 
-def history_rows(unit: Unit, now: dt.datetime | None = None) -> list[list[CellValue]]:
-    """One row per KR whose Current, Confidence or Score changed since History last saw it."""
+def history_rows(unit: Unit, now: dt.datetime | None = None,
+                 checkins: dict[str, tuple[str | None, str | None]] | None = None) -> list[list[CellValue]]:
+    """One row per KR whose Current, Confidence or Score changed since History last saw it (or that someone
+    checked in: a comment alone is worth a row), with who and why where known."""
     stamp = (now or dt.datetime.now()).replace(microsecond=0)
     previous = last_history(unit)
     rows: list[list[CellValue]] = []
@@ -99,13 +104,18 @@ def history_rows(unit: Unit, now: dt.datetime | None = None) -> list[list[CellVa
         current = kr.source_value if kr.source and kr.source_value is not None else kr.current
         snapshot = (_comparable(current), _comparable(kr.confidence), _comparable(kr.score))
         before = previous.get(kr.local_id.upper())
-        if before is None and snapshot[0] is None and snapshot[1] is None:
+        who, comment = (checkins or {}).get(kr.local_id.upper(), (None, None))
+        checked_in = kr.local_id.upper() in (checkins or {})
+        if before is None and snapshot[0] is None and snapshot[1] is None and not checked_in:
             continue
-        if before == snapshot:
+        if before == snapshot and not checked_in:
             continue
         status = schema.label(schema.STATUSES, kr.status, unit.lang) if kr.status else None
-        rows.append([stamp.strftime("%Y-%m-%d %H:%M:%S"), kr.local_id, _plain(current),
-                     kr.confidence, kr.progress, kr.score, status])
+        line: list[CellValue] = [stamp.strftime("%Y-%m-%d %H:%M:%S"), kr.local_id, _plain(current),
+                                 kr.confidence, kr.progress, kr.score, status]
+        if who or comment:
+            line += [who, comment]
+        rows.append(line)
     return rows
 
 

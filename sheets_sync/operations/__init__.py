@@ -44,8 +44,12 @@ def sync(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool = 
     """Validate, score, write back into every unit and write the rollup, recorded; a dry run is a preview."""
     if dry_run:
         return preview(workspace, as_of, progress=progress)
+    from .checkins import CheckinRecorder
+
     with recorded(workspace, "sync", trigger, as_of) as run:
-        report = engine.sync(workspace, as_of, journal=run, progress=progress)
+        recorder = CheckinRecorder(run.home, run.id, as_of or dt.date.today())
+        report = engine.sync(workspace, as_of, journal=run, progress=progress, observer=recorder)
+        report.checkins = [c.as_dict() for c in recorder.found]
         finish(run, report)
         return report
 

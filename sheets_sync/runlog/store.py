@@ -79,6 +79,73 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, locator)
     );
     """,
+    # The weekly loop (sheets_sync/runlog/weekly.py): each KR as last seen, its figures per sync, check-ins
+    # (who, why, per cycle) and the outbox of reminders and digests (sent once per person and period).
+    """
+    CREATE TABLE kr_state (
+        unit_code TEXT NOT NULL,
+        kr_id TEXT NOT NULL,
+        cycle TEXT,
+        cycle_end TEXT,
+        text TEXT,
+        owner TEXT,
+        current TEXT NOT NULL,
+        target REAL,
+        due TEXT,
+        confidence REAL,
+        comment TEXT,
+        score REAL,
+        status TEXT,
+        source TEXT,
+        path TEXT,
+        language TEXT,
+        first_seen TEXT NOT NULL,
+        last_checkin TEXT,
+        PRIMARY KEY (unit_code, kr_id)
+    );
+    CREATE TABLE kr_points (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        as_of TEXT NOT NULL,
+        unit_code TEXT NOT NULL,
+        kr_id TEXT NOT NULL,
+        current TEXT NOT NULL,
+        progress REAL,
+        score REAL,
+        confidence REAL
+    );
+    CREATE INDEX kr_points_kr ON kr_points(unit_code, kr_id, as_of);
+    CREATE TABLE checkins (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs(id),
+        cycle TEXT,
+        unit_code TEXT NOT NULL,
+        kr_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        who TEXT,
+        via TEXT NOT NULL,
+        old_current TEXT NOT NULL,
+        new_current TEXT NOT NULL,
+        old_confidence REAL,
+        new_confidence REAL,
+        comment TEXT
+    );
+    CREATE INDEX checkins_kr ON checkins(unit_code, kr_id, as_of);
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created TEXT NOT NULL,
+        sent_at TEXT
+    );
+    """,
 ]
 
 _migrated: set[Path] = set()
