@@ -152,9 +152,11 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise ConfigError(f"{folder}: the folder is not empty; give a new or empty folder for the demo.")
     paths = demo_company.write_demo_company(folder)
+    config = demo_company.write_demo_config(folder)
     click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
     for path in paths:
         click.echo(f"  {path.name}")
+    click.echo(f"  {config.name} (its people list is the People sheet of co.xlsx)")
     report = operations.sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
     _print_findings(report)
     _summary(report)
@@ -166,6 +168,9 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
     # The same day as the demo's own sync, so the follow-up shows the same statuses.
     click.echo(f"  • Fix it, then run:  okr-sync sync {folder} --as-of {report.as_of.isoformat()}")
+    week_later = report.as_of + dt.timedelta(days=7)
+    click.echo(f"  • A week without check-ins:  okr-sync remind {folder} --as-of {week_later.isoformat()} --dry-run")
+    click.echo(f"  • The leaders' digest:  okr-sync digest {folder} --as-of {report.as_of.isoformat()} --dry-run")
 
 
 @cli.command()
@@ -349,6 +354,11 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
         click.echo("no runs yet")
     for run in runs:
         click.echo(str(run))
+    from .operations.notify import pending_failures
+
+    for failed in pending_failures(Workspace.from_path(path)):
+        click.secho(f"NOT SENT {failed['kind']} {failed['period']} to {failed['recipient']} after "
+                    f"{failed['attempts']} attempt(s): {failed['error']} — retried on the next run", fg="red")
 
 
 @cli.command()
@@ -425,6 +435,8 @@ def install(target_dir: Path | None) -> None:
     for path in install_addin(target_dir):
         click.echo(f"installed {path}")
 
+
+from . import cli_weekly  # noqa: E402,F401 - registers remind and digest
 
 def main() -> None:
     """Console entry point."""

@@ -99,7 +99,7 @@ class CheckinRecorder:
                 state.last_checkin = self.as_of
                 found[kr.local_id.upper()] = (checkin.who, checkin.comment)
             states.append(state)
-            points.append((unit.code, kr.local_id, kr.current, kr.progress, kr.score, kr.confidence))
+            points.append((unit.code, kr.local_id, kr.current, kr.progress, kr.score, kr.confidence, kr.status))
             before[key] = state
         weekly.add_checkins(self.home, checkins)
         weekly.save_states(self.home, states)

@@ -111,7 +111,8 @@ MIGRATIONS: list[str] = [
         current TEXT NOT NULL,
         progress REAL,
         score REAL,
-        confidence REAL
+        confidence REAL,
+        status TEXT
     );
     CREATE INDEX kr_points_kr ON kr_points(unit_code, kr_id, as_of);
     CREATE TABLE checkins (

@@ -121,13 +121,13 @@ def save_states(home: str | Path, states: list[KrState]) -> None:
 
 
 def add_points(home: str | Path, run_id: int, as_of: str,
-               points: list[tuple[str, str, CellValue, float | None, float | None, float | None]]) -> None:
-    """Each KR's (unit, id, current, progress, score, confidence) at this run."""
+               points: list[tuple[str, str, CellValue, float | None, float | None, float | None, str | None]]) -> None:
+    """Each KR's (unit, id, current, progress, score, confidence, status) at this run."""
     with connect(home) as conn:
         conn.executemany(
-            "INSERT INTO kr_points(run_id, as_of, unit_code, kr_id, current, progress, score, confidence)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, as_of, u, k, encode_value(c), p, s, f) for u, k, c, p, s, f in points],
+            "INSERT INTO kr_points(run_id, as_of, unit_code, kr_id, current, progress, score, confidence, status)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, as_of, u, k, encode_value(c), p, s, f, t) for u, k, c, p, s, f, t in points],
         )
 
 
@@ -140,7 +140,17 @@ def kr_trend(home: str | Path, unit_code: str, kr_id: str) -> list[dict[str, Any
             (unit_code, kr_id),
         ).fetchall()
     return [{"as_of": r["as_of"], "current": json_safe(decode_value(r["current"])), "progress": r["progress"],
-             "score": r["score"], "confidence": r["confidence"]} for r in rows]
+             "score": r["score"], "confidence": r["confidence"], "status": r["status"]} for r in rows]
+
+
+def statuses_on(home: str | Path, day: str) -> dict[tuple[str, str], str | None]:
+    """Each KR's status as the last run on or before a day saw it."""
+    with connect(home) as conn:
+        rows = conn.execute(
+            "SELECT p.unit_code, p.kr_id, p.status FROM kr_points p WHERE p.run_id = (SELECT MAX(q.run_id)"
+            " FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.as_of <= ?)", (day,),
+        ).fetchall()
+    return {(r["unit_code"].upper(), r["kr_id"].upper()): r["status"] for r in rows}
 
 
 def add_checkins(home: str | Path, checkins: list[Checkin]) -> None:
