@@ -26,12 +26,29 @@ def config_tokens(config: dict[str, Any], where: str = "okr-sync.toml") -> list[
     server = config.get("server") or {}
     if not isinstance(server, dict):
         raise ConfigError(f'{where}: [server] must be a table, like [server] tokens = ["..."]')
-    tokens = server.get("tokens", [])
-    if isinstance(tokens, str):
+    return list(config_token_names(config, where))
+
+
+def config_token_names(config: dict[str, Any], where: str = "okr-sync.toml") -> dict[str, str | None]:
+    """Token -> its holder's name: `tokens = ["…"]`, or `tokens = [{name = "Ana", token = "…"}]` (or both)."""
+    server = config.get("server") or {}
+    tokens = server.get("tokens", []) if isinstance(server, dict) else []
+    if isinstance(tokens, str | dict):
         tokens = [tokens]
-    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        raise ConfigError(f"{where}: [server] tokens must be a list of strings")
-    return [t.strip() for t in tokens if t.strip()]
+    if not isinstance(tokens, list):
+        raise ConfigError(f"{where}: [server] tokens must be a list of strings or of {{name = …, token = …}}")
+    named: dict[str, str | None] = {}
+    for item in tokens:
+        if isinstance(item, dict) and isinstance(item.get("token"), str):
+            name = item.get("name")
+            if item["token"].strip():
+                named[item["token"].strip()] = str(name).strip() if name else None
+        elif isinstance(item, str):
+            if item.strip():
+                named[item.strip()] = None
+        else:
+            raise ConfigError(f'{where}: [server] tokens: each entry is a string or {{name = "Ana", token = "…"}}')
+    return named
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -64,8 +81,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             log.error("workspace %s: %s", app.config["WORKSPACE"], exc)
         else:
             app.extensions["okr_sync"]["workspace"] = workspace
-            extra = config_tokens(workspace.config, str(workspace.config_path or "config"))
-            app.config["TOKENS"] = list(dict.fromkeys([*app.config["TOKENS"], *extra]))
+            named = config_token_names(workspace.config, str(workspace.config_path or "config"))
+            app.config["TOKENS"] = list(dict.fromkeys([*app.config["TOKENS"], *named]))
+            app.config["TOKEN_NAMES"] = {**app.config.get("TOKEN_NAMES", {}), **named}
             server_conf = workspace.config.get("server") or {}
             if isinstance(server_conf, dict) and server_conf.get("secret_key"):
                 app.config["SECRET_KEY"] = str(server_conf["secret_key"])
@@ -107,9 +125,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def healthz() -> Any:
         return jsonify(status="ok")
 
-    from . import addin, api, dashboard
+    from . import addin, api, dashboard, weekly
 
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(addin.bp)
+    app.register_blueprint(weekly.bp)
     return app

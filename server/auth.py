@@ -21,6 +21,19 @@ def token_ok(presented: str) -> bool:
     return ok and bool(tokens)
 
 
+def token_name(presented: str | None = None) -> str | None:
+    """The name `[server] tokens` gives the request's Bearer token (None for an unnamed one)."""
+    if presented is None:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+    names: dict[str, str | None] = current_app.config.get("TOKEN_NAMES") or {}
+    for token, name in names.items():
+        if hmac.compare_digest(presented.strip().encode(), token.encode()):
+            return name
+    return None
+
+
 def require_token(view: F) -> F:
     """Answer 401 unless the request carries `Authorization: Bearer <token>`."""
 
