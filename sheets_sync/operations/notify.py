@@ -187,7 +187,7 @@ def gather_digest(workspace: Workspace, day: dt.date, since_days: int) -> compos
         now, then = _score_at(points, day.isoformat()), _score_at(points, start)
         units.append((code, now, None if now is None or then is None else round(now - then, 2)))
     company_row = next((u for u in units if u[0] == company), None)
-    before = weekly.statuses_on(home, start)
+    before = weekly.statuses_before(home, start)
     off_track = [f"{s.global_id} {s.text or ''} ({s.owner or '—'})" for s in states
                  if s.status == "off track" and before.get((s.unit_code.upper(), s.kr_id.upper())) != "off track"]
     findings = report.get("findings", [])

@@ -143,12 +143,12 @@ def kr_trend(home: str | Path, unit_code: str, kr_id: str) -> list[dict[str, Any
              "score": r["score"], "confidence": r["confidence"], "status": r["status"]} for r in rows]
 
 
-def statuses_on(home: str | Path, day: str) -> dict[tuple[str, str], str | None]:
-    """Each KR's status as the last run on or before a day saw it."""
+def statuses_before(home: str | Path, day: str) -> dict[tuple[str, str], str | None]:
+    """Each KR's status as the last run before a day saw it."""
     with connect(home) as conn:
         rows = conn.execute(
             "SELECT p.unit_code, p.kr_id, p.status FROM kr_points p WHERE p.run_id = (SELECT MAX(q.run_id)"
-            " FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.as_of <= ?)", (day,),
+            " FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.as_of < ?)", (day,),
         ).fetchall()
     return {(r["unit_code"].upper(), r["kr_id"].upper()): r["status"] for r in rows}
 

@@ -1,0 +1,209 @@
+"""The weekly loop end to end: check-ins with who and why, reminders, the digest, trends — on real parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zlib
+from pathlib import Path
+
+from conftest import AUTH, SERVER_TOKEN
+from weekly_parts import check_in, config, smtp_server, webhook_receiver
+
+from sheets_sync import operations
+from sheets_sync.demo import demo_people
+from sheets_sync.operations import notify
+from sheets_sync.runlog import weekly
+from sheets_sync.workspace import Workspace
+
+MONDAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 9), dt.date(2026, 11, 16), dt.date(2026, 11, 23)]
+EMAIL = {name: email for name, email, _, _ in demo_people()}
+MKT_OWNERS = {"KR1.1": "Priya Shah", "KR1.2": "Ana Costa", "KR1.3": "Ana Costa", "KR2.1": "Tom Becker",
+              "KR2.2": "Ana Costa", "KR2.3": "Priya Shah"}
+# Week by week, who checks in on which MKT key result (what they type; Notes is the comment). People save in
+# this order; an .xlsx only knows who saved it last (docProps/core.xml), so that is who each check-in names.
+PLAN: list[dict[str, tuple[str, dict[str, object]]]] = [
+    {},
+    {"KR1.2": ("Ana Costa", {"Current": 0.1, "Confidence": 6}),
+     "KR1.1": ("Priya Shah", {"Current": 1320, "Confidence": 7, "Notes": "Webinar series started"})},
+    {"KR1.2": ("Ana Costa", {"Current": 0.105}), "KR1.3": ("Ana Costa", {"Current": 34}),
+     "KR2.2": ("Ana Costa", {"Current": 2, "Notes": "Two stories out"}),
+     "KR1.1": ("Priya Shah", {"Current": 900, "Confidence": 3, "Notes": "Lead scoring broke; numbers reset"}),
+     "KR2.3": ("Priya Shah", {"Current": 0.5, "Confidence": 7})},
+    {},
+]
+
+
+def _body(message: object) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[attr-defined]
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[attr-defined]
+    return text, html
+
+
+def _mkt_ids(text: str) -> set[str]:
+    return {m.split("/")[1] for m in re.findall(r"MKT/KR\d\.\d", text)}
+
+
+def test_four_weeks_of_check_ins_reminders_digest_and_trends(company: Path) -> None:
+    with smtp_server() as (smtp, box), webhook_receiver() as slack:
+        cfg = config(company, smtp, [(slack.url, "slack")], digest_to=["lin.mei@tidewater.example"])
+        last_checkin = {kr: MONDAYS[0] for kr in MKT_OWNERS}
+        for week, day in enumerate(MONDAYS):
+            edits: dict[str, dict[str, dict[str, object]]] = {}
+            for kr, (who, values) in PLAN[week].items():
+                edits.setdefault(who, {})[kr] = values
+                last_checkin[kr] = day
+            for who, updates in edits.items():
+                check_in(company / "mkt.xlsx", who, updates)
+            workspace = Workspace.from_path(cfg)
+            report = operations.sync(workspace, as_of=day)
+            found = {c["kr"]: c for c in report.checkins if c["unit"] == "MKT"}
+            assert set(found) == set(PLAN[week]), week
+            result = notify.remind(workspace, day)
+            assert not result.failed
+            mails = box.take()
+            states = {s.kr_id: s for s in weekly.kr_states(workspace.state_home, "MKT")}
+            # Reminders reach exactly the owners who skipped, about exactly the key results they skipped.
+            wanted: dict[str, set[str]] = {}
+            for kr, owner in MKT_OWNERS.items():
+                if (day - last_checkin[kr]).days >= 7 and states[kr].status != "done":
+                    wanted.setdefault(EMAIL[owner], set()).add(kr)
+            got = {rcpt: _mkt_ids(_body(msg)[0]) for rcpt, msg in mails}
+            assert {r: ids for r, ids in got.items() if ids} == wanted, week
+            # Nobody gets mail about someone else's key results, in any unit.
+            owners = {s.global_id: s.owner for s in weekly.kr_states(workspace.state_home)}
+            people = notify.load_people(workspace)
+            assert people is not None
+            for rcpt, msg in mails:
+                for gid in re.findall(r"\b[A-Z-]+/KR\d\.\d", _body(msg)[0]):
+                    person = people.find(owners[gid])
+                    assert person is not None and person.email == rcpt, (gid, rcpt)
+            # The same week again sends nothing, even from a fresh process's view of the outbox.
+            again = notify.remind(Workspace.from_path(cfg), day)
+            assert again.queued == 0 and again.already_sent == len(result.messages)
+            assert box.take() == []
+
+        # Who and why were recorded, per cycle.
+        home = Workspace.from_path(cfg).state_home
+        kr11 = weekly.checkins(home, unit_code="MKT", kr_id="KR1.1")
+        assert [(c.as_of, c.who, c.comment) for c in kr11] == [
+            ("2026-11-16", "Priya Shah", "Lead scoring broke; numbers reset"),
+            ("2026-11-09", "Priya Shah", "Webinar series started")]
+        assert {c.cycle for c in kr11} == {"2026-Q4"}
+        assert kr11[0].old_current == 1320 and kr11[0].new_current == 900
+
+        # The leaders' digest of the last week: scores and their change, what turned off track, comments, chart.
+        digest = notify.digest(Workspace.from_path(cfg), MONDAYS[3], since="7d")
+        assert not digest.failed and digest.sent == 2
+        [(rcpt, msg)] = box.take()
+        assert rcpt == "lin.mei@tidewater.example"
+        text, html = _body(msg)
+        assert "MKT/KR1.1 Marketing-qualified leads" in text.split("Turned off track")[1].split("Blocked")[0]
+        assert "Priya Shah: Lead scoring broke; numbers reset" in text
+        assert "MKT/KR2.2 — Priya Shah: Two stories out" in text  # the workbook's last saver that week
+        mkt_line = next(line for line in text.splitlines() if line.startswith("- MKT: "))
+        assert re.fullmatch(r"- MKT: 0\.\d+ \([+-]0\.\d\d\)", mkt_line), mkt_line
+        assert 'src="cid:' in html and "Lead scoring broke" in html
+        [png] = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+        data = png.get_payload(decode=True)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and png["Content-ID"][1:-1] in html
+        idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+        assert len(zlib.decompress(idat)) == 200 * (480 * 3 + 1)
+        [posted] = slack.bodies
+        assert posted["text"].startswith("OKR digest") and posted["blocks"][0]["type"] == "header"
+        assert "Lead scoring broke" in posted["blocks"][1]["text"]["text"]
+        # Sent once: asking again the same week sends nothing.
+        assert notify.digest(Workspace.from_path(cfg), MONDAYS[3]).queued == 0 and box.take() == []
+
+    # The dashboard's API shows each key result's trend over the four weeks, with who and why.
+    from sheets_sync.server import create_app
+
+    client = create_app({"WORKSPACE": str(cfg), "TOKENS": [SERVER_TOKEN], "TESTING": True}).test_client()
+    body = client.get("/api/kr/MKT/KR1.1", headers=AUTH).get_json()
+    assert [p["as_of"] for p in body["trend"]] == [d.isoformat() for d in MONDAYS]
+    assert [p["current"] for p in body["trend"]] == [1250, 1320, 900, 900]
+    assert [p["confidence"] for p in body["trend"]] == [7, 7, 3, 3]
+    assert body["key_result"]["owner"] == "Priya Shah" and body["key_result"]["target"] == 1600
+    assert body["checkins"][0]["comment"] == "Lead scoring broke; numbers reset"
+    listed = client.get("/api/checkins?unit=MKT", headers=AUTH).get_json()["checkins"]
+    assert len(listed) == 7 and all(c["cycle"] == "2026-Q4" for c in listed)
+    page = client.get("/kr/MKT/KR1.1", headers=AUTH)
+    assert page.status_code == 200 and "Lead scoring broke" in page.get_data(as_text=True)
+    front = client.get("/", headers=AUTH).get_data(as_text=True)
+    assert 'href="/kr/MKT/KR1.1"' in front and 'href="/unit/MKT"' in front
+
+
+def test_a_failing_mail_server_and_webhook_are_retried_later_and_never_fail_a_sync(company: Path) -> None:
+    with webhook_receiver(fail_first=1) as teams:
+        cfg = config(company, "smtp://127.0.0.1:9", [(teams.url, "teams")], digest_to=["lin.mei@tidewater.example"])
+        workspace = Workspace.from_path(cfg)
+        assert operations.sync(workspace, as_of=MONDAYS[0]).status == "ok"
+        result = notify.digest(workspace, MONDAYS[0])
+        assert result.sent == 0 and len(result.failed) == 2
+        assert notify.pending_failures(workspace)[0]["error"]
+        assert "secret-part" not in " ".join(result.failed)  # a webhook's path is its secret
+        # The next run (another week's sync, then any notify run) retries: the webhook now answers.
+        assert operations.sync(workspace, as_of=MONDAYS[1]).status == "ok"
+        retried = notify.deliver(workspace)
+        assert retried.sent == 1 and len(retried.failed) == 1
+        [card] = teams.bodies
+        assert card["type"] == "message"
+        attachment = card["attachments"][0]
+        assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+        assert attachment["content"]["type"] == "AdaptiveCard" and attachment["content"]["body"][0]["text"].startswith(
+            "OKR digest")
+        assert [f["recipient"] for f in notify.pending_failures(workspace)] == ["lin.mei@tidewater.example"]
+
+
+def test_reminders_speak_the_owners_language_and_ask_for_final_grades_in_the_last_week(company: Path) -> None:
+    with smtp_server() as (smtp, box):
+        cfg = config(company, smtp)
+        workspace = Workspace.from_path(cfg)
+        operations.sync(workspace, as_of=MONDAYS[0])
+        notify.remind(workspace, MONDAYS[1])
+        mails = dict(box.take())
+        text, html = _body(mails["wang.qiang@tidewater.example"])
+        assert text.startswith("王强，您好") and "SALES/KR1.1" in text and 'lang="zh"' in html
+        assert mails["priya.shah@tidewater.example"]["Subject"].startswith("OKR check-in:")
+        final = notify.remind(workspace, dt.date(2026, 12, 28))
+        assert final.queued and all(m.kind == "final" for m in final.messages)
+        mails = dict(box.take())
+        assert "final Current" in _body(mails["priya.shah@tidewater.example"])[0]
+        assert mails["wang.qiang@tidewater.example"]["Subject"].startswith("OKR 周期 2026-Q4 将于 2026-12-31 结束")
+
+
+def test_an_api_check_in_records_the_tokens_name_and_the_next_sync_does_not_count_it_twice(company: Path) -> None:
+    from sheets_sync.server import create_app
+
+    cfg = company / "okr-sync.toml"
+    cfg.write_text('[[sources]]\npath = "."\n[server]\ntokens = ["plain-token-0123456789", '
+                   '{name = "Ana Costa", token = "ana-token-0123456789"}]\n', encoding="utf-8")
+    operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
+    client = create_app({"WORKSPACE": str(cfg), "TESTING": True}).test_client()
+    ana = {"Authorization": "Bearer ana-token-0123456789"}
+    answer = client.post("/api/checkins", headers=ana, json={"id": "MKT/KR1.2", "current": 0.1, "confidence": 6,
+                                                            "comment": "Pricing page test", "who": "Somebody else"})
+    assert answer.status_code == 201
+    assert answer.get_json()["checkin"]["who"] == "Ana Costa"  # the API's who is the token's name
+    assert client.post("/api/checkins", headers=ana, json={"id": "MKT/KR1.2", "confidence": 11}).status_code == 400
+    assert client.post("/api/checkins", headers={"Authorization": "Bearer nope"}, json={}).status_code == 401
+    plain = client.get("/api/checkins", headers={"Authorization": "Bearer plain-token-0123456789"}).get_json()
+    assert [(c["id"], c["via"], c["new"]["current"]) for c in plain["checkins"]] == [("MKT/KR1.2", "api", 0.1)]
+    check_in(company / "mkt.xlsx", "Ana Costa", {"KR1.2": {"Current": 0.1, "Confidence": 6,
+                                                           "Notes": "Pricing page test"}})
+    report = operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[1])
+    assert [c for c in report.checkins if c["unit"] == "MKT"] == []
+
+
+def test_history_rows_carry_who_and_why(company: Path) -> None:
+    import openpyxl
+
+    operations.sync(Workspace.from_path(company), as_of=MONDAYS[0])
+    check_in(company / "mkt.xlsx", "Priya Shah", {"KR1.1": {"Current": 1320, "Notes": "Webinars"}})
+    report = operations.sync(Workspace.from_path(company), as_of=MONDAYS[1])
+    assert report.to_json()["checkins"][0]["who"] == "Priya Shah"
+    history = openpyxl.load_workbook(company / "mkt.xlsx")["History"]
+    rows = [[c.value for c in r] for r in history.iter_rows()]
+    assert rows[0][:9] == ["Time", "ID", "Current", "Confidence", "Progress", "Score", "Status", "By", "Comment"]
+    last = [r for r in rows if r[1] == "KR1.1"][-1]
+    assert last[2] == 1320 and last[7:9] == ["Priya Shah", "Webinars"]
