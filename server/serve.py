@@ -62,7 +62,8 @@ def serve(
     ensure_logging()
     workspace = app.extensions["okr_sync"]["workspace"]
     scheduler = thread = None
-    if every:
+    notify_conf = workspace.config.get("notify") if isinstance(workspace.config.get("notify"), dict) else {}
+    if every or notify_conf.get("remind") or notify_conf.get("digest"):
         from .scheduler import start_background
 
         scheduler, thread = start_background(config_path, every)

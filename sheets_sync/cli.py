@@ -396,10 +396,12 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
 
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--every", required=True, metavar="INTERVAL", help="How often: 90s, 30m, 1h.")
+@click.option("--every", metavar="INTERVAL", help="How often to sync: 90s, 30m, 1h.")
 @_guarded
-def schedule(config: Path, every: str) -> None:
-    """Sync on a schedule until stopped (SIGTERM finishes the current run first).
+def schedule(config: Path, every: str | None) -> None:
+    """Sync on a schedule, and send the [notify] reminders and digest at their times, until stopped.
+
+    SIGTERM finishes the current run first.
 
     \b
     Example:  okr-sync schedule --every 30m okr-sync.toml

@@ -207,3 +207,53 @@ def test_history_rows_carry_who_and_why(company: Path) -> None:
     assert rows[0][:9] == ["Time", "ID", "Current", "Confidence", "Progress", "Score", "Status", "By", "Comment"]
     last = [r for r in rows if r[1] == "KR1.1"][-1]
     assert last[2] == 1320 and last[7:9] == ["Priya Shah", "Webinars"]
+
+
+class StepClock:
+    """A clock that moves only when the scheduler sleeps: weeks pass in milliseconds."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.t = start
+
+    def now(self) -> dt.datetime:
+        return self.t
+
+    def sleep(self, seconds: float, stop: object) -> None:
+        self.t += dt.timedelta(seconds=max(seconds, 0.001))
+
+
+def test_remind_and_digest_run_at_their_weekly_times_on_the_schedule_library_and_never_twice(company: Path) -> None:
+    from sheets_sync.server.scheduler import SyncScheduler, add_notify_jobs, sync_job
+
+    with smtp_server() as (smtp, box):
+        cfg = config(company, smtp, remind="monday 09:00", digest="friday 16:00",
+                     digest_to=["lin.mei@tidewater.example"])
+        operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
+        clock = StepClock(dt.datetime(2026, 11, 8, 12, 0))  # a Sunday
+        scheduler = SyncScheduler(sync_job(cfg), None, clock)
+        scheduler.wake_every = 86400.0
+        assert add_notify_jobs(scheduler, cfg) == ["remind", "digest"]
+        scheduler.run(until=dt.datetime(2026, 11, 17, 0, 0))
+        mails = box.take()
+        assert scheduler.runs == 3 and scheduler.failures == 0
+        kinds = [(m["Subject"].split(":")[0], rcpt) for rcpt, m in mails]
+        assert ("OKR digest 2026-11-06 – 2026-11-13", "lin.mei@tidewater.example") in kinds
+        reminded = [rcpt for subject, rcpt in kinds if subject.startswith(("OKR check-in", "OKR 更新提醒"))]
+        assert len(reminded) == 2 * len(set(reminded)) > 0  # each owner once on 11-09 and once on 11-16
+        # A restart in the same week: Monday 09:00 comes round again in the new process's schedule, nothing is
+        # sent twice.
+        again = SyncScheduler(sync_job(cfg), None, StepClock(dt.datetime(2026, 11, 16, 8, 0)))
+        add_notify_jobs(again, cfg)
+        again.run(until=dt.datetime(2026, 11, 16, 10, 0))
+        assert again.runs == 1 and box.take() == []
+
+
+def test_a_bad_weekly_time_is_one_clear_line(company: Path) -> None:
+    import pytest
+
+    from sheets_sync.errors import ConfigError
+    from sheets_sync.server.scheduler import SyncScheduler, add_notify_jobs, sync_job
+
+    cfg = config(company, remind="mondays at nine")
+    with pytest.raises(ConfigError, match=r'\[notify\] remind = .* write it like "monday 09:00"'):
+        add_notify_jobs(SyncScheduler(sync_job(cfg), None), cfg)
