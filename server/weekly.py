@@ -81,6 +81,16 @@ def weekly_word(key: str, lang: str) -> str:
     return w(key, lang)
 
 
+@bp.app_template_global()
+def num(value: Any) -> str:
+    """A figure as people read it: 1400 not 1400.0, an em dash for nothing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def trend_chart(points: list[dict[str, Any]], title: str) -> Markup:
     """Score (line on the colour bands) and confidence (dashed, 0–10 scaled to the same height) by day."""
     base = charts.sparkline([(p["as_of"], p["score"]) for p in points], title)
