@@ -38,7 +38,8 @@ class UnitObserver(Protocol):
     It answers, per KR local ID (upper case), who checked in and why, for the unit's History rows.
     """
 
-    def scored(self, unit_report: UnitReport, unit: parse.Unit) -> dict[str, tuple[str | None, str | None]]: ...
+    def scored(self, unit_report: UnitReport, unit: parse.Unit,
+               backend: Backend) -> dict[str, tuple[str | None, str | None]]: ...
 
 
 def sync(
@@ -92,7 +93,7 @@ def sync(
             continue  # a rollup or a validation: no cell plan needed
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
-        checkins = observer.scored(unit_report, unit) if observer is not None and not dry_run else None
+        checkins = observer.scored(unit_report, unit, backend) if observer is not None and not dry_run else None
         unit_report.changes = writeback.plan_changes(unit, checkins)
         if dry_run or unit_report.changes.empty:
             continue

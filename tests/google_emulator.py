@@ -161,11 +161,19 @@ class GoogleEmulator(BatchRequests):
         with self.lock:
             self._batch_update(self.books[key], requests)
 
-    def set_cell(self, key: str, sheet: str, a1: str, value: Any) -> None:
+    def set_cell(self, key: str, sheet: str, a1: str, value: Any, by: str | None = None) -> None:
+        """Type a value as a person would; `by` ("Ana Li <ana@example.com>" or a name) makes a Drive revision."""
         with self.lock:
             book = self.books[key]
             g = resolve_a1(book, f"{quote_sheet(sheet)}!{a1}")
             g.sheet.cells[(g.r0, g.c0)] = self._python_cell(value)
+            if by:
+                name, _, email = by.partition(" <")
+                self._revise(book, name.strip(), email.rstrip(">") or f"{name.strip().lower()}@example.com")
+
+    def _revise(self, book: Spreadsheet, name: str, email: str) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        book.revisions.append((stamp, name, email))
 
     def fail(self, method: str | None, status: int = 503, times: int = 1, spreadsheet: str | None = None) -> None:
         self.faults.append(Fault(method, status, times, spreadsheet=spreadsheet))
@@ -227,6 +235,9 @@ class GoogleEmulator(BatchRequests):
                 if book.shared_with is not None and identity not in book.shared_with:
                     raise ApiError(403, "The caller does not have permission")
             body = handler(request, key)
+            if key is not None and method not in READ_METHODS and not method.startswith(("drive", "oauth")):
+                # A write through the API is a revision by the caller (the service account).
+                self._revise(self.books[key], identity.split("@")[0], identity)
         return Response(json.dumps(body), mimetype="application/json")
 
     def _route(self, verb: str, path: str) -> tuple[str, str | None, Callable[[Request, Any], Any]]:
@@ -266,6 +277,9 @@ class GoogleEmulator(BatchRequests):
         m = re.fullmatch(r"/drive/v3/files/([^/]+)/permissions", path)
         if m and verb == "POST":
             return "drive.permissions.create", m.group(1), self._drive_permission
+        m = re.fullmatch(r"/drive/v3/files/([^/]+)/revisions", path)
+        if m and verb == "GET":
+            return "drive.revisions.list", m.group(1), self._drive_revisions
         raise ApiError(404, f"Not found: {verb} {path}")
 
     # ---- auth and quotas
@@ -731,6 +745,25 @@ class GoogleEmulator(BatchRequests):
         page = files[start : start + size]
         body: dict[str, Any] = {"kind": "drive#fileList", "files": page}
         if start + size < len(files):
+            body["nextPageToken"] = str(start + size)
+        return apply_fields(body, parse_fields(request.args.get("fields", "")))
+
+    def _drive_revisions(self, request: Request, key: str) -> dict[str, Any]:
+        """Drive v3 revisions.list: revisions oldest first, paged (pageSize 1..1000, default 200), each with
+        lastModifyingUser (a User: displayName, emailAddress, me = whether it is the caller)."""
+        identity = self._identity(request)
+        size = int(request.args.get("pageSize", 200))
+        if not 1 <= size <= 1000:
+            raise ApiError(400, "Invalid value for: pageSize")
+        start = int(request.args.get("pageToken") or 0)
+        items = [
+            {"kind": "drive#revision", "id": str(i + 1), "mimeType": SHEETS_MIME, "modifiedTime": when,
+             "lastModifyingUser": {"kind": "drive#user", "displayName": name, "emailAddress": email,
+                                   "me": email == identity}}
+            for i, (when, name, email) in enumerate(self.books[key].revisions)
+        ]
+        body: dict[str, Any] = {"kind": "drive#revisionList", "revisions": items[start : start + size]}
+        if start + size < len(items):
             body["nextPageToken"] = str(start + size)
         return apply_fields(body, parse_fields(request.args.get("fields", "")))
 

@@ -251,6 +251,16 @@ class GoogleBackend:
         self._books[key] = book
         return RawWorkbook(source=title, sheets=sheets, sheet_names=names, locator=key)
 
+    def modified_by(self, locator: str) -> str | None:
+        """Who edited last (a Drive revision's lastModifyingUser), asked only when a check-in needs a name;
+        unknown rather than a failure."""
+        key = spreadsheet_key(locator)
+        try:
+            with self.client.errors(f"Google spreadsheet {key}"):
+                return self.client.last_modifier(key)
+        except OkrSyncError:
+            return None
+
     # ---- writing
 
     def apply(self, locator: str, changes: WorkbookChanges) -> None:

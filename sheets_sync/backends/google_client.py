@@ -454,6 +454,26 @@ class GoogleClient:
             if not token:
                 return files
 
+    def last_modifier(self, key: str) -> str | None:
+        """Who edited the spreadsheet last, other than us: Drive revisions.list, the newest revision whose
+        lastModifyingUser is not the caller (the service's own writes are revisions too)."""
+        url = f"{DRIVE_API}/{quote(key)}/revisions"
+        fields = "nextPageToken,revisions(modifiedTime,lastModifyingUser(displayName,emailAddress,me))"
+        found: str | None = None
+        token = ""
+        while True:
+            params: dict[str, Any] = {"pageSize": 1000, "fields": fields}
+            if token:
+                params["pageToken"] = token
+            body = self.http.request("get", url, params=params).json()
+            for revision in body.get("revisions", []):
+                user = revision.get("lastModifyingUser") or {}
+                if not user.get("me"):
+                    found = user.get("displayName") or user.get("emailAddress") or found
+            token = body.get("nextPageToken") or ""
+            if not token:
+                return found
+
     def share(self, key: str, email: str, role: str = "writer") -> None:
         """Drive permissions.create for one person."""
         url = f"{DRIVE_API}/{quote(key)}/permissions"

@@ -18,6 +18,7 @@ from ..runlog import store, weekly
 from ..runlog.weekly import Checkin, KrState
 
 if TYPE_CHECKING:
+    from ..backends.base import Backend
     from ..core.parse import Row, Unit
     from ..workspace import Workspace
 
@@ -61,7 +62,7 @@ class CheckinRecorder:
             self._before = {(s.unit_code.upper(), s.kr_id.upper()): s for s in weekly.kr_states(self.home)}
         return self._before
 
-    def scored(self, unit_report: UnitReport, unit: Unit) -> dict[str, tuple[str | None, str | None]]:
+    def scored(self, unit_report: UnitReport, unit: Unit, backend: Backend) -> dict[str, tuple[str | None, str | None]]:
         """Compare each KR with the last sync's view; record check-ins, new states and today's figures."""
         if not unit.code or unit.unusable:
             return {}
@@ -101,6 +102,13 @@ class CheckinRecorder:
             states.append(state)
             points.append((unit.code, kr.local_id, kr.current, kr.progress, kr.score, kr.confidence, kr.status))
             before[key] = state
+        if checkins and unit.raw.modified_by is None:
+            # Google: a Drive revision names who; asked only now that something changed.
+            ask = getattr(backend, "modified_by", None)
+            who = ask(unit.raw.locator) if callable(ask) else None
+            for checkin in checkins:
+                checkin.who = who
+                found[checkin.kr_id.upper()] = (who, checkin.comment)
         weekly.add_checkins(self.home, checkins)
         weekly.save_states(self.home, states)
         weekly.add_points(self.home, self.run_id, self.as_of, points)
