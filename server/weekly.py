@@ -33,7 +33,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "key_results": ("Key results", "关键结果"), "last_checkin": ("Last check-in", "上次更新"),
     "never": ("never", "从未"), "who": ("Who", "更新人"), "when": ("When", "时间"), "comment": ("Comment", "说明"),
     "undelivered": ("Messages not delivered (retried on the next run)", "未送达的消息（下次运行时重试）"),
-    "back": ("Dashboard", "看板"), "no_kr": ("No key results on record yet: run a sync.", "尚无关键结果记录：请先同步。"),
+    "back": ("Dashboard", "看板"),
 }
 
 

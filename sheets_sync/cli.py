@@ -440,6 +440,7 @@ def install(target_dir: Path | None) -> None:
 
 from . import cli_weekly  # noqa: E402,F401 - registers remind and digest
 
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="okr-sync")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .errors import ConfigError
 from .sources import SourceReader
 
 if TYPE_CHECKING:
+    from .core.model import Grid
     from .core.parse import Unit
     from .core.people import People
 
@@ -161,7 +163,9 @@ class Workspace:
         except Exception as exc:  # noqa: BLE001 - calamine raises many kinds; one clear line
             raise ConfigError(f"{self.config_path}: people = {name!r}: {path} cannot be read "
                               f"({type(exc).__name__}: {exc}). Fix the path or the workbook.") from None
-        return read_people([[None if v == "" else v for v in row] for row in grid], f"{path.name} › {sheet}")
+        cells: Grid = [[None if v == "" else v if isinstance(v, str | int | float | dt.date) else str(v) for v in row]
+                       for row in grid]
+        return read_people(cells, f"{path.name} › {sheet}")
 
     def source_reader(self) -> SourceReader:
         """The reader for KR Source cells in this workspace."""

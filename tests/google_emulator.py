@@ -172,7 +172,7 @@ class GoogleEmulator(BatchRequests):
                 self._revise(book, name.strip(), email.rstrip(">") or f"{name.strip().lower()}@example.com")
 
     def _revise(self, book: Spreadsheet, name: str, email: str) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         book.revisions.append((stamp, name, email))
 
     def fail(self, method: str | None, status: int = 503, times: int = 1, spreadsheet: str | None = None) -> None:

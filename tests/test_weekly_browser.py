@@ -14,12 +14,12 @@ import pytest
 from addin_fixtures import excel_values, mkt_rows
 from builders import okrs_grid, settings_grid
 from playwright.sync_api import Browser
+from sheets_sync.server.serve import build_app
 from weekly_parts import check_in
 from werkzeug.serving import make_server
 
 from sheets_sync import operations
 from sheets_sync.demo import write_demo_company
-from sheets_sync.server.serve import build_app
 from sheets_sync.workspace import Workspace
 
 TOKEN = "weekly-browser-token-0123456789"

@@ -250,9 +250,9 @@ def test_remind_and_digest_run_at_their_weekly_times_on_the_schedule_library_and
 
 def test_a_bad_weekly_time_is_one_clear_line(company: Path) -> None:
     import pytest
+    from sheets_sync.server.scheduler import SyncScheduler, add_notify_jobs, sync_job
 
     from sheets_sync.errors import ConfigError
-    from sheets_sync.server.scheduler import SyncScheduler, add_notify_jobs, sync_job
 
     cfg = config(company, remind="mondays at nine")
     with pytest.raises(ConfigError, match=r'\[notify\] remind = .* write it like "monday 09:00"'):

@@ -96,7 +96,9 @@ def send_mail(config: NotifyConfig, to: str, mail: Mail) -> None:
     html = mail.html.replace(f"cid:{mail.chart_cid}", f"cid:{cid[1:-1]}")
     message.add_alternative(html, subtype="html")
     if mail.chart:
-        message.get_payload()[1].add_related(mail.chart, "image", "png", cid=cid, filename="chart.png")
+        html_part = message.get_body(preferencelist=("html",))
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(mail.chart, "image", "png", cid=cid, filename="chart.png")
     user = config.user or (unquote(url.username) if url.username else None)
     password = os.environ.get(PASSWORD_ENV) or (unquote(url.password) if url.password else None)
     try:

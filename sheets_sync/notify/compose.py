@@ -22,7 +22,8 @@ TEXT: dict[str, dict[str, str]] = {
                       "zh": "OKR 周期 {cycle} 将于 {end} 结束：请填写最终结果"},
     "final_intro": {"en": "Hello {name}, the cycle ends this week. Please enter the final Current of each of your "
                           "key results, with a comment on what you learned:",
-                    "zh": "{name}，您好：本周期将于本周结束。请填写您负责的每个关键结果的最终当前值，并在备注中写下收获："},
+                    "zh": "{name}，您好：本周期将于本周结束。请填写您负责的每个关键结果的最终当前值，"
+                          "并在备注中写下收获："},
     "kr_line": {"en": "{id} {text}: current {current} of {target}, {status}, last check-in {last}. Update: {link}",
                 "zh": "{id} {text}：当前值 {current}／目标值 {target}，{status}，上次更新 {last}。更新位置：{link}"},
     "never": {"en": "never", "zh": "从未"},

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core import parse
+from ..core import parse, schema
 from ..core.people import People, Person
 from ..errors import ConfigError, OkrSyncError
 from ..notify import compose
@@ -69,7 +69,7 @@ def load_people(workspace: Workspace) -> People | None:
                 raw = backend.read(locator)
             except OkrSyncError:
                 continue
-            if any(parse.schema.match_sheet([name], parse.schema.SHEET_PEOPLE) for name in raw.sheets):
+            if schema.match_sheet(list(raw.sheets), schema.SHEET_PEOPLE):
                 units.append(parse.read_unit(raw))
     return workspace.people(units)
 
@@ -159,8 +159,8 @@ def remind(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool 
             result.messages.append(_mail_message(kind, period, person.email, mail))
         if person.chat and person.chat.startswith(("https://", "http://")):
             hook = Webhook(person.chat, "teams" if "office" in person.chat or "teams" in person.chat else "slack")
-            result.messages.append(_hook_message(kind, period, hook, mail.subject,
-                                                 [line[2:] for line in mail.text.splitlines() if line.startswith("- ")], recipient=person.name))
+            lines = [line[2:] for line in mail.text.splitlines() if line.startswith("- ")]
+            result.messages.append(_hook_message(kind, period, hook, mail.subject, lines, recipient=person.name))
         if not person.email and not person.chat:
             result.unreachable.append(f"{person.name}: no Email on the people list")
     return _dispatch(workspace, config, result)

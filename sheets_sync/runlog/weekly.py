@@ -114,7 +114,8 @@ def save_states(home: str | Path, states: list[KrState]) -> None:
     """Replace the last-seen rows of these KRs."""
     with connect(home) as conn:
         conn.executemany(
-            f"INSERT OR REPLACE INTO kr_state({', '.join(_STATE_COLUMNS)}) VALUES ({', '.join('?' * len(_STATE_COLUMNS))})",
+            f"INSERT OR REPLACE INTO kr_state({', '.join(_STATE_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(_STATE_COLUMNS))})",
             [tuple(encode_value(s.current) if k == "current" else getattr(s, k) for k in _STATE_COLUMNS)
              for s in states],
         )
