@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import zlib
 from pathlib import Path
@@ -257,3 +258,40 @@ def test_a_bad_weekly_time_is_one_clear_line(company: Path) -> None:
     cfg = config(company, remind="mondays at nine")
     with pytest.raises(ConfigError, match=r'\[notify\] remind = .* write it like "monday 09:00"'):
         add_notify_jobs(SyncScheduler(sync_job(cfg), None), cfg)
+
+
+def test_the_demo_prints_a_reminder_and_a_digest_without_a_mail_server(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sheets_sync.cli import cli
+
+    runner = CliRunner()
+    folder = tmp_path / "okr-demo"
+    out = runner.invoke(cli, ["demo", str(folder)])
+    assert out.exit_code == 0, out.output
+    assert (folder / "okr-sync.toml").is_file() and "[notify]" in (folder / "okr-sync.toml").read_text()
+    assert f"okr-sync remind {folder} --as-of 2026-11-22 --dry-run" in out.output
+    remind = runner.invoke(cli, ["remind", str(folder), "--as-of", "2026-11-22", "--dry-run"])
+    assert remind.exit_code == 0, remind.output
+    assert "── email to priya.shah@tidewater.example ── OKR check-in: 3 key result(s) need an update" in remind.output
+    assert "王强，您好" in remind.output and "dry run:" in remind.output
+    digest = runner.invoke(cli, ["digest", str(folder), "--as-of", "2026-11-15", "--dry-run", "--json"])
+    assert digest.exit_code == 0, digest.output
+    body = json.loads(digest.output)
+    assert body["dry_run"] and body["messages"][0]["recipient"] == "lin.mei@tidewater.example"
+    assert "Validation errors still open" in body["messages"][0]["text"]
+    # Nothing was queued by a dry run: the outbox is empty.
+    assert weekly.sent(Workspace.from_path(folder).state_home) == []
+
+
+def test_okr_sync_log_shows_messages_that_could_not_be_delivered(company: Path) -> None:
+    from click.testing import CliRunner
+
+    from sheets_sync.cli import cli
+
+    cfg = config(company, "smtp://127.0.0.1:9", digest_to=["lin.mei@tidewater.example"])
+    operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
+    out = CliRunner().invoke(cli, ["digest", str(cfg), "--as-of", MONDAYS[0].isoformat()])
+    assert out.exit_code == 0 and "FAILED  digest to lin.mei@tidewater.example" in out.output
+    log = CliRunner().invoke(cli, ["log", str(cfg)])
+    assert "NOT SENT digest 2026-W45 to lin.mei@tidewater.example after 1 attempt(s): mail to" in log.output
