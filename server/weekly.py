@@ -105,30 +105,51 @@ def trend_chart(points: list[dict[str, Any]], title: str) -> Markup:
     return Markup(str(base).replace("</svg>", line + "</svg>"))
 
 
+def _today() -> str:
+    return dt.date.today().isoformat()
+
+
 def _unit_payload(code: str) -> dict[str, Any]:
+    """A unit's key results in one cycle (?cycle=, else the one running today, else the latest)."""
     home = _home()
     states = weekly.kr_states(home, code) if home else []
     if not states:
-        states = [s for s in (weekly.kr_states(home) if home else []) if s.unit_code.upper() == code.upper()]
-    if not states:
         abort(404, description=f"There is no unit {code[:40]!r} with key results on record; run a sync first.")
-    unit = states[0].unit_code
+    wanted = request.args.get("cycle")
+    running = [s for s in states if s.current_on(_today())]
+    if wanted is not None:
+        cycle = wanted
+    elif running:
+        cycle = max(running, key=lambda s: s.cycle_end or "").cycle
+    else:
+        cycle = max(states, key=lambda s: (s.cycle_end or "", s.cycle)).cycle
+    mine = [s for s in states if s.cycle == cycle]
+    if not mine:
+        abort(404, description=f"{code[:40]} has no key results in cycle {str(wanted)[:40]!r}.")
+    unit = mine[0].unit_code
     return {
-        "unit": unit, "cycle": states[0].cycle, "source": states[0].source, "path": states[0].path,
+        "unit": unit, "cycle": cycle or None, "source": mine[0].source, "path": mine[0].path,
+        "cycles": sorted({s.cycle for s in states if s.cycle}),
         "trend": [{"as_of": d, "score": s} for d, s in store.unit_trends(home).get(unit, [])],
-        "key_results": [s.as_dict() for s in states],
-        "checkins": [c.as_dict() for c in weekly.checkins(home, unit_code=unit, limit=100)],
+        "key_results": [s.as_dict() for s in mine],
+        "checkins": [c.as_dict() for c in weekly.checkins(home, unit_code=unit, cycle=cycle or None, limit=100)],
     }
 
 
-def _kr_payload(code: str, kr: str) -> dict[str, Any]:
+def _kr_state(code: str, kr: str) -> weekly.KrState:
     home = _home()
-    state = next((s for s in (weekly.kr_states(home) if home else [])
-                  if s.unit_code.upper() == code.upper() and s.kr_id.upper() == kr.upper()), None)
+    state = checkin_ops.pick_state(weekly.kr_states(home, code) if home else [], kr, _today(),
+                                   request.args.get("cycle"))
     if state is None:
         abort(404, description=f"There is no key result {code[:40]}/{kr[:40]} on record; run a sync first.")
-    return {"key_result": state.as_dict(), "trend": weekly.kr_trend(home, state.unit_code, state.kr_id),
-            "checkins": [c.as_dict() for c in weekly.checkins(home, unit_code=state.unit_code, kr_id=state.kr_id)]}
+    return state
+
+
+def _kr_payload(state: weekly.KrState) -> dict[str, Any]:
+    home = _home()
+    return {"key_result": state.as_dict(), "trend": weekly.kr_trend(home, state.unit_code, state.kr_id, state.cycle),
+            "checkins": [c.as_dict() for c in weekly.checkins(home, unit_code=state.unit_code, kr_id=state.kr_id,
+                                                               cycle=state.cycle or None)]}
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -209,7 +230,7 @@ def api_unit(code: str) -> Any:
 @bp.get("/api/kr/<code>/<kr>")
 @require_token
 def api_kr(code: str, kr: str) -> Any:
-    return jsonify(_kr_payload(code, kr))
+    return jsonify(_kr_payload(_kr_state(code, kr)))
 
 
 @bp.get("/api/changes")
@@ -238,8 +259,8 @@ def unit_page(code: str) -> Any:
 @bp.get("/kr/<code>/<kr>")
 @login_required
 def kr_page(code: str, kr: str) -> Any:
-    payload = _kr_payload(code, kr)
+    state = _kr_state(code, kr)
+    payload = _kr_payload(state)
     chart = trend_chart(payload["trend"], payload["key_result"]["id"])
     return _page("kr.html", k=payload["key_result"], trend=payload["trend"], checkins=payload["checkins"],
-                 chart=chart, link=notify.workbook_link(data.workspace(), weekly.KrState(
-                     **{k: v for k, v in payload["key_result"].items() if k != "id"})))
+                 chart=chart, link=notify.workbook_link(data.workspace(), state))

@@ -295,3 +295,32 @@ def test_okr_sync_log_shows_messages_that_could_not_be_delivered(company: Path) 
     assert out.exit_code == 0 and "FAILED  digest to lin.mei@tidewater.example" in out.output
     log = CliRunner().invoke(cli, ["log", str(cfg)])
     assert "NOT SENT digest 2026-W45 to lin.mei@tidewater.example after 1 attempt(s): mail to" in log.output
+
+
+def test_a_new_cycle_starts_afresh_and_past_cycles_get_no_reminders(company: Path) -> None:
+    import openpyxl
+
+    with smtp_server() as (smtp, box):
+        cfg = config(company, smtp)
+        operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
+        # Marketing moves to 2027-Q1 with the same IDs and new figures; the other units' cycle has ended.
+        book = openpyxl.load_workbook(company / "mkt.xlsx")
+        settings = book["Settings"]
+        for row in settings.iter_rows():
+            key = row[0].value
+            if key == "Cycle":
+                row[1].value = "2027-Q1"
+            elif key == "Cycle start":
+                row[1].value = dt.date(2027, 1, 1)
+            elif key == "Cycle end":
+                row[1].value = dt.date(2027, 3, 31)
+        book.save(company / "mkt.xlsx")
+        check_in(company / "mkt.xlsx", "Priya Shah", {"KR1.1": {"Current": 950, "Notes": "New quarter"}})
+        report = operations.sync(Workspace.from_path(cfg), as_of=dt.date(2027, 1, 4))
+        assert report.checkins == []  # KR1.1 of 2027-Q1 is new, not a change to KR1.1 of 2026-Q4
+        notify.remind(Workspace.from_path(cfg), dt.date(2027, 1, 11))
+        mails = box.take()
+        ids = {gid for _, msg in mails for gid in re.findall(r"\b[A-Z-]+/KR\d\.\d", _body(msg)[0])}
+        assert ids and all(gid.startswith("MKT/") for gid in ids)
+        home = Workspace.from_path(cfg).state_home
+        assert {s.cycle for s in weekly.kr_states(home, "MKT")} == {"2026-Q4", "2027-Q1"}

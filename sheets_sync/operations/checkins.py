@@ -55,11 +55,11 @@ class CheckinRecorder:
         self.run_id = run_id
         self.as_of = as_of.isoformat()
         self.found: list[Checkin] = []
-        self._before: dict[tuple[str, str], KrState] | None = None
+        self._before: dict[tuple[str, str, str], KrState] | None = None
 
-    def _states(self) -> dict[tuple[str, str], KrState]:
+    def _states(self) -> dict[tuple[str, str, str], KrState]:
         if self._before is None:
-            self._before = {(s.unit_code.upper(), s.kr_id.upper()): s for s in weekly.kr_states(self.home)}
+            self._before = {(s.unit_code.upper(), s.kr_id.upper(), s.cycle): s for s in weekly.kr_states(self.home)}
         return self._before
 
     def scored(self, unit_report: UnitReport, unit: Unit, backend: Backend) -> dict[str, tuple[str | None, str | None]]:
@@ -74,11 +74,13 @@ class CheckinRecorder:
         for kr in unit.krs:
             if not kr.local_id:
                 continue
-            key = (unit.code.upper(), kr.local_id.upper())
+            cycle = settings.cycle or ""
+            key = (unit.code.upper(), kr.local_id.upper(), cycle)
             old = before.get(key)
             comment = comment_of(unit, kr)
             state = KrState(
-                unit_code=unit.code, kr_id=kr.local_id, cycle=settings.cycle,
+                unit_code=unit.code, kr_id=kr.local_id, cycle=cycle,
+                cycle_start=settings.cycle_start.isoformat() if settings.cycle_start else None,
                 cycle_end=settings.cycle_end.isoformat() if settings.cycle_end else None, text=kr.text,
                 owner=kr.owner, current=kr.current, target=kr.target, due=kr.due.isoformat() if kr.due else None,
                 confidence=kr.confidence, comment=comment, score=kr.score, status=kr.status,
@@ -111,7 +113,7 @@ class CheckinRecorder:
                 found[checkin.kr_id.upper()] = (who, checkin.comment)
         weekly.add_checkins(self.home, checkins)
         weekly.save_states(self.home, states)
-        weekly.add_points(self.home, self.run_id, self.as_of, points)
+        weekly.add_points(self.home, self.run_id, self.as_of, settings.cycle or "", points)
         self.found.extend(checkins)
         return found
 
@@ -122,9 +124,8 @@ def record(workspace: Workspace, unit_code: str, kr_id: str, *, who: str | None,
     """A check-in made through the add-in or the API: recorded now, and the KR's state moved on, so the next
     sync does not count the same change a second time."""
     home = workspace.state_home
-    states = {(s.unit_code.upper(), s.kr_id.upper()): s for s in weekly.kr_states(home)}
-    old = states.get((unit_code.upper(), kr_id.upper()))
     day = (as_of or dt.date.today()).isoformat()
+    old = pick_state(weekly.kr_states(home, unit_code), kr_id, day)
     if old is None:
         raise ConfigError(f"{unit_code}/{kr_id}: no such key result has been synced yet — run a sync first, "
                           "or check the ID")
@@ -140,6 +141,14 @@ def record(workspace: Workspace, unit_code: str, kr_id: str, *, who: str | None,
     old.last_checkin = day
     weekly.save_states(home, [old])
     return checkin
+
+
+def pick_state(states: list[KrState], kr_id: str, day: str, cycle: str | None = None) -> KrState | None:
+    """A unit's KR in the cycle asked for, else the one whose cycle runs on the day, else the latest cycle's."""
+    mine = [s for s in states if s.kr_id.upper() == kr_id.upper() and (cycle is None or s.cycle == cycle)]
+    running = [s for s in mine if s.current_on(day)]
+    pool = running or mine
+    return max(pool, key=lambda s: (s.cycle_end or "", s.cycle)) if pool else None
 
 
 def list_checkins(workspace: Workspace, *, unit: str | None = None, kr: str | None = None,

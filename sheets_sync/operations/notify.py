@@ -87,12 +87,13 @@ def workbook_link(workspace: Workspace, state: KrState) -> str:
     return str((workspace.home / path).resolve()) if path else ""
 
 
-def _states(workspace: Workspace) -> list[KrState]:
+def _states(workspace: Workspace, day: dt.date) -> list[KrState]:
+    """The key results whose cycle runs on the day (past and future cycles are nobody's concern this week)."""
     home = workspace.state_home
     if not store.exists(home) or not (states := weekly.kr_states(home)):
         raise ConfigError("nothing has been synced yet: run `okr-sync sync` first, so the key results, their "
                           "owners and check-ins are on record")
-    return states
+    return [s for s in states if s.current_on(day.isoformat())]
 
 
 def _last(state: KrState) -> dt.date:
@@ -130,7 +131,7 @@ def remind(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool 
     day = as_of or dt.date.today()
     config = config_of(workspace)
     people = load_people(workspace)
-    states = _states(workspace)
+    states = _states(workspace, day)
     period = week_of(day)
     result = NotifyResult("remind", period, dry_run=dry_run)
     by_owner: dict[str, tuple[Person, list[KrState], bool]] = {}
@@ -175,7 +176,7 @@ def gather_digest(workspace: Workspace, day: dt.date, since_days: int) -> compos
     """The digest's facts from the run log: scores then and now, status changes, blockers, gaps, comments."""
     config = config_of(workspace)
     home = workspace.state_home
-    states = _states(workspace)
+    states = _states(workspace, day)
     start = (day - dt.timedelta(days=since_days)).isoformat()
     trends = store.unit_trends(home, limit=60)
     latest = store.latest_report_run(home)
@@ -188,8 +189,8 @@ def gather_digest(workspace: Workspace, day: dt.date, since_days: int) -> compos
         units.append((code, now, None if now is None or then is None else round(now - then, 2)))
     company_row = next((u for u in units if u[0] == company), None)
     before = weekly.statuses_before(home, start)
-    off_track = [f"{s.global_id} {s.text or ''} ({s.owner or '—'})" for s in states
-                 if s.status == "off track" and before.get((s.unit_code.upper(), s.kr_id.upper())) != "off track"]
+    off_track = [f"{s.global_id} {s.text or ''} ({s.owner or '—'})" for s in states if s.status == "off track"
+                 and before.get((s.unit_code.upper(), s.kr_id.upper(), s.cycle)) != "off track"]
     findings = report.get("findings", [])
     blockers = [f"{f.get('unit')}/{f.get('id')}: {f.get('message')}" for f in findings
                 if f.get("rule") == "dependency-off-track"]

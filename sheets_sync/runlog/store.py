@@ -85,7 +85,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE kr_state (
         unit_code TEXT NOT NULL,
         kr_id TEXT NOT NULL,
-        cycle TEXT,
+        cycle TEXT NOT NULL DEFAULT '',
+        cycle_start TEXT,
         cycle_end TEXT,
         text TEXT,
         owner TEXT,
@@ -101,11 +102,12 @@ MIGRATIONS: list[str] = [
         language TEXT,
         first_seen TEXT NOT NULL,
         last_checkin TEXT,
-        PRIMARY KEY (unit_code, kr_id)
+        PRIMARY KEY (unit_code, kr_id, cycle)
     );
     CREATE TABLE kr_points (
         run_id INTEGER NOT NULL REFERENCES runs(id),
         as_of TEXT NOT NULL,
+        cycle TEXT NOT NULL DEFAULT '',
         unit_code TEXT NOT NULL,
         kr_id TEXT NOT NULL,
         current TEXT NOT NULL,

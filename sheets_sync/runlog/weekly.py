@@ -18,7 +18,8 @@ class KrState:
 
     unit_code: str
     kr_id: str
-    cycle: str | None = None
+    cycle: str = ""  # a unit's key results are kept per cycle: KR1.1 of 2026-Q4 is not KR1.1 of 2027-Q1
+    cycle_start: str | None = None
     cycle_end: str | None = None
     text: str | None = None
     owner: str | None = None
@@ -41,6 +42,10 @@ class KrState:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.global_id, **{k: json_safe(v) for k, v in self.__dict__.items()}}
+
+    def current_on(self, day: str) -> bool:
+        """Whether the KR's cycle runs on a day (an unknown start or end does not exclude it)."""
+        return (not self.cycle_start or self.cycle_start <= day) and (not self.cycle_end or day <= self.cycle_end)
 
 
 @dataclass
@@ -100,7 +105,8 @@ _STATE_COLUMNS = tuple(KrState.__dataclass_fields__)
 def kr_states(home: str | Path, unit_code: str | None = None) -> list[KrState]:
     """Every KR as last seen (or one unit's)."""
     with connect(home) as conn:
-        sql = "SELECT * FROM kr_state" + (" WHERE unit_code=?" if unit_code else "") + " ORDER BY unit_code, kr_id"
+        sql = "SELECT * FROM kr_state" + (" WHERE unit_code=? COLLATE NOCASE" if unit_code else "") + \
+            " ORDER BY unit_code, cycle_end, kr_id"
         rows = conn.execute(sql, (unit_code,) if unit_code else ()).fetchall()
     out = []
     for r in rows:
@@ -121,37 +127,39 @@ def save_states(home: str | Path, states: list[KrState]) -> None:
         )
 
 
-def add_points(home: str | Path, run_id: int, as_of: str,
+def add_points(home: str | Path, run_id: int, as_of: str, cycle: str,
                points: list[tuple[str, str, CellValue, float | None, float | None, float | None, str | None]]) -> None:
-    """Each KR's (unit, id, current, progress, score, confidence, status) at this run."""
+    """Each KR's (unit, id, current, progress, score, confidence, status) at this run, in its cycle."""
     with connect(home) as conn:
         conn.executemany(
-            "INSERT INTO kr_points(run_id, as_of, unit_code, kr_id, current, progress, score, confidence, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, as_of, u, k, encode_value(c), p, s, f, t) for u, k, c, p, s, f, t in points],
+            "INSERT INTO kr_points(run_id, as_of, cycle, unit_code, kr_id, current, progress, score, confidence,"
+            " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, as_of, cycle, u, k, encode_value(c), p, s, f, t) for u, k, c, p, s, f, t in points],
         )
 
 
-def kr_trend(home: str | Path, unit_code: str, kr_id: str) -> list[dict[str, Any]]:
-    """A KR's figures by as-of day (the last run of each day), oldest first."""
+def kr_trend(home: str | Path, unit_code: str, kr_id: str, cycle: str = "") -> list[dict[str, Any]]:
+    """A KR's figures in one cycle by as-of day (the last run of each day), oldest first."""
     with connect(home) as conn:
         rows = conn.execute(
-            "SELECT p.* FROM kr_points p WHERE p.unit_code=? AND p.kr_id=? AND p.run_id = (SELECT MAX(q.run_id)"
-            " FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.as_of=p.as_of) ORDER BY p.as_of",
-            (unit_code, kr_id),
+            "SELECT p.* FROM kr_points p WHERE p.unit_code=? AND p.kr_id=? AND p.cycle=? AND p.run_id = (SELECT"
+            " MAX(q.run_id) FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.cycle=p.cycle"
+            " AND q.as_of=p.as_of) ORDER BY p.as_of",
+            (unit_code, kr_id, cycle),
         ).fetchall()
     return [{"as_of": r["as_of"], "current": json_safe(decode_value(r["current"])), "progress": r["progress"],
              "score": r["score"], "confidence": r["confidence"], "status": r["status"]} for r in rows]
 
 
-def statuses_before(home: str | Path, day: str) -> dict[tuple[str, str], str | None]:
+def statuses_before(home: str | Path, day: str) -> dict[tuple[str, str, str], str | None]:
     """Each KR's status as the last run before a day saw it."""
     with connect(home) as conn:
         rows = conn.execute(
-            "SELECT p.unit_code, p.kr_id, p.status FROM kr_points p WHERE p.run_id = (SELECT MAX(q.run_id)"
-            " FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.as_of < ?)", (day,),
+            "SELECT p.unit_code, p.kr_id, p.cycle, p.status FROM kr_points p WHERE p.run_id = (SELECT MAX(q.run_id)"
+            " FROM kr_points q WHERE q.unit_code=p.unit_code AND q.kr_id=p.kr_id AND q.cycle=p.cycle"
+            " AND q.as_of < ?)", (day,),
         ).fetchall()
-    return {(r["unit_code"].upper(), r["kr_id"].upper()): r["status"] for r in rows}
+    return {(r["unit_code"].upper(), r["kr_id"].upper(), r["cycle"]): r["status"] for r in rows}
 
 
 def add_checkins(home: str | Path, checkins: list[Checkin]) -> None:
