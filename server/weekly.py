@@ -195,8 +195,10 @@ def record_checkin(via: str) -> Any:
     if confidence is not None and not 0 <= confidence <= 10:
         abort(400, description="confidence must be from 0 to 10.")
     current = body.get("current")
-    if current is not None and not isinstance(current, str | int | float) or isinstance(current, bool):
-        abort(400, description="current must be a number or text.")
+    bad = isinstance(current, bool) or (current is not None and not isinstance(current, str | int | float))
+    if bad or (isinstance(current, str) and len(current) > 200) or (
+            isinstance(current, float) and not math.isfinite(current)):
+        abort(400, description="current must be a number or a short text.")
     comment = body.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
         abort(400, description="comment must be text of at most 2000 characters.")

@@ -142,10 +142,14 @@ def remind(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool 
             continue
         person = people.find(state.owner) if people else None
         if person is None:
-            if state.owner:
-                result.unreachable.append(f"{state.global_id}: owner '{state.owner}' is not on the people list")
-            else:
+            if not state.owner:
                 result.unreachable.append(f"{state.global_id}: no Owner")
+            elif people is None:
+                result.unreachable.append(f"{state.global_id}: owner '{state.owner}' — there is no people list; add "
+                                          "a People sheet to the company's workbook or people = \"people.xlsx\"")
+            else:
+                result.unreachable.append(f"{state.global_id}: owner '{state.owner}' is not on the people list "
+                                          f"({people.where})")
             continue
         key = (person.email or person.name).casefold()
         _, krs, was_final = by_owner.setdefault(key, (person, [], final))
