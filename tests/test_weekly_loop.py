@@ -324,3 +324,17 @@ def test_a_new_cycle_starts_afresh_and_past_cycles_get_no_reminders(company: Pat
         assert ids and all(gid.startswith("MKT/") for gid in ids)
         home = Workspace.from_path(cfg).state_home
         assert {s.cycle for s in weekly.kr_states(home, "MKT")} == {"2026-Q4", "2027-Q1"}
+
+
+def test_a_history_sheet_from_before_keeps_its_seven_columns(company: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.load_workbook(company / "mkt.xlsx")
+    book.create_sheet("History").append(["Time", "ID", "Current", "Confidence", "Progress", "Score", "Status"])
+    book.save(company / "mkt.xlsx")
+    operations.sync(Workspace.from_path(company), as_of=MONDAYS[0])
+    check_in(company / "mkt.xlsx", "Priya Shah", {"KR1.1": {"Current": 1320, "Notes": "Webinars"}})
+    report = operations.sync(Workspace.from_path(company), as_of=MONDAYS[1])
+    assert report.checkins[0]["who"] == "Priya Shah"  # still on record in the run log
+    rows = [[c.value for c in r] for r in openpyxl.load_workbook(company / "mkt.xlsx")["History"].iter_rows()]
+    assert all(len([v for v in r if v is not None]) <= 7 for r in rows) and len(rows[0]) == 7

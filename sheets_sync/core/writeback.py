@@ -58,10 +58,13 @@ def plan_changes(unit: Unit, checkins: dict[str, tuple[str | None, str | None]] 
             if not same_value(old, new):
                 changes.updates.append(
                     CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id))
-    history = history_rows(unit, checkins=checkins)
+    existing = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY)
+    header = unit.raw.sheets[existing][0] if existing and unit.raw.sheets[existing] else []
+    # A History sheet made before By and Comment existed keeps its seven columns: no values under no header.
+    with_who = not header or len([h for h in header if not is_blank(h)]) >= len(schema.HISTORY_HEADERS["en"])
+    history = history_rows(unit, checkins=checkins if with_who else None)
     if history:
-        name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY) or \
-            schema.sheet_label(schema.SHEET_HISTORY, unit.lang)
+        name = existing or schema.sheet_label(schema.SHEET_HISTORY, unit.lang)
         changes.appends.append(OwnedSheet(name, list(schema.HISTORY_HEADERS[unit.lang]), history))
     return changes
 
