@@ -22,7 +22,7 @@ from sheets_sync import operations
 from sheets_sync.demo import write_demo_company
 from sheets_sync.workspace import Workspace
 
-TOKEN = "weekly-browser-token-0123456789"
+TOKEN = "weekly-browser-token-0123456789abcdef"
 HERE = Path(__file__).resolve().parent
 STANDIN = (HERE / "addin_excel_standin.js").read_text(encoding="utf-8")
 WEEKS = [dt.date(2026, 11, 2), dt.date(2026, 11, 9), dt.date(2026, 11, 16)]

@@ -177,18 +177,19 @@ def test_an_api_check_in_records_the_tokens_name_and_the_next_sync_does_not_coun
     from sheets_sync.server import create_app
 
     cfg = company / "okr-sync.toml"
-    cfg.write_text('[[sources]]\npath = "."\n[server]\ntokens = ["plain-token-0123456789", '
-                   '{name = "Ana Costa", token = "ana-token-0123456789"}]\n', encoding="utf-8")
+    cfg.write_text('[[sources]]\npath = "."\n[server]\ntokens = ["plain-token-0123456789abcdef0123456789", '
+                   '{name = "Ana Costa", token = "ana-token-0123456789abcdef0123456789"}]\n', encoding="utf-8")
     operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
     client = create_app({"WORKSPACE": str(cfg), "TESTING": True}).test_client()
-    ana = {"Authorization": "Bearer ana-token-0123456789"}
+    ana = {"Authorization": "Bearer ana-token-0123456789abcdef0123456789"}
     answer = client.post("/api/checkins", headers=ana, json={"id": "MKT/KR1.2", "current": 0.1, "confidence": 6,
                                                             "comment": "Pricing page test", "who": "Somebody else"})
     assert answer.status_code == 201
     assert answer.get_json()["checkin"]["who"] == "Ana Costa"  # the API's who is the token's name
     assert client.post("/api/checkins", headers=ana, json={"id": "MKT/KR1.2", "confidence": 11}).status_code == 400
     assert client.post("/api/checkins", headers={"Authorization": "Bearer nope"}, json={}).status_code == 401
-    plain = client.get("/api/checkins", headers={"Authorization": "Bearer plain-token-0123456789"}).get_json()
+    plain_token = {"Authorization": "Bearer plain-token-0123456789abcdef0123456789"}
+    plain = client.get("/api/checkins", headers=plain_token).get_json()
     assert [(c["id"], c["via"], c["new"]["current"]) for c in plain["checkins"]] == [("MKT/KR1.2", "api", 0.1)]
     check_in(company / "mkt.xlsx", "Ana Costa", {"KR1.2": {"Current": 0.1, "Confidence": 6,
                                                            "Notes": "Pricing page test"}})
@@ -338,3 +339,14 @@ def test_a_history_sheet_from_before_keeps_its_seven_columns(company: Path) -> N
     assert report.checkins[0]["who"] == "Priya Shah"  # still on record in the run log
     rows = [[c.value for c in r] for r in openpyxl.load_workbook(company / "mkt.xlsx")["History"].iter_rows()]
     assert all(len([v for v in r if v is not None]) <= 7 for r in rows) and len(rows[0]) == 7
+
+
+def test_every_weekly_api_route_is_described_for_the_openapi_document() -> None:
+    from sheets_sync.server import create_app
+    from sheets_sync.server.weekly_openapi import PATHS
+
+    app = create_app({"TESTING": True})
+    routes = {(r.rule, m.lower()) for r in app.url_map.iter_rules() if r.endpoint.startswith("weekly.")
+              and r.rule.startswith(("/api/", "/addin/api/")) for m in r.methods - {"HEAD", "OPTIONS"}}
+    described = {(re.sub(r"\{(\w+)\}", r"<\1>", path), method) for path, ops in PATHS.items() for method in ops}
+    assert routes == described
