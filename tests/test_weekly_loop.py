@@ -101,6 +101,9 @@ def test_four_weeks_of_check_ins_reminders_digest_and_trends(company: Path) -> N
         text, html = _body(msg)
         assert "MKT/KR1.1 Marketing-qualified leads" in text.split("Turned off track")[1].split("Blocked")[0]
         assert "Priya Shah: Lead scoring broke; numbers reset" in text
+        # New blockers only: Sales now depends on an off-track MKT/KR1.1; the demo's old blockers are not news.
+        blocked = text.split("Blocked by dependencies")[1].split("Missing check-ins")[0]
+        assert "SALES/O1" in blocked and "MKT/KR1.1" in blocked and "ENG/O3" not in blocked, blocked
         assert "MKT/KR2.2 — Priya Shah: Two stories out" in text  # the workbook's last saver that week
         mkt_line = next(line for line in text.splitlines() if line.startswith("- MKT: "))
         assert re.fullmatch(r"- MKT: 0\.\d+ \([+-]0\.\d\d\)", mkt_line), mkt_line

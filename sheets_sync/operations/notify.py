@@ -196,8 +196,17 @@ def gather_digest(workspace: Workspace, day: dt.date, since_days: int) -> compos
     off_track = [f"{s.global_id} {s.text or ''} ({s.owner or '—'})" for s in states if s.status == "off track"
                  and before.get((s.unit_code.upper(), s.kr_id.upper(), s.cycle)) != "off track"]
     findings = report.get("findings", [])
+    # New blockers: dependency warnings the last sync before the span did not have.
+    earlier = next((r for r in store.list_runs(home, limit=500)
+                    if r.kind == "sync" and r.as_of and r.as_of < start and r.status != "running"), None)
+    before_span = (store.get_report(home, earlier.id) or {}).get("findings", []) if earlier else []
+
+    def blocker(f: dict[str, Any]) -> tuple[Any, ...] | None:
+        return (f.get("unit"), f.get("id"), f.get("message")) if f.get("rule") == "dependency-off-track" else None
+
+    known = {blocker(f) for f in before_span}
     blockers = [f"{f.get('unit')}/{f.get('id')}: {f.get('message')}" for f in findings
-                if f.get("rule") == "dependency-off-track"]
+                if blocker(f) is not None and blocker(f) not in known]
     errors = [f"{f.get('where')}: {f.get('message')}" for f in findings if f.get("severity") == "error"]
     missing = [f"{s.global_id} ({s.owner or '—'}), last {s.last_checkin or 'never'}"
                for s in stale(states, day, config.stale_days)]
