@@ -86,7 +86,13 @@ def sync(
             progress(index, len(locators), unit_report.source)
     units = [parse.read_unit(raw) for _, _, raw in read]
     resolver = workspace.source_reader()
-    company, edges = evaluate(units, report.as_of, resolver, workspace.people(units))
+    try:
+        people = workspace.people(units)
+    except OkrSyncError as exc:
+        # A broken people list costs its own line; owners are then simply not checked.
+        report.notes.append(str(exc))
+        people = None
+    company, edges = evaluate(units, report.as_of, resolver, people)
     for (backend, unit_report, _), unit in zip(read, units, strict=True):
         _fill_report(unit_report, unit)
         if not write_back and not dry_run:

@@ -353,3 +353,31 @@ def test_every_weekly_api_route_is_described_for_the_openapi_document() -> None:
               and r.rule.startswith(("/api/", "/addin/api/")) for m in r.methods - {"HEAD", "OPTIONS"}}
     described = {(re.sub(r"\{(\w+)\}", r"<\1>", path), method) for path, ops in PATHS.items() for method in ops}
     assert routes == described
+
+
+def test_a_broken_people_workbook_is_one_note_and_the_sync_goes_on(company: Path) -> None:
+    (company.parent / "people.xlsx").write_bytes(b"not a workbook")
+    cfg = company / "okr-sync.toml"
+    cfg.write_text('people = "../people.xlsx"\n[[sources]]\npath = "."\n', encoding="utf-8")
+    report = operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
+    assert report.status == "ok" and report.cells_written > 0
+    [note] = [n for n in report.notes if "people.xlsx" in n]
+    assert "cannot be read" in note and "Fix the path or the workbook" in note
+
+
+def test_a_people_workbook_named_in_the_config_is_the_list(company: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Staff"
+    for line in [["E-mail", "Name", "Language"], ["priya@x.example", "priya shah", "en"]]:
+        book.active.append(line)
+    book.save(company.parent / "people.xlsx")
+    cfg = company / "okr-sync.toml"
+    cfg.write_text('people = "../people.xlsx"\n[[sources]]\npath = "."\n', encoding="utf-8")
+    report = operations.sync(Workspace.from_path(cfg), as_of=MONDAYS[0])
+    unknown = {f.message.split("'")[1] for f in report.findings
+               if f.rule == "owner-unknown" and f.message.startswith("Owner '")}
+    assert "Priya Shah" not in unknown and "Ana Costa" in unknown
+    assert any("(people.xlsx › Staff)" in f.message for f in report.findings if f.rule == "owner-unknown")
+    assert Workspace.from_path(cfg).people().find("PRIYA  SHAH").email == "priya@x.example"  # type: ignore[union-attr]
