@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import re
-import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -23,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from .core import schema
+from .core.cycles import current_cycle, cycle_dates, normalize_cycle
 from .core.model import column_letter
 from .core.schema import Lang
 from .errors import ConfigError
@@ -39,8 +38,8 @@ __all__ = [
     "COLUMN_ORDER",
     "HEADER_ROW",
     "build_template",
-    "current_cycle",
-    "cycle_dates",
+    "save_workbook",
+    "workbook_bytes",
     "write_template",
 ]
 
@@ -48,7 +47,6 @@ __all__ = [
 COLUMN_ORDER: tuple[str, ...] = tuple(c.key for c in schema.ALL_COLUMNS)
 HEADER_ROW = 3  # a title banner and a one-line hint sit above the header
 DATA_ROWS = 200  # rows below the header that carry dropdowns, hints, unlocked cells and colours
-FIXED_TIME = dt.datetime(2026, 1, 1, 0, 0, 0)  # document timestamps of shipped files
 
 _WIDTHS: dict[str, float] = {
     "type": 9, "id": 8, "text": 50, "owner": 14, "aligns_to": 13, "depends_on": 16,
@@ -86,50 +84,6 @@ _STATUS_COLOURS = {
     "done": _BLUE,
     "no data": _GREY,
 }
-
-
-# ---------------------------------------------------------------- cycles
-
-
-_CYCLE_RE = re.compile(r"^\s*(\d{4})(?:\s*-\s*([QqHh])\s*([1-4]))?\s*$")
-
-
-def cycle_dates(cycle: str) -> tuple[dt.date, dt.date]:
-    """First and last day of a cycle: `2026-Q4`, `2026-H1` or `2026`."""
-    match = _CYCLE_RE.match(str(cycle))
-    if not match:
-        raise ConfigError(
-            f"Cycle {cycle!r} is not understood: write a quarter (2026-Q4), a half (2026-H1) or a year (2026)."
-        )
-    year = int(match.group(1))
-    if not 1900 <= year <= 9999:
-        raise ConfigError(f"Cycle {cycle!r}: the year {year} is out of range.")
-    kind, number = (match.group(2) or "").upper(), int(match.group(3) or 0)
-    if not kind:
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    if kind == "H" and number > 2:
-        raise ConfigError(f"Cycle {cycle!r}: a year has two halves, H1 and H2.")
-    months = 3 if kind == "Q" else 6
-    first_month = (number - 1) * months + 1
-    last_month = first_month + months - 1
-    end = dt.date(year + last_month // 12, last_month % 12 + 1, 1) - dt.timedelta(days=1)
-    return dt.date(year, first_month, 1), end
-
-
-def normalize_cycle(cycle: str) -> str:
-    """The canonical spelling of a cycle: `2026-q4 ` -> `2026-Q4`."""
-    cycle_dates(cycle)
-    match = _CYCLE_RE.match(str(cycle))
-    assert match is not None
-    if not match.group(2):
-        return match.group(1)
-    return f"{match.group(1)}-{match.group(2).upper()}{match.group(3)}"
-
-
-def current_cycle(today: dt.date | None = None) -> str:
-    """The quarter that holds today, e.g. `2026-Q4`."""
-    today = today or dt.date.today()
-    return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
 
 
 # ---------------------------------------------------------------- building
@@ -553,148 +507,3 @@ def write_template(
     wb = build_template(level=level, code=code, parent=parent, name=name, owner=owner, lang=lang,
                         cycle=cycle, okrs=okrs)  # fmt: skip
     return save_workbook(wb, path)
-
-
-# ---------------------------------------------------------------- shipped files
-
-SHIPPED_CYCLE = "2026-Q4"
-# level -> (code, parent code) of the blank shipped templates.
-SHIPPED_UNITS: dict[str, tuple[str, str | None]] = {
-    "company": ("CO", None),
-    "department": ("DEPT", "CO"),
-    "team": ("TEAM", "DEPT"),
-    "individual": ("ME", "TEAM"),
-}
-
-
-def shipped_workbooks() -> dict[str, Workbook]:
-    """Every file `templates/` ships, by relative path, built fresh."""
-    from .demo import company_units
-
-    books: dict[str, Workbook] = {}
-    for lang in ("en", "zh"):
-        for level, (code, parent) in SHIPPED_UNITS.items():
-            books[f"{level}-{lang}.xlsx"] = build_template(
-                level=level, code=code, parent=parent, lang=lang, cycle=SHIPPED_CYCLE
-            )
-        for unit in company_units(lang=lang):
-            books[f"example-company-{lang}/{unit.file_name}"] = unit.build(SHIPPED_CYCLE)
-    return books
-
-
-def write_shipped(folder: str | Path) -> list[Path]:
-    """Regenerate the shipped templates in a folder (overwriting them); deterministic bytes."""
-    folder = Path(folder)
-    written = []
-    for rel, wb in shipped_workbooks().items():
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written.append(save_workbook(wb, target, overwrite=True, fixed_time=FIXED_TIME))
-    return written
-
-
-def _colour(colour: Any) -> str | None:
-    return None if colour is None else str(colour.rgb if colour.type == "rgb" else colour.value)
-
-
-def _style(cell: Any) -> tuple[Any, ...]:
-    f, fill, b, a = cell.font, cell.fill, cell.border, cell.alignment
-    return (
-        (f.name, f.sz, f.b, f.i, _colour(f.color)),
-        (fill.fill_type, _colour(fill.fgColor) if fill.fill_type else None),
-        tuple(getattr(b, side).style for side in ("left", "right", "top", "bottom")),
-        (a.horizontal, a.vertical, a.wrap_text),
-        cell.protection.locked,
-        cell.number_format,
-    )
-
-
-def semantic_digest(source: str | Path | bytes) -> list[Any]:
-    """What a person sees and gets in a workbook: cells, styles, validations, colours, protection."""
-    from openpyxl import load_workbook
-
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
-    wb = load_workbook(io.BytesIO(data))
-    props = wb.properties
-    # Timestamps are pinned for identical bytes only; a re-save changing them is no drift.
-    out: list[Any] = [("props", props.title, props.creator, props.language, wb.sheetnames,
-                       wb.active.title if wb.active else None)]  # fmt: skip
-    for ws in wb.worksheets:
-        prot = ws.protection
-        out.append((
-            "sheet", ws.title, ws.sheet_state, _colour(ws.sheet_properties.tabColor),
-            ws.freeze_panes, ws.auto_filter.ref, str(ws.print_area), ws.print_title_rows,
-            ws.page_setup.orientation, ws.page_setup.paperSize, ws.page_setup.fitToWidth,
-            ws.page_setup.fitToHeight, ws.sheet_view.showGridLines,
-            tuple(getattr(prot, a) for a in ("sheet", "formatCells", "formatColumns", "formatRows",
-                  "insertRows", "deleteRows", "sort", "autoFilter", "password")),
-            sorted((k, d.width) for k, d in ws.column_dimensions.items()),
-            sorted((k, d.height) for k, d in ws.row_dimensions.items() if d.height),
-            sorted(str(m) for m in ws.merged_cells.ranges),
-        ))  # fmt: skip
-        for dv in ws.data_validations.dataValidation:
-            out.append(("dv", ws.title, str(dv.sqref), dv.type, dv.operator, dv.formula1,
-                        dv.formula2, dv.errorStyle, dv.error, dv.errorTitle, dv.prompt,
-                        dv.promptTitle, dv.showInputMessage, dv.showErrorMessage))  # fmt: skip
-        for cf in ws.conditional_formatting:
-            for rule in cf.rules:
-                dxf = rule.dxf
-                out.append(("cf", ws.title, str(cf.sqref), rule.type, rule.formula,
-                            rule.stopIfTrue, _colour(dxf.fill.bgColor) if dxf and dxf.fill else None,
-                            _colour(dxf.font.color) if dxf and dxf.font else None))  # fmt: skip
-        for row in ws.iter_rows():
-            for cell in row:
-                out.append((ws.title, cell.coordinate, repr(cell.value), _style(cell)))
-    return out
-
-
-def shipped_bytes() -> dict[str, bytes]:
-    """Every shipped file's bytes, by relative path, as the generator makes them."""
-    return {rel: workbook_bytes(wb, fixed_time=FIXED_TIME) for rel, wb in shipped_workbooks().items()}
-
-
-def check_shipped(folder: str | Path, expected: dict[str, bytes] | None = None) -> list[str]:
-    """Differences between the shipped templates in a folder and what the generator makes."""
-    folder = Path(folder)
-    problems = []
-    expected = expected if expected is not None else shipped_bytes()
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*.xlsx")}
-    for rel in sorted(present - set(expected)):
-        problems.append(f"{folder / rel}: not made by the generator; remove it")
-    for rel, data in expected.items():
-        path = folder / rel
-        if not path.exists():
-            problems.append(f"{path}: missing")
-            continue
-        if path.read_bytes() == data:
-            continue
-        # Bytes may differ across openpyxl versions; what people see must not.
-        want, have = semantic_digest(data), semantic_digest(path)
-        if want != have:
-            diff = next((w, h) for w, h in zip(want + [None], have + [None], strict=False)
-                        if w != h)  # fmt: skip
-            problems.append(f"{path}: differs from the generator: expected {diff[0]!r}, "
-                            f"found {diff[1]!r}")  # fmt: skip
-    return problems
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sheets_sync.templates [--check] DIR` regenerates (or checks) the shipped files."""
-    args = sys.argv[1:] if argv is None else argv
-    check = "--check" in args
-    args = [a for a in args if a != "--check"]
-    folder = Path(args[0] if args else "templates")
-    if check:
-        problems = check_shipped(folder)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            print(f"Run: python -m sheets_sync.templates {folder}", file=sys.stderr)
-        return 1 if problems else 0
-    for path in write_shipped(folder):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
