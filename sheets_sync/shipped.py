@@ -57,7 +57,7 @@ def _style(cell: Any) -> tuple[Any, ...]:
     return (
         (f.name, f.sz, f.b, f.i, _colour(f.color)),
         (fill.fill_type, _colour(fill.fgColor) if fill.fill_type else None),
-        tuple(getattr(b, side).style for side in ("left", "right", "top", "bottom")),
+        tuple(getattr(getattr(b, side), "style", None) for side in ("left", "right", "top", "bottom")),
         (a.horizontal, a.vertical, a.wrap_text),
         cell.protection.locked,
         cell.number_format,
