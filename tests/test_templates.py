@@ -16,8 +16,7 @@ from python_calamine import CalamineWorkbook
 
 from sheets_sync import engine, shipped, templates
 from sheets_sync.cli import cli
-from sheets_sync.core import cycles
-from sheets_sync.core import schema
+from sheets_sync.core import cycles, schema
 from sheets_sync.errors import ConfigError
 from sheets_sync.workspace import Workspace
 
