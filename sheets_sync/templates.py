@@ -27,7 +27,7 @@ from .core import bands, schema
 from .core.cycles import current_cycle, cycle_dates, normalize_cycle
 from .core.model import column_letter
 from .core.schema import Lang
-from .core.writeback import SUMMARY_AS_OF_LABEL, SUMMARY_SCORE_LABEL
+from .core.writeback import SUMMARY_AS_OF_LABEL, SUMMARY_SCORE_LABEL, row_height
 from .errors import ConfigError
 from .template_text import (
     DEFAULT_NAMES,
@@ -235,9 +235,10 @@ def _fill_okrs(
             value = values.get(key)
             if value is not None and value != "":
                 cell.value = value
-        lines = max(text_lines(values.get(k), _WIDTHS[k]) for k in ("text", "notes", "depends_on"))
-        if lines > 1:
-            ws.row_dimensions[r].height = 15 * lines
+        # Wrapped rows need a height for viewers that do not autofit (LibreOffice print, calamine).
+        height = max(row_height(values.get(k), _WIDTHS[k]) for k in ("text", "notes", "depends_on"))
+        if height > row_height(None, 1):
+            ws.row_dimensions[r].height = height
         value_format = values.get("_format") or _value_format(values.get("metric"))
         if value_format:
             for key in ("start", "target", "current"):
@@ -284,14 +285,6 @@ def _add_summary(ws: Worksheet, lang: Lang, col_of: dict[str, int]) -> None:
             value.fill = _COMPUTED_FILL
     ws.cell(HEADER_ROW - 2, col_of["score"]).number_format = _NUMBER_FORMATS["score"]
     ws.cell(HEADER_ROW - 1, col_of["score"]).number_format = _NUMBER_FORMATS["due"]
-
-
-def text_lines(value: object, width: float) -> int:
-    """How many lines a wrapped cell needs in a column of a width (CJK counts double)."""
-    if value is None or value == "":
-        return 1
-    units = sum(2 if ord(ch) >= 0x2E80 else 1 for ch in str(value))
-    return max(1, -(-units // int(width * 1.15)))
 
 
 def _value_format(metric: object) -> str | None:
