@@ -302,6 +302,31 @@ def new(target: str | None, level: str, code: str, parent: str | None, name: str
     click.echo(f"Wrote {path}: fill in the OKRs sheet, then run okr-sync validate {path}")
 
 
+@cli.group(hidden=True)
+def templates() -> None:
+    """Maintain the files the repository ships in templates/ (for developers)."""
+
+
+@templates.command("build")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="templates")
+@click.option("--check", is_flag=True, help="Only compare the folder with what the generator makes; exit 1 on drift.")
+@_guarded
+def templates_build(folder: Path, check: bool) -> None:
+    """Regenerate the shipped templates in FOLDER (default: templates), byte for byte, or --check them."""
+    from .shipped import check_shipped, write_shipped
+
+    if not check:
+        for path in write_shipped(folder):
+            click.echo(path)
+        return
+    problems = check_shipped(folder)
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        click.echo(f"Run: okr-sync templates build {folder}", err=True)
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("args", nargs=-1, metavar="[RUN] [PATH]")
 @_guarded

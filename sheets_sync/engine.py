@@ -81,7 +81,7 @@ def sync(
             continue  # a rollup or a validation: no cell plan needed
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
-        unit_report.changes = writeback.plan_changes(unit)
+        unit_report.changes = writeback.plan_changes(unit, report.as_of)
         if dry_run or unit_report.changes.empty:
             continue
         if journal is not None:
@@ -150,10 +150,11 @@ def score_workbook(
     """Validate and score one workbook on its own (the Excel add-in); context units help alignment."""
     unit = parse.read_unit(raw)
     others = [parse.read_unit(r) for r in context or []]
-    evaluate([unit, *others], as_of or dt.date.today())
+    as_of = as_of or dt.date.today()
+    evaluate([unit, *others], as_of)
     unit_report = UnitReport(locator=raw.locator or raw.source, source=raw.source, path=raw.source)
     _fill_report(unit_report, unit)
-    unit_report.changes = writeback.plan_changes(unit)
+    unit_report.changes = writeback.plan_changes(unit, as_of)
     return unit_report
 
 

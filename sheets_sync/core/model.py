@@ -176,6 +176,8 @@ class WorkbookChanges:
     # Column (1-based) holding local IDs in the OKRs sheet, for re-binding rows by ID.
     id_col: int | None = None
     okrs_sheet: str | None = None
+    # The OKRs column whose written text wraps (Check): a file backend makes those rows tall enough to show it.
+    wrap_col: int | None = None
 
     @property
     def empty(self) -> bool:

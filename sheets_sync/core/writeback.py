@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from . import schema
 from .model import CellUpdate, CellValue, OwnedSheet, WorkbookChanges
@@ -10,6 +11,92 @@ from .parse import Row, Unit
 from .values import Unreadable, as_text, is_blank, parse_number, same_value
 
 CHECK_MARKS = {"error": "✖", "warning": "⚠"}
+# The unit's own summary sits above the OKRs table: labels in the Progress column of the two rows above the
+# header, the service's figures in the Score and Check columns beside them (the standard's "Unit summary").
+SUMMARY_SCORE_LABEL = ("Unit score", "单元得分")
+SUMMARY_AS_OF_LABEL = ("As of", "截至")
+
+
+# Wrapped text: points per line of 11-pt text, and how many average characters fit one unit of column width.
+# Both err on the generous side, so a row is never too short in Excel (Calibri) or LibreOffice (Carlito).
+LINE_POINTS = 15.0
+CHARS_PER_WIDTH = 1.0
+
+
+def _char_units(ch: str) -> float:
+    """The width of one character in average-character units: CJK and symbols are about two."""
+    return 2.2 if ord(ch) >= 0x2E80 or ch in CHECK_MARKS.values() else 1.0
+
+
+def wrapped_lines(text: object, width: float) -> int:
+    """How many lines a wrapped cell of a column width shows: each line of the text, word-wrapped."""
+    if text is None or text == "":
+        return 1
+    room = max(1.0, width * CHARS_PER_WIDTH)
+    lines = 0
+    for paragraph in str(text).split("\n"):
+        lines += 1
+        used = 0.0
+        # Words break at spaces; CJK text can break between any two characters.
+        for word in re.findall(r"[\u2e80-\uffff]|[^\s\u2e80-\uffff]+\s*|\s+", paragraph):
+            size = sum(_char_units(ch) for ch in word.rstrip())
+            if used and used + size > room:
+                lines += 1
+                used = 0.0
+            while size > room:  # a word longer than the line breaks inside
+                size -= room
+                lines += 1
+            used += size + (len(word) - len(word.rstrip()))
+    return lines
+
+
+def row_height(text: object, width: float) -> float:
+    """The row height in points that shows every line of a wrapped cell."""
+    return wrapped_lines(text, width) * LINE_POINTS + 3
+
+
+def coverage_text(measured: int, total: int, lang: schema.Lang) -> str:
+    """'7 of 8 key results measured' in a language."""
+    if lang == "zh":
+        return f"{total} 个关键结果中 {measured} 个已衡量"
+    return f"{measured} of {total} key result{'s' if total != 1 else ''} measured"
+
+
+def status_counts_text(unit: Unit) -> str:
+    """How many key results are in each status, in the standard's order and the workbook's language."""
+    counts = {s: 0 for s in schema.STATUSES}
+    for kr in unit.krs:
+        counts[kr.status if kr.status in counts else "no data"] += 1
+    if unit.lang == "zh":
+        return " · ".join(f"{schema.label(schema.STATUSES, s, 'zh')} {n}" for s, n in counts.items())
+    return " · ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def summary_cells(unit: Unit, as_of: dt.date) -> dict[tuple[int, int], tuple[str, CellValue]] | None:
+    """The unit summary's cells {(row, col): (what, value)}, or None when the workbook has no summary labels."""
+    header, cols = unit.header_row, unit.columns
+    if header is None or header < 3 or unit.okrs_sheet is None:
+        return None
+    if not all(k in cols for k in ("progress", "score", "check")):
+        return None
+    grid = unit.raw.sheets[unit.okrs_sheet]
+
+    def label(row: int) -> str:
+        line = grid[row - 1] if row <= len(grid) else []
+        col = cols["progress"]
+        return schema.normalize(as_text(line[col - 1]) or "") if col <= len(line) else ""
+
+    wanted = {schema.normalize(x) for x in SUMMARY_SCORE_LABEL}, {schema.normalize(x) for x in SUMMARY_AS_OF_LABEL}
+    if label(header - 2) not in wanted[0] or label(header - 1) not in wanted[1]:
+        return None
+    coverage = unit.coverage
+    return {
+        (header - 2, cols["score"]): ("score", unit.score),
+        (header - 2, cols["check"]): ("coverage", coverage_text(coverage.measured, coverage.total, unit.lang)
+                                      if coverage else None),
+        (header - 1, cols["score"]): ("as_of", as_of),
+        (header - 1, cols["check"]): ("counts", status_counts_text(unit)),
+    }  # fmt: skip
 
 
 def check_text(unit: Unit, row: Row) -> str | None:
@@ -36,9 +123,14 @@ def computed_values(unit: Unit, row: Row) -> dict[str, CellValue]:
     return values
 
 
-def plan_changes(unit: Unit) -> WorkbookChanges:
-    """Every cell whose value must change, compared with what the workbook holds now."""
-    changes = WorkbookChanges(id_col=unit.columns.get("id"), okrs_sheet=unit.okrs_sheet)
+def plan_changes(unit: Unit, as_of: dt.date | None = None) -> WorkbookChanges:
+    """Every cell whose value must change, compared with what the workbook holds now.
+
+    With as_of, the unit summary above the table too; its as-of date moves only with another change,
+    so a sync with nothing new writes nothing.
+    """
+    changes = WorkbookChanges(id_col=unit.columns.get("id"), okrs_sheet=unit.okrs_sheet,
+                              wrap_col=unit.columns.get("check"))
     if unit.okrs_sheet is None or unit.header_row is None:
         return changes
     grid = unit.raw.sheets[unit.okrs_sheet]
@@ -56,11 +148,37 @@ def plan_changes(unit: Unit) -> WorkbookChanges:
                 changes.updates.append(
                     CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id))
     history = history_rows(unit)
+    if as_of is not None:
+        _plan_summary(unit, as_of, changes, bool(history))
     if history:
         name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY) or \
             schema.sheet_label(schema.SHEET_HISTORY, unit.lang)
         changes.appends.append(OwnedSheet(name, list(schema.HISTORY_HEADERS[unit.lang]), history))
     return changes
+
+
+def _plan_summary(unit: Unit, as_of: dt.date, changes: WorkbookChanges, history: bool) -> None:
+    cells = summary_cells(unit, as_of)
+    if cells is None or unit.okrs_sheet is None:
+        return
+    grid = unit.raw.sheets[unit.okrs_sheet]
+    pending: list[CellUpdate] = []
+    date_update: CellUpdate | None = None
+    for (r, c), (what, new) in cells.items():
+        line = grid[r - 1] if r <= len(grid) else []
+        old = line[c - 1] if c <= len(line) else None
+        if what == "as_of" and isinstance(old, dt.datetime):
+            old = old.date()
+        if same_value(old, new):
+            continue
+        update = CellUpdate(unit.okrs_sheet, r, c, old, new)
+        if what == "as_of":
+            date_update = update
+        else:
+            pending.append(update)
+    if date_update is not None and (pending or changes.updates or history):
+        pending.append(date_update)
+    changes.updates.extend(pending)
 
 
 def _comparable(value: CellValue) -> object:
