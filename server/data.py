@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -11,7 +12,8 @@ from typing import Any
 from flask import current_app
 
 from sheets_sync import engine, lock, state
-from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync.core.schema import HISTORY_HEADERS, HISTORY_KEYS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync.core.values import SERIAL_EPOCH, clean_float
 from sheets_sync.errors import ConfigError
 from sheets_sync.workspace import Workspace
 
@@ -145,8 +147,8 @@ def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, 
     grid = raw.sheets[name]
     if not grid:
         return []
-    keys = ("time", "id", "current", "confidence", "progress", "score", "status")
-    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values() for h, k in zip(headers, keys, strict=True)}
+    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values()
+              for h, k in zip(headers, HISTORY_KEYS, strict=True)}
     columns = {lookup[normalize(h)]: i for i, h in enumerate(grid[0]) if normalize(h) in lookup}
     if "id" not in columns:
         return []
@@ -156,5 +158,14 @@ def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, 
         cell = line[columns["id"]] if columns["id"] < len(line) else None
         if cell is None or str(cell).strip().upper() not in wanted:
             continue
-        rows.append({k: state.json_safe(line[i]) if i < len(line) else None for k, i in columns.items()})
+        # Rows written before figures were rounded may hold float noise (0.8200000000000001).
+        rows.append({k: state.json_safe(_tidy(line[i], k)) if i < len(line) else None for k, i in columns.items()})
     return rows
+
+
+def _tidy(value: Any, key: str = "") -> Any:
+    """History cells for JSON: serial dates (Google hands them over as numbers) as dates, floats rounded."""
+    if key in ("time", "as_of") and isinstance(value, int | float) and not isinstance(value, bool):
+        moment = SERIAL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
+        return moment if key == "time" else moment.date()
+    return clean_float(value) if isinstance(value, float) else value

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .alignment import Company, alignment_tree
-from .model import CellValue, Finding
+from .model import CellValue, Coverage, Finding
 from .parse import Row, Unit
 from .writeback import check_text
 
@@ -38,6 +38,9 @@ class RollupBook:
     sheets: list[RollupSheet]
     company_score: float | None = None
     as_of: str = ""
+    # Key results measured behind the company score (the company unit's), and across every unit.
+    company_coverage: Coverage | None = None
+    total_coverage: Coverage | None = None
 
     def sheet(self, name: str) -> RollupSheet:
         """The sheet with this name."""
@@ -58,11 +61,12 @@ ROLLUP_SHEETS: dict[str, list[tuple[str, ColumnKind]]] = {
     "Rollup": [
         ("Unit", "text"), ("Level", "text"), ("Type", "text"), ("ID", "text"),
         ("Objective / Key result", "text"), ("Owner", "text"), ("Aligns to", "text"),
-        ("Progress", "percent"), ("Score", "score"), ("Status", "status"), ("Check", "text"),
+        ("Progress", "percent"), ("Score", "score"), ("Status", "status"), ("Measured", "text"),
+        ("Check", "text"),
     ],
     "Units": [
         ("Unit", "text"), ("Name", "text"), ("Level", "text"), ("Parent unit", "text"),
-        ("Objectives", "int"), ("Key results", "int"), ("Score", "score"),
+        ("Objectives", "int"), ("Key results", "int"), ("Measured", "int"), ("Score", "score"),
         ("Errors", "int"), ("Warnings", "int"), ("Source", "text"),
         ("On track", "int"), ("At risk", "int"), ("Off track", "int"), ("Done", "int"),
         ("No data", "int"),
@@ -103,12 +107,12 @@ def build_rollup(
             sheets["Rollup"].rows.append([
                 unit.code, level, row.kind, unit.global_id(row) if row.local_id else None,
                 row.text, row.owner, row.aligns_to, row.progress, row.score,
-                row.status, check_text(unit, row),
+                row.status, measured_text(row), check_text(unit, row),
             ])
         counts = Counter(r.status for r in unit.rows if r.kind)
         sheets["Units"].rows.append([
             unit.code, unit.settings.unit_name, level, unit.settings.parent,
-            len(unit.objectives), len(unit.krs), unit.score,
+            len(unit.objectives), len(unit.krs), unit.coverage.measured if unit.coverage else 0, unit.score,
             sum(1 for f in unit.findings if f.severity == "error"),
             sum(1 for f in unit.findings if f.severity == "warning"),
             unit.source,
@@ -132,7 +136,20 @@ def build_rollup(
             status = target_row.status
             note = "off track: talk to the owner" if target_row.status == "off track" else ""
         sheets["Dependencies"].rows.append([unit.global_id(row), target, status, note])
-    scores = [(u.score, 1.0) for u in ordered if u.settings.level == "company" and u.score is not None]
-    return RollupBook(list(sheets.values()), company_score=scores[0][0] if scores else None,
-                      as_of=as_of)
+    companies = [u for u in ordered if u.settings.level == "company" and not u.unusable and u.coverage]
+    scored = [u for u in companies if u.score is not None]
+    head = scored[0] if scored else (companies[0] if companies else None)
+    covered = [u.coverage for u in ordered if u.coverage and not u.unusable]
+    return RollupBook(list(sheets.values()), company_score=head.score if head else None, as_of=as_of,
+                      company_coverage=head.coverage if head else None,
+                      total_coverage=Coverage(sum(c.measured for c in covered), sum(c.total for c in covered)))
+
+
+def measured_text(row: Row) -> str | None:
+    """The rollup's Measured cell: "2 of 3" on an objective, yes / no on a key result."""
+    if row.is_objective and row.coverage is not None:
+        return f"{row.coverage.measured} of {row.coverage.total}"
+    if row.is_kr:
+        return "yes" if row.measured else "no"
+    return None
 
