@@ -294,19 +294,18 @@ def _check_header(unit: Unit, grid: Grid) -> None:
     if _has_kr_rows(unit, grid):
         needed += _NEEDED_BY_KRS
     for key, (col, value) in looks.items():
-        if key in needed:
-            continue
         unit.findings.append(finding(
             "unknown-header", Place(unit.source, unit.okrs_sheet, unit.header_row, col), lang,
             unit=unit.code, value=value, column=column_name(key, lang)))
     for key in needed:
         if key in unit.columns:
             continue
-        col, value = looks.get(key, (None, ""))
-        clause = lookalike_text(Place(unit.source, None, unit.header_row, col).cell or "", value, lang) \
-            if col else ""
+        look = looks.get(key)
+        where = look[0] if look else None
+        clause = lookalike_text(Place(unit.source, None, unit.header_row, look[0]).cell or "", look[1], lang) \
+            if look else ""
         unit.findings.append(finding(
-            "missing-input-column", Place(unit.source, unit.okrs_sheet, unit.header_row, col), lang,
+            "missing-input-column", Place(unit.source, unit.okrs_sheet, unit.header_row, where), lang,
             unit=unit.code, column=column_name(key, lang), lookalike=clause))
 
 

@@ -63,11 +63,11 @@ def plan_changes(unit: Unit) -> WorkbookChanges:
             if not same_value(old, new):
                 changes.updates.append(CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id,
                                                   column_name(key, unit.lang)))
-    history = history_rows(unit)
+    header = _history_header(unit)
+    history = history_rows(unit, keys=set(header_keys(header)))
     if history:
         name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY) or \
             schema.sheet_label(schema.SHEET_HISTORY, unit.lang)
-        header = _history_header(unit)
         rows = [[record.get(key) for key in header_keys(header)] for record in history]
         changes.appends.append(OwnedSheet(name, header, rows))
     return changes
@@ -120,9 +120,10 @@ def last_history(unit: Unit) -> dict[str, Snapshot]:
     return latest
 
 
-def history_rows(unit: Unit, now: dt.datetime | None = None) -> list[dict[str, CellValue]]:
+def history_rows(unit: Unit, now: dt.datetime | None = None,
+                 keys: set[str] | None = None) -> list[dict[str, CellValue]]:
     """One record per KR whose Current, Confidence or Score changed, and per objective whose Score or
-    coverage changed, since History last saw it."""
+    coverage changed, since History last saw it. `keys`: the History columns there are (all by default)."""
     stamp = (now or dt.datetime.now()).replace(microsecond=0)
     previous = last_history(unit)
     records: list[dict[str, CellValue]] = []
@@ -134,6 +135,8 @@ def history_rows(unit: Unit, now: dt.datetime | None = None) -> list[dict[str, C
             current = None
         cover = row.coverage
         measured = f"{cover.measured}/{cover.total}" if row.is_objective and cover and cover.total else None
+        if keys is not None and "measured" not in keys:
+            measured = None  # a History without the column cannot tell whether it changed
         snapshot = (_comparable(current), _comparable(row.confidence), _comparable(row.score), measured)
         before = previous.get(row.local_id.upper())
         if before is None and (snapshot[:3] == (None, None, None)):
