@@ -61,15 +61,15 @@ ROLLUP_SHEETS: dict[str, list[tuple[str, ColumnKind]]] = {
     "Rollup": [
         ("Unit", "text"), ("Level", "text"), ("Type", "text"), ("ID", "text"),
         ("Objective / Key result", "text"), ("Owner", "text"), ("Aligns to", "text"),
-        ("Progress", "percent"), ("Score", "score"), ("Status", "status"), ("Measured", "text"),
-        ("Check", "text"),
+        ("Progress", "percent"), ("Score", "score"), ("Status", "status"), ("Check", "text"),
+        ("Measured", "text"),
     ],
     "Units": [
         ("Unit", "text"), ("Name", "text"), ("Level", "text"), ("Parent unit", "text"),
-        ("Objectives", "int"), ("Key results", "int"), ("Measured", "int"), ("Score", "score"),
+        ("Objectives", "int"), ("Key results", "int"), ("Score", "score"),
         ("Errors", "int"), ("Warnings", "int"), ("Source", "text"),
         ("On track", "int"), ("At risk", "int"), ("Off track", "int"), ("Done", "int"),
-        ("No data", "int"),
+        ("No data", "int"), ("Measured", "int"),
     ],
     "Alignment": [
         ("ID", "text"), ("Objective", "text"), ("Unit", "text"), ("Score", "score"),
@@ -107,17 +107,17 @@ def build_rollup(
             sheets["Rollup"].rows.append([
                 unit.code, level, row.kind, unit.global_id(row) if row.local_id else None,
                 row.text, row.owner, row.aligns_to, row.progress, row.score,
-                row.status, measured_text(row), check_text(unit, row),
+                row.status, check_text(unit, row), measured_text(row),
             ])
         counts = Counter(r.status for r in unit.rows if r.kind)
         sheets["Units"].rows.append([
             unit.code, unit.settings.unit_name, level, unit.settings.parent,
-            len(unit.objectives), len(unit.krs), unit.coverage.measured if unit.coverage else 0, unit.score,
+            len(unit.objectives), len(unit.krs), unit.score,
             sum(1 for f in unit.findings if f.severity == "error"),
             sum(1 for f in unit.findings if f.severity == "warning"),
             unit.source,
             counts["on track"], counts["at risk"], counts["off track"], counts["done"],
-            counts["no data"],
+            counts["no data"], unit.coverage.measured if unit.coverage else 0,
         ])
     alignment = sheets["Alignment"]
     alignment.depths = []
