@@ -273,18 +273,26 @@ def trust_company() -> dict[str, dict[str, list[list[Any]]]]:
         o("O3", "Scale support"), kr("KR3.1", "Agents hired", target=100, current="TBC"),       # not measured
         o("O4", "Stay safe"), kr("KR4.1", "Stay below 0 incidents", metric="stay below", target=0, current=0),
     ])
-    en["OKRs"][0][HEADER_KEYS.index("notes")] = "Confidance"  # unknown-header (and a person's typo)
+    en["OKRs"][0][HEADER_KEYS.index("owner")] = "Onwer"  # unknown-header
     zh = unit("SUP", "department", [
         o("O1", "提升满意度", aligns_to="OPS/O3"),
         kr("KR1.1", "满意度", metric="百分比", start="80%", target="95%", current="90"),          # percent-scale
         kr("KR1.2", "NPS 保持高于 40", metric="保持高于", target=40, current=45, confidence="7/10"),
         o("O2", "缩短响应", aligns_to="OPS/O1"), kr("KR2.1", "响应时间", start=30, target=10, current=None),
     ], parent="OPS", lang="zh")
-    zh["OKRs"][0][HEADER_KEYS.index("notes")] = "信心指数值"  # unknown-header in Chinese
+    zh["OKRs"][0][HEADER_KEYS.index("due")] = "截止日"  # unknown-header in Chinese
     qa = unit("QA", "department", [o("O1", "减少缺陷", aligns_to="OPS/O3"),
                                    kr("KR1.1", "缺陷数", start=50, target=20, current=30)], parent="OPS", lang="zh")
     qa["OKRs"][0][HEADER_KEYS.index("target")] = "目标值（万元）"  # look-alike of a needed column
     return {"ops": en, "sup": zh, "qa": qa}
+
+
+def _in_english(grid: list[list[Any]]) -> list[list[Any]]:
+    """A Chinese OKRs grid with the standard's English headers, so rows compare by one set of names."""
+    from sheets_sync.core.schema import ALL_COLUMNS
+
+    names = {c.zh: c.en for c in ALL_COLUMNS}
+    return [[names.get(h, h) for h in grid[0]], *grid[1:]]
 
 
 def test_issue_11_rules_on_both_backends(google_api: GoogleApi, tmp_path: Path) -> None:
@@ -311,37 +319,39 @@ def test_issue_11_rules_on_both_backends(google_api: GoogleApi, tmp_path: Path) 
 
     assert rules(x_report) == rules(g_report)
     found = rules(x_report)
-    assert {("percent-scale", "error", "L3"), ("bad-weight", "warning", "H4"), ("progress-over-2", "warning", "L5"),
-            ("confidence-unreadable", "warning", "N5"), ("unit-scale", "warning", "L6"),
-            ("unknown-header", "warning", "P1")} <= set(found["OPS"])
-    assert {("percent-scale", "error", "L3"), ("unknown-header", "warning", "P1")} <= set(found["SUP"])
+    assert {("percent-scale", "error", "L4"), ("bad-weight", "warning", "H5"), ("progress-over-2", "warning", "L6"),
+            ("confidence-unreadable", "warning", "N6"), ("unit-scale", "warning", "L7"),
+            ("unknown-header", "warning", "D1")} <= set(found["OPS"])
+    assert {("percent-scale", "error", "L3"), ("unknown-header", "warning", "O1")} <= set(found["SUP"])
     assert {("unknown-header", "warning", "K1"), ("missing-input-column", "error", "K1")} <= set(found["QA"])
     assert all(r != "kr-not-measurable" for r, _, _ in found["QA"])
     messages = {f.rule: f.message for u in x_report.units for f in u.findings if u.unit_code == "SUP"}
     assert messages["percent-scale"].startswith("当前值 90 —— 是否应为 90%？")
-    assert messages["unknown-header"].startswith("“信心指数值”不是 okr-sync 认识的列 —— 是否应为“信心指数”？")
+    assert messages["unknown-header"].startswith("“截止日”不是 okr-sync 认识的列 —— 是否应为“截止日期”？")
 
-    x_written = {n: _rows([[c.value for c in row] for row in openpyxl.load_workbook(
-        folder / f"{n}.xlsx", data_only=True)["OKRs"].iter_rows()]) for n in books}
-    g_written = {n: _rows(emu.values(k, "OKRs")) for n, k in keys.items()}
+    x_written = {n: _rows(_in_english([[c.value for c in row] for row in openpyxl.load_workbook(
+        folder / f"{n}.xlsx", data_only=True)["OKRs"].iter_rows()])) for n in books}
+    g_written = {n: _rows(_in_english(emu.values(k, "OKRs"))) for n, k in keys.items()}
     assert x_written == g_written
     ops = x_written["ops"]
     assert ops["3:KR1.1"]["Score"] == 0.8
     assert ops["4:KR1.2"]["Score"] is None and ops["4:KR1.2"]["Status"] == "no data"  # 93 is not 9300%
     assert ops["2:O1"]["Score"] == 0.4  # (0.8 + 0) / 2: the unmeasured KR counts as 0
     assert ops["2:O1"]["Check"].startswith("⚠ B2: 1 of 2 key results measured; not measured: KR1.2")
-    assert ops["7:O3"]["Score"] is None and ops["7:O3"]["Status"] == "no data"  # TBC: blank, not dropped
-    assert ops["9:KR4.1"]["Status"] == "on track" and ops["8:O4"]["Status"] == "on track"  # not done in November
+    assert ops["8:O3"]["Score"] is None and ops["8:O3"]["Status"] == "no data"  # TBC: blank, not dropped
+    assert ops["11:KR4.1"]["Status"] == "on track" and ops["10:O4"]["Status"] == "on track"  # not done in November
     sup = x_written["sup"]
     assert sup["3:KR1.1"]["Score"] is None and sup["4:KR1.2"]["Status"] == "正常"  # held in November: not 完成
     assert sup["5:O2"]["Score"] is None and sup["5:O2"]["Status"] == "无数据"
     assert x_written["qa"]["2:O1"]["Score"] is None  # no Target column: nothing measured
     # OPS/O3's aligned score: SUP/O1 0.50 (its KR1.1 counts 0) and QA/O1, without a score, counting 0.
-    assert ops["7:O3"]["Aligned score"] == 0.25
+    assert ops["8:O3"]["Aligned score"] == 0.25
     assert ops["2:O1"]["Aligned score"] is None  # only SUP/O2 aligns here, and it has no score
     assert x_report.company_score == g_report.company_score == x_report.units[0].score
     assert x_report.rollup is not None and x_report.rollup.company_coverage is not None
-    assert x_report.rollup.company_coverage.as_dict() == {"measured": 5, "total": 7}
+    assert x_report.rollup.company_coverage.as_dict() == {"measured": 4, "total": 6}
+    # (O1 0.40 + O2 0.50 [1.0 and 0.00, Weight "2x" counting 1] + O3 0 [nothing measured] + O4 1.00) / 4
+    assert x_report.company_score == 0.48
 
     # History: real date-times and as-of dates, objectives too, on both backends.
     x_hist = openpyxl.load_workbook(folder / "ops.xlsx")["History"]
