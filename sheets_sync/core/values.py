@@ -130,8 +130,8 @@ def parse_confidence(value: CellValue) -> float:
 
 
 def clean_float(value: float) -> float:
-    """Drop binary noise: 0.8200000000000001 → 0.82 (12 significant digits, as a cell shows)."""
-    return float(format(value, ".12g"))
+    """Drop binary noise: 0.8200000000000001 → 0.82 (15 significant digits, as a spreadsheet keeps)."""
+    return float(format(value, ".15g"))
 
 
 def typed_with(value: CellValue) -> str | None:
