@@ -103,7 +103,7 @@ def _print_findings(report: SyncReport, limit: int | None = None) -> None:
         click.echo(f"… and {len(findings) - limit} more (see the Issues sheet of the rollup)")
 
 
-def _summary(report: SyncReport) -> None:
+def _summary(report: SyncReport, ending: str | None = None) -> None:
     units = len(report.units)
     errors = report.error_count
     warnings = report.warning_count
@@ -112,9 +112,11 @@ def _summary(report: SyncReport) -> None:
     measured = f" ({coverage.measured} of {coverage.total} key results measured)" if coverage else ""
     for note in report.notes:
         click.secho(f"NOTE    {note}", fg="yellow")
+    # A dry run or a validation writes nothing: its last line says so instead of "0 cell(s) written".
+    written = "" if ending else f"{report.cells_written} cell(s) written · "
     click.echo(
         f"{units} unit(s) · {errors} error(s) · {warnings} warning(s) · "
-        f"{report.cells_written} cell(s) written · company score "
+        f"{written}company score "
         f"{'—' if score is None else f'{score:.2f}'}{measured} · as of {report.as_of.isoformat()}"
     )
     if report.skipped:
@@ -125,14 +127,16 @@ def _summary(report: SyncReport) -> None:
     elif report.rollup_location:
         state = "written" if report.rollup_written else "unchanged"
         click.echo(f"rollup: {report.rollup_location} ({state})")
+    if ending:
+        click.echo(ending)
 
 
-def _emit(report: SyncReport, as_json: bool) -> None:
+def _emit(report: SyncReport, as_json: bool, ending: str | None = None) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_findings(report)
-        _summary(report)
+        _summary(report, ending)
 
 
 @cli.command()
@@ -185,7 +189,7 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
     from . import operations
 
     report = operations.validate(list(paths), as_of)
-    _emit(report, as_json)
+    _emit(report, as_json, ending="nothing written")
     sys.exit(report.exit_code)
 
 
@@ -212,18 +216,36 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
 
     report = operations.sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
     run_id = report.run_id
+    ending = None
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
-                click.echo(f"{unit.source} › {change.sheet} › {change.a1}: {_show(change.old)} → {_show(change.new)}")
+                what = f" ({change.row_id or change.row} {change.column})" if change.column else ""
+                click.echo(f"{unit.source} › {change.sheet} › {change.a1}{what}: "
+                           f"{_show(change.old)} → {_show(change.new)}")
             for owned in unit.changes.appends:
                 if owned.rows:
-                    click.echo(f"{unit.source} › {owned.name}: +{len(owned.rows)} row(s)")
-        click.echo("(dry run: nothing was written)")
-    _emit(report, as_json)
+                    click.echo(f"{unit.source} › {owned.name}: +{_count(len(owned.rows), 'row')}")
+        ending = _would_write(report)
+    _emit(report, as_json, ending=ending)
     if run_id is not None and not as_json:
         click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
     sys.exit(report.exit_code)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _would_write(report: SyncReport) -> str:
+    """A dry run's last line: "would write 21 cells in 3 workbooks"."""
+    cells = sum(len(u.changes.updates) for u in report.units)
+    rows = sum(len(a.rows) for u in report.units for a in u.changes.appends)
+    books = sum(1 for u in report.units if not u.changes.empty)
+    line = f"would write {_count(cells, 'cell')} in {_count(books, 'workbook')}"
+    if rows:
+        line += f" and append {_count(rows, 'History row')}"
+    return line + " (dry run: nothing written)"
 
 
 def _show(value: object) -> str:

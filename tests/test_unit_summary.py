@@ -61,7 +61,7 @@ def test_a_sync_writes_the_units_figures_in_its_language(tmp_path: Path, lang: s
     statuses = [ws[_cell("status", r)].value for r in range(HEADER_ROW + 1, ws.max_row + 1)
                 if str(ws[_cell("id", r)].value or "").startswith("KR")]  # fmt: skip
     if lang == "zh":
-        assert coverage == f"{len(statuses)} 个关键结果中 {len(statuses)} 个已衡量"
+        assert coverage == f"{len(statuses)} 个关键结果中已衡量 {len(statuses)} 个"
         assert counts == " · ".join(f"{schema.STATUSES[s][1]} {sum(x == schema.STATUSES[s][1] for x in statuses)}"
                                     for s in schema.STATUSES)  # fmt: skip
     else:

@@ -11,6 +11,7 @@ create the History sheet."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -22,6 +23,8 @@ from urllib.parse import unquote
 
 from ..core import schema
 from ..core.model import CellValue, RawWorkbook, WorkbookChanges, column_letter
+from ..core.values import SERIAL_EPOCH
+from ..core.writeback import header_keys
 from ..errors import AuthError, ConfigError, OkrSyncError, QuotaError, RemoteError
 from .google_client import (
     GoogleClient,
@@ -494,10 +497,14 @@ class GoogleBackend:
             if not owned.rows:
                 continue
             info = book.sheets.get(owned.name)
-            rows = [[raw_value(v) for v in r] for r in owned.rows]
+            # A History laid out by this version has its date columns formatted: times go in as real
+            # date-times (serial numbers). One written by an earlier version keeps text times.
+            dated = _date_columns(owned.header) if info is None or "as_of" in header_keys(owned.header) else {}
+            rows = [[_serial(v) if i in dated else raw_value(v) for i, v in enumerate(r)] for r in owned.rows]
             if info is None:
                 sheet_id = _new_sheet_id(book)
                 requests += _owned_sheet_requests(sheet_id, owned.name, owned.header, len(book.sheets))
+                requests += _date_format_requests(sheet_id, dated, 1, 1000)
                 info = _SheetInfo(sheet_id, owned.name, 1000, 26)
                 book.sheets[owned.name] = info
                 book.grid_rows[owned.name] = 1
@@ -511,11 +518,43 @@ class GoogleBackend:
             if end > info.rows:
                 grow = end - info.rows + 500
                 requests.append({"appendDimension": {"sheetId": info.sheet_id, "dimension": "ROWS", "length": grow}})
+                requests += _date_format_requests(info.sheet_id, dated, info.rows, info.rows + grow)
                 info.rows += grow
             width = max(len(r) for r in rows)
             a1 = f"{quote_sheet(owned.name)}!A{start}:{column_letter(width)}{end}"
             data.append({"dataFilter": {"a1Range": a1}, "majorDimension": "ROWS", "values": rows})
         return data, requests
+
+
+def _date_columns(header: list[str]) -> dict[int, str]:
+    """0-based History columns holding a date-time (Time) or a date (As of), with their format type."""
+    kinds = {"time": "DATE_TIME", "as_of": "DATE"}
+    return {i: kinds[k] for i, k in enumerate(header_keys(header)) if k in kinds}
+
+
+def _serial(value: CellValue) -> Any:
+    """A date or date-time as a spreadsheet serial number, so the cell is a real date."""
+    if isinstance(value, dt.date):
+        moment = value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+        delta = moment.replace(tzinfo=None) - SERIAL_EPOCH
+        return delta.days + delta.seconds / 86400
+    return raw_value(value)
+
+
+def _date_format_requests(sheet_id: int, dated: dict[int, str], first: int, end: int) -> list[dict[str, Any]]:
+    """Format History's date columns over rows first..end (0-based, end exclusive)."""
+    patterns = {"DATE_TIME": "yyyy-mm-dd hh:mm:ss", "DATE": "yyyy-mm-dd"}
+    return [
+        {
+            "repeatCell": {
+                "range": {"sheetId": sheet_id, "startRowIndex": first, "endRowIndex": end,
+                          "startColumnIndex": col, "endColumnIndex": col + 1},
+                "cell": {"userEnteredFormat": {"numberFormat": {"type": kind, "pattern": patterns[kind]}}},
+                "fields": "userEnteredFormat.numberFormat",
+            }
+        }
+        for col, kind in dated.items()
+    ]
 
 
 def _new_sheet_id(book: _Book) -> int:

@@ -152,6 +152,8 @@ class CellUpdate:
     new: CellValue
     # The row's local ID, so a backend whose rows may move under it (Google) can re-bind by ID.
     row_id: str | None = None
+    # The column's header in the workbook's language, for dry runs: "Q4 (KR1.2 Score)".
+    column: str | None = None
 
     @property
     def a1(self) -> str:
