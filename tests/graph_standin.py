@@ -149,7 +149,7 @@ class GraphStandIn:
         self.lock = threading.RLock()
         self.url = ""
         self.faults: dict[str, list[tuple[int, int | None]]] = {}
-        self.hooks: dict[str, list[Callable[[], None]]] = {}
+        self.hooks: dict[str, list[list[Any]]] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.device_codes: dict[str, str | None] = {}
@@ -221,9 +221,9 @@ class GraphStandIn:
         """Answer the next `times` calls named `name` with `status` (and Retry-After)."""
         self.faults.setdefault(name, []).extend([(status, retry_after)] * times)
 
-    def before(self, name: str, hook: Callable[[], None]) -> None:
-        """Run `hook` once, just before the next call named `name` is answered."""
-        self.hooks.setdefault(name, []).append(hook)
+    def before(self, name: str, hook: Callable[[], None], nth: int = 1) -> None:
+        """Run `hook` once, just before the `nth` next call named `name` is answered."""
+        self.hooks.setdefault(name, []).append([nth, hook])
 
     def reset_counts(self) -> None:
         self.calls.clear()
@@ -276,8 +276,13 @@ class GraphStandIn:
         name, route = self._route(method, path)
         with self.lock:
             self.calls[name] += 1
-            hooks = self.hooks.pop(name, [])
-        for hook in hooks:
+            due = []
+            for entry in self.hooks.get(name, []):
+                entry[0] -= 1
+                if entry[0] == 0:
+                    due.append(entry[1])
+            self.hooks[name] = [e for e in self.hooks.get(name, []) if e[0] > 0]
+        for hook in due:
             hook()
         with self.lock:
             queue = self.faults.get(name)

@@ -206,11 +206,15 @@ class MicrosoftAuth:
         if self._cache is not None and self._cache.has_state_changed and self.settings.token_cache is not None:
             _write_private(self.settings.token_cache, self._cache.serialize())
 
-    def token(self) -> str:
-        """A valid access token, refreshed silently; AuthError (one line saying what to do) otherwise."""
+    def token(self, *, force: bool = False) -> str:
+        """A valid access token, refreshed silently (`force`: even if the cached one looks valid, after Graph
+        refused it); AuthError (one line saying what to do) otherwise."""
         try:
             if self.settings.app_only:
-                result = self._confidential().acquire_token_for_client(scopes=APP_SCOPES)
+                app = self._confidential()
+                if force:
+                    app.remove_tokens_for_client()
+                result = app.acquire_token_for_client(scopes=APP_SCOPES)
             else:
                 app = self._public()
                 accounts = app.get_accounts(username=self.settings.account) if self.settings.account else \
@@ -218,7 +222,7 @@ class MicrosoftAuth:
                 if not accounts:
                     raise AuthError(f"Microsoft 365: no signed-in service account in {self.settings.token_cache}; "
                                     f"{LOGIN_HINT}")
-                result = app.acquire_token_silent(DELEGATED_SCOPES, account=accounts[0])
+                result = app.acquire_token_silent(DELEGATED_SCOPES, account=accounts[0], force_refresh=force)
                 self._save()
                 if not result:
                     raise AuthError(f"Microsoft 365: the sign-in of {accounts[0].get('username')} has expired or "
@@ -290,6 +294,7 @@ class GraphClient:
                 **kw: Any) -> requests.Response:
         """One Graph call, retried on throttling and server errors; GraphError names `what` otherwise."""
         headers = dict(kw.pop("headers", None) or {})
+        refreshed = False
         for attempt in range(1, self.limits.attempts + 1):
             if auth:
                 headers["Authorization"] = f"Bearer {self.auth.token()}"
@@ -305,6 +310,11 @@ class GraphClient:
                 continue
             if response.status_code < 400 or response.status_code in ok:
                 return response
+            if response.status_code == 401 and auth and not refreshed:
+                # Revoked or expired early (continuous access evaluation): one silent refresh, then ask again.
+                refreshed = True
+                self.auth.token(force=True)
+                continue
             if response.status_code in RETRY_STATUSES and attempt < self.limits.attempts:
                 self._wait(attempt, response.headers.get("Retry-After"))
                 continue
