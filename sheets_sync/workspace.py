@@ -135,7 +135,9 @@ class Workspace:
 
     def source_reader(self) -> SourceReader:
         """The reader for KR Source cells in this workspace."""
-        return SourceReader(self.home, self.credentials)
+        sources = [str(s.get("sharepoint") or s.get("onedrive")) for s in self.config.get("sources", [])
+                   if isinstance(s, dict) and (s.get("sharepoint") or s.get("onedrive"))]
+        return SourceReader(self.home, self.credentials, self.microsoft, sources)
 
 
 def _xlsx_backend(path: Path) -> Backend:

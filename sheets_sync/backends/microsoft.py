@@ -549,3 +549,93 @@ def _rollup_bytes(built: Any) -> bytes:
         target = Path(tmp) / "rollup.xlsx"
         _package(*built, target)
         return target.read_bytes()
+
+
+# ---------------------------------------------------------------- new workbooks and KR Sources
+
+
+def create_workbook(url: str, settings: MicrosoftSettings, home: Path, **options: Any) -> str:
+    """`okr-sync new --sharepoint URL`: the standard template uploaded to a folder (named after the unit's
+    code) or to the workbook URL given; never over an existing file. Returns the new workbook's link."""
+    import tempfile
+
+    from ..templates import write_template
+
+    url = url.rstrip("/")
+    if url.lower().endswith(EXTENSIONS):
+        folder_url, name = url.rsplit("/", 1)
+        name = unquote(name)
+    else:
+        folder_url, name = url, f"{str(options['code']).lower()}.xlsx"
+    graph = _Graph(settings, home)
+    folder, _ = graph.resolve(folder_url, fresh=True)
+    if "folder" not in folder:
+        raise ConfigError(f"{folder_url}: not a folder; give a SharePoint or OneDrive folder (or a new .xlsx in one)")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_template(Path(tmp) / name, **options).read_bytes()
+    try:
+        answer = upload(graph.client, None, data, what=f"{folder_url}/{name}", parent=_item(folder), name=name)
+    except GraphError as exc:
+        if exc.status == 409:
+            raise ConfigError(f"{folder_url}/{name} already exists; pick another name (nothing was changed)") from exc
+        raise
+    return unquote(str(answer.get("webUrl") or f"{folder_url}/{name}"))
+
+
+_SOURCE_RE = re.compile(r"^(?P<book>https://.+?\.xls[xm])\s*(?:›|>|!)\s*(?:(?P<sheet>[^›>!]+?)\s*(?:›|>|!)\s*)?"
+                        r"(?P<cell>\$?[A-Za-z]{1,3}\$?\d{1,7})\s*$")
+
+
+def read_sources(specs: list[str], settings: MicrosoftSettings, home: Path,
+                 allowed: list[str]) -> dict[str, CellValue | Exception]:
+    """KR Source cells in SharePoint/OneDrive workbooks: each workbook downloaded once (or taken from the tag
+    cache) and read with the xlsx reader. Only workbooks inside the workspace's sources may be named."""
+    out: dict[str, CellValue | Exception] = {}
+    groups: dict[str, list[tuple[str, str | None, str]]] = {}
+    prefixes = [unquote(a).rstrip("/") for a in allowed]
+    for spec in dict.fromkeys(specs):
+        m = _SOURCE_RE.match(spec.strip())
+        if m is None:
+            out[spec] = ConfigError(f"{spec}: write it as https://…/data.xlsx › Sheet › B2")
+            continue
+        book = unquote(m.group("book"))
+        if not any(book == p or book.startswith(p + "/") for p in prefixes):
+            out[spec] = ConfigError(f"{spec}: the workbook is not inside a [[sources]] folder of okr-sync.toml; "
+                                    "add its folder there first")
+            continue
+        groups.setdefault(book, []).append((spec, m.group("sheet"), m.group("cell").replace("$", "").upper()))
+    backend = MicrosoftBackend([], settings, home)
+    for book, items in groups.items():
+        try:
+            data, _ = backend.resolve(book)
+            item = _item(data)
+            blob = backend.download(item, book)
+            from python_calamine import CalamineWorkbook
+
+            workbook = CalamineWorkbook.from_filelike(__import__("io").BytesIO(blob))
+        except OkrSyncError as exc:
+            for spec, _, _ in items:
+                out[spec] = exc
+            continue
+        except Exception as exc:  # noqa: BLE001 - reported on the KR's Source cell
+            for spec, _, _ in items:
+                out[spec] = WorkbookError(book, f"cannot be read ({exc.__class__.__name__})")
+            continue
+        for spec, sheet, cell in items:
+            name = sheet.strip().strip("'") if sheet else workbook.sheet_names[0]
+            if name not in workbook.sheet_names:
+                out[spec] = WorkbookError(book, f"no sheet {name}")
+                continue
+            m = re.match(r"([A-Z]+)(\d+)", cell)
+            assert m
+            col = 0
+            for ch in m.group(1):
+                col = col * 26 + ord(ch) - 64
+            row = int(m.group(2))
+            grid = workbook.get_sheet_by_name(name)
+            start_row, start_col = grid.start or (0, 0)
+            values = grid.to_python()
+            r, c = row - 1 - start_row, col - 1 - start_col
+            value = values[r][c] if 0 <= r < len(values) and 0 <= c < len(values[r]) else None
+            out[spec] = _cell(value)
+    return out
