@@ -114,6 +114,7 @@ class Node:
     version: int = 1
     guid: str = field(default_factory=lambda: str(uuid.uuid4()).upper())
     locked: bool = False
+    dirty: bool = False  # the workbook API changed `book` since `content` was saved
 
     @property
     def etag(self) -> str:
@@ -145,7 +146,8 @@ class GraphStandIn:
         self.drive = "b!" + secrets.token_urlsafe(12)
         self.nodes: dict[str, Node] = {}
         self.root = self._node("root", None, folder=True)
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # by name, requests inside a $batch included
+        self.http = 0  # HTTP requests to Graph (a $batch is one), sign-in not included
         self.lock = threading.RLock()
         self.url = ""
         self.faults: dict[str, list[tuple[int, int | None]]] = {}
@@ -227,6 +229,7 @@ class GraphStandIn:
 
     def reset_counts(self) -> None:
         self.calls.clear()
+        self.http = 0
 
     def graph_calls(self) -> int:
         return sum(n for k, n in self.calls.items() if not k.startswith("login."))
@@ -243,14 +246,15 @@ class GraphStandIn:
         return node.book
 
     def _content(self, node: Node) -> bytes:
-        if node.book is not None:
+        if node.book is not None and node.dirty:
             buffer = io.BytesIO()
             node.book.save(buffer)
-            node.content = buffer.getvalue()
+            node.content, node.dirty = buffer.getvalue(), False
         return node.content or b""
 
     def _touch(self, node: Node) -> None:
         node.version += 1
+        node.dirty = node.book is not None
 
     def item_json(self, node: Node) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -263,7 +267,7 @@ class GraphStandIn:
         if node.folder:
             data["folder"] = {"childCount": sum(1 for n in self.nodes.values() if n.parent == node.id)}
         else:
-            data["size"] = len(node.content or b"") if node.book is None else len(self._content(node))
+            data["size"] = len(self._content(node))
             data["file"] = {"mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
         return data
 
@@ -721,6 +725,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if "/oauth2/" not in self.path and "/.well-known/" not in self.path:
+            with self.standin.lock:
+                self.standin.http += 1
         status, answer_headers, answer = self.standin.handle(self.command, self.path, headers, body)
         self.send_response(status)
         for k, v in answer_headers.items():

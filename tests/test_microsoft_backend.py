@@ -116,6 +116,31 @@ def test_rows_inserted_and_sorted_between_read_and_write_keep_their_figures(
     assert ws.cell(rows["O9"], SCORE).value is None  # the new row got nobody's figures
 
 
+def test_a_sort_in_the_instant_of_the_write_is_named_and_put_right_next_run(
+        ms_api: MicrosoftApi, tmp_path: Path) -> None:
+    config, urls, _ = _company(ms_api, tmp_path, teams=1)
+    ms_api.login(config)
+
+    def sort() -> None:
+        def change(wb: Any) -> None:
+            ws = wb["OKRs"]
+            for col in range(1, 17):
+                a, b = ws.cell(3, col).value, ws.cell(4, col).value
+                ws.cell(3, col, b)
+                ws.cell(4, col, a)
+        ms_api.standin.edit(urls["t0"], change)
+
+    # $batch calls: co's look and write, t0's look, then t0's write: sorted just before that one.
+    ms_api.standin.before("$batch", sort, nth=4)
+    report = _run(config)
+    assert "rows moved" in ({u.source: u.error for u in report.failed_units}.get("t0.xlsx") or "")
+    again = _run(config)
+    assert not again.failed_units
+    ws = ms_api.standin.workbook(urls["t0"])["OKRs"]
+    rows = {ws.cell(r, ID).value: r for r in range(2, 5)}
+    assert ws.cell(rows["KR1.1"], SCORE).value == 0.4 and ws.cell(rows["KR1.2"], SCORE).value == 0.25
+
+
 def test_columns_moved_between_read_and_write_write_nothing(ms_api: MicrosoftApi, tmp_path: Path) -> None:
     config, urls, _ = _company(ms_api, tmp_path, teams=1)
     ms_api.login(config)

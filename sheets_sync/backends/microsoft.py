@@ -410,11 +410,17 @@ class _WorkbookWrite:
                                     {"values": rows}, depends))
         if not writes:
             return
-        done = self.client.batch(writes, what=what)
+        verify = None
+        if bound_rows and okrs:
+            # Read the ID column back in the last $batch, after the writes (dependsOn orders them).
+            col = column_letter(changes.id_col or 1)
+            verify = self._req("verify", "GET", f"{_sheet_path(self.book, okrs)}/range(address='{col}1:{col}"
+                               f"{max(bound_rows)}')?$select=address,values", depends=[w["id"] for w in writes])
+        done = self.client.batch(writes + ([verify] if verify else []), what=what)
         for request in writes:
             self.client.check(done.get(request["id"], {"status": 500}), what)
-        if bound_rows and okrs:
-            self._verify(okrs, bound_rows, what)
+        if verify is not None and okrs:
+            self._verify(okrs, bound_rows, self.client.check(done.get("verify", {"status": 500}), what))
 
     def _bind(self, okrs: str, row0: int, col0: int, grid: Grid) -> tuple[dict[tuple[int, int], Any], dict[int, str]]:
         """Computed cells on the row that holds their ID now (rows may have been inserted or sorted since
@@ -458,13 +464,8 @@ class _WorkbookWrite:
             cells[(row, u.col)] = _encode(u.new)
         return cells, bound
 
-    def _verify(self, okrs: str, bound: dict[int, str], what: str) -> None:
-        """Look once more after writing: a sort in the instant between the look and the write is named."""
-        last = max(bound) + 1
-        col = column_letter(self.changes.id_col or 1)
-        answer = self.client.json(
-            "GET", f"{_sheet_path(self.book, okrs)}/range(address='{col}1:{col}{last}')?$select=address,values",
-            what=what, headers={"workbook-session-id": self.session})
+    def _verify(self, okrs: str, bound: dict[int, str], answer: dict[str, Any]) -> None:
+        """A sort in the instant between the look and the write is named, never silent."""
         row0, _, grid = _grid_from_range(answer)
         moved = [r for r, want in bound.items()
                  if not (0 <= r - row0 < len(grid) and grid[r - row0] and _id_text(grid[r - row0][0]) == want)]

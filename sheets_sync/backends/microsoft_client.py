@@ -380,14 +380,17 @@ class GraphClient:
                 body = self.json("POST", "/$batch", what=what, json={"requests": chunk})
                 for answer in body.get("responses", []):
                     status = int(answer.get("status", 500))
-                    if status in RETRY_STATUSES:
+                    # 424: it depended on a request that was throttled; it goes again with that one.
+                    if status in RETRY_STATUSES or (status == 424 and attempt < self.limits.attempts):
                         retry.append(next(r for r in chunk if r["id"] == answer["id"]))
-                        wait = (answer.get("headers") or {}).get("Retry-After") or wait
+                        if status != 424:
+                            wait = (answer.get("headers") or {}).get("Retry-After") or wait
                     else:
                         answers[str(answer["id"])] = answer
             if not retry:
                 return answers
-            pending = retry
+            order = {id(r): i for i, r in enumerate(pending)}
+            pending = sorted(retry, key=lambda r: order[id(r)])  # answers may come in any order
             if attempt < self.limits.attempts:
                 self._wait(attempt, wait)
         raise _QuotaGraphError(f"{what}: Microsoft Graph kept throttling; it is retried on the next run", 429)
