@@ -2,8 +2,9 @@
 real msal and requests), in the service-account mode and in app-only mode.
 
 Prints, per mode: HTTP calls to Graph (a $batch counts once; sign-in not counted), Graph requests (each
-request inside a $batch counted, as Graph's throttling counts them), wall time, and first sync, the sync after it (which re-reads the workbooks the first one wrote: their
-cTags moved), a no-op sync, and a sync after 5 check-ins. Run:  python benchmarks/microsoft_calls.py
+request inside a $batch counted, as Graph's throttling counts them) and wall time, for a first sync, the
+sync after it (which re-reads the workbooks the first one wrote: their cTags moved), a no-op sync, and a
+sync after 5 check-ins. Run:  python benchmarks/microsoft_calls.py
 """
 
 from __future__ import annotations

@@ -214,7 +214,8 @@ class MicrosoftBackend(_Graph):
                 raise WorkbookLocked(item.name, _msg(
                     "open for editing in Excel, so app-only mode cannot write it; nothing was written and it is "
                     "retried on the next run (the service-account mode writes into open workbooks)",
-                    "正在 Excel 中编辑，仅应用模式无法写入；未写入任何内容，下次同步时重试（服务账户模式可写入打开的工作簿）"),
+                    "正在 Excel 中编辑，仅应用模式无法写入；未写入任何内容，下次同步时重试"
+                    "（服务账户模式可写入打开的工作簿）"),
                 ) from exc
             if exc.status == 412:
                 raise WorkbookError(item.name, _msg(
@@ -381,11 +382,11 @@ class _WorkbookWrite:
         for u in changes.updates:
             if u.sheet != okrs:
                 others.setdefault(u.sheet, {})[(u.row, u.col)] = _encode(u.new)
-        for sheet, cells in others.items():
+        for other, cells in others.items():
             for r0, c0, r1, c1, values in merge_ranges(cells):
                 address = f"{column_letter(c0)}{r0}:{column_letter(c1)}{r1}"
                 writes.append(self._req(f"w{len(writes)}", "PATCH",
-                                        f"{_sheet_path(self.book, sheet)}/range(address='{address}')",
+                                        f"{_sheet_path(self.book, other)}/range(address='{address}')",
                                         {"values": values}))
         for i, sheet in enumerate(owned):
             answer = answers.get(f"owned{i}", {})
@@ -473,7 +474,8 @@ class _WorkbookWrite:
             raise RemoteError(_msg(
                 f"{self.item.name} › {okrs}: rows moved while okr-sync wrote (a sort?); some computed cells may be "
                 "on the wrong rows until the next sync. Run it again",
-                f"{self.item.name} › {okrs}：写入时行被移动（排序？）；部分计算单元格可能暂时位于错误的行，下次同步会纠正。请重新同步"))
+                f"{self.item.name} › {okrs}：写入时行被移动（排序？）；部分计算单元格可能暂时位于错误的行，"
+                "下次同步会纠正。请重新同步"))
 
 
 # ---------------------------------------------------------------- the rollup
@@ -490,8 +492,8 @@ class MicrosoftRollupTarget(_Graph):
         return self.url
 
     def write_rollup(self, book: Any) -> bool:
-        from .xlsx_rollup import OWNED_VALUE, _stamp, build_workbook, read_marks
         from .xlsx_rollup import OWNED_PROPERTY as MARK
+        from .xlsx_rollup import OWNED_VALUE, _stamp, build_workbook, read_marks
 
         fingerprint, stamp = book.fingerprint(), _stamp(book)
         name = unquote(self.url.rstrip("/").rsplit("/", 1)[-1])
@@ -509,7 +511,8 @@ class MicrosoftRollupTarget(_Graph):
             blob = self.client.request("GET", f"{current.path}/content", what=self.url).content
             if current.size and read_marks(io.BytesIO(blob)).get(MARK) != OWNED_VALUE:  # type: ignore[arg-type]
                 raise ConfigError(f"{self.url} is not a rollup workbook written by okr-sync, so it was left "
-                                  "untouched. Name a new file in [rollup]. / 该文件不是 okr-sync 生成的汇总工作簿，未作改动。")
+                                  "untouched. Name a new file in [rollup]. / "
+                                  "该文件不是 okr-sync 生成的汇总工作簿，未作改动。请在 [rollup] 中另选文件名。")
         data = _rollup_bytes(build_workbook(book, fingerprint, stamp))
         try:
             if current is not None:
@@ -542,13 +545,15 @@ class MicrosoftRollupTarget(_Graph):
 
 
 def _rollup_bytes(built: Any) -> bytes:
+    """The rollup package, made by the local rollup writer in a scratch folder."""
     import tempfile
 
     from .xlsx_rollup import _package
 
+    workbook, rows = built
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "rollup.xlsx"
-        _package(*built, target)
+        _package(workbook, rows, target)
         return target.read_bytes()
 
 

@@ -127,7 +127,7 @@ class MicrosoftSettings:
         existing = self.__dict__.get("_client")
         if existing is None:
             existing = self.__dict__["_client"] = GraphClient(self)
-        return existing  # type: ignore[no-any-return]
+        return existing
 
     @property
     def authority(self) -> str:
