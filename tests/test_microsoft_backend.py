@@ -338,3 +338,33 @@ def test_a_large_rollup_goes_up_in_an_upload_session(
 def _company_urls(api: MicrosoftApi) -> list[str]:
     return [api.standin.web_url(n) for n in api.standin.nodes.values()
             if n.name.startswith("t") and n.name.endswith(".xlsx")]
+
+
+def test_undo_puts_back_what_a_run_wrote_in_sharepoint(ms_api: MicrosoftApi, tmp_path: Path) -> None:
+    from sheets_sync import state
+    from sheets_sync.runner import run_sync
+
+    config, urls, _ = _company(ms_api, tmp_path, teams=1)
+    ms_api.login(config)
+    report, run_id = run_sync(Workspace.from_path(config), as_of=AS_OF)
+    assert run_id is not None and _cell(ms_api, urls["t0"], 3, SCORE) == 0.4
+    result = state.undo(Workspace.from_path(config), run_id)
+    assert not result.skipped
+    assert _cell(ms_api, urls["t0"], 3, SCORE) is None and _cell(ms_api, urls["co"], 3, SCORE) is None
+
+
+def test_a_workbook_open_in_excel_is_written_by_the_service_account(ms_api: MicrosoftApi, tmp_path: Path) -> None:
+    config, urls, _ = _company(ms_api, tmp_path, teams=1)
+    ms_api.login(config)
+    ms_api.standin.node(urls["t0"]).locked = True  # open for editing: a whole-file upload would get 423
+    report = _run(config)
+    assert not report.failed_units and _cell(ms_api, urls["t0"], 3, SCORE) == 0.4
+
+
+def test_a_folder_listing_follows_its_pages(ms_api: MicrosoftApi, tmp_path: Path) -> None:
+    ms_api.standin.page_size = 2
+    config, _, _ = _company(ms_api, tmp_path, teams=4)
+    ms_api.login(config)
+    report = _run(config)
+    assert sorted(u.source for u in report.units) == ["co.xlsx", "t0.xlsx", "t1.xlsx", "t2.xlsx", "t3.xlsx"]
+    assert ms_api.standin.calls["children"] == 3
