@@ -5,6 +5,7 @@ okr-sync.toml, yields the same figures. Plus quota and fault behaviour of a Goog
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,7 @@ def test_same_company_same_figures_on_sharepoint(ms_api: MicrosoftApi, tmp_path:
     assert m_written["co"]["3:KR1.1"]["Score"] == 0.6
     assert m_written["mkt"]["5:KR1.2"]["Check"] and m_written["mkt"]["7:None"]["Check"]
     # The rollup is in SharePoint, whole, and is the report's.
-    uploaded = openpyxl.load_workbook(__import__("io").BytesIO(ms_api.standin.content(rollup_url)), data_only=True)
+    uploaded = openpyxl.load_workbook(io.BytesIO(ms_api.standin.content(rollup_url)), data_only=True)
     assert m_report.rollup is not None and m_report.rollup_written
     for sheet in m_report.rollup.sheets:
         got = [[c.value for c in row] for row in uploaded[sheet.name].iter_rows()]

@@ -13,6 +13,7 @@ sync (the xlsx reader parses the bytes). Writing differs by mode:
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,8 +203,6 @@ class MicrosoftBackend(_Graph):
         pkg = XlsxBackend.patch(blob, changes, item.name)
         if pkg is None:
             return
-        import io
-
         buffer = io.BytesIO()
         pkg.write(buffer)
         data = buffer.getvalue()
@@ -331,9 +330,10 @@ class _WorkbookWrite:
         self.book = f"{item.path}/workbook"
         self.session = ""
 
-    def _req(self, rid: str, method: str, url: str, body: Any = None, depends: list[str] | None = None) -> dict[
-            str, Any]:
-        request: dict[str, Any] = {"id": rid, "method": method, "url": url.removeprefix(""),
+    def _req(self, rid: str, method: str, url: str, body: Any = None,
+             depends: list[str] | None = None) -> dict[str, Any]:
+        """One $batch request inside this workbook session."""
+        request: dict[str, Any] = {"id": rid, "method": method, "url": url,
                                    "headers": {"workbook-session-id": self.session}}
         if body is not None:
             request["body"] = body
@@ -506,8 +506,6 @@ class MicrosoftRollupTarget(_Graph):
                 return False
         elif current is not None:
             # Not the file okr-sync last wrote: only overwrite a workbook that is a rollup of ours.
-            import io
-
             blob = self.client.request("GET", f"{current.path}/content", what=self.url).content
             if current.size and read_marks(io.BytesIO(blob)).get(MARK) != OWNED_VALUE:  # type: ignore[arg-type]
                 raise ConfigError(f"{self.url} is not a rollup workbook written by okr-sync, so it was left "
@@ -618,7 +616,7 @@ def read_sources(specs: list[str], settings: MicrosoftSettings, home: Path,
             blob = backend.download(item, book)
             from python_calamine import CalamineWorkbook
 
-            workbook = CalamineWorkbook.from_filelike(__import__("io").BytesIO(blob))
+            workbook = CalamineWorkbook.from_filelike(io.BytesIO(blob))
         except OkrSyncError as exc:
             for spec, _, _ in items:
                 out[spec] = exc
