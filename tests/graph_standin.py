@@ -341,11 +341,11 @@ class GraphStandIn:
              "workbook.closeSession", self._close_session),
             ("POST", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets/add",
              "worksheets.add", self._add_sheet),
-            ("GET", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets\('(?P<sheet>.+)'\)"
+            ("GET", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets/(?P<sheet>[^/]+)"
              r"/usedRange(\(valuesOnly=(true|false)\))?", "usedRange.get", self._used_range),
-            ("GET", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets\('(?P<sheet>.+)'\)"
+            ("GET", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets/(?P<sheet>[^/]+)"
              r"/range\(address='(?P<address>[^']+)'\)", "range.get", self._range_get),
-            ("PATCH", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets\('(?P<sheet>.+)'\)"
+            ("PATCH", r"/v1\.0/drives/(?P<drive>[^/]+)/items/(?P<item>[^/:]+)/workbook/worksheets/(?P<sheet>[^/]+)"
              r"/range\(address='(?P<address>[^']+)'\)", "range.patch", self._range_patch),
         ]
         for verb, pattern, name, fn in rules:

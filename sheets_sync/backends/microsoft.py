@@ -296,7 +296,8 @@ def merge_ranges(cells: dict[tuple[int, int], Any]) -> list[tuple[int, int, int,
 
 
 def _sheet_path(book: str, sheet: str) -> str:
-    return f"{book}/worksheets('{quote(sheet.replace(chr(39), chr(39) * 2), safe='')}')"
+    """A worksheet addressed by name, as Graph documents it: …/workbook/worksheets/{id|name}."""
+    return f"{book}/worksheets/{quote(sheet, safe='')}"
 
 
 def _grid_from_range(body: dict[str, Any]) -> tuple[int, int, Grid]:
