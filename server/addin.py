@@ -155,9 +155,23 @@ def addin_index() -> Any:
     return redirect("/addin/taskpane.html")
 
 
+# Every URL of the shipped manifest starts with this; the served manifest names the server it came from.
+MANIFEST_ORIGIN = "https://localhost:8443"
+
+
 @bp.get("/addin/manifest.xml")
 def addin_manifest() -> Any:
-    return send_from_directory(addin_dir(), "manifest.xml", mimetype="application/xml")
+    """The manifest with its URLs on this server's public address (PUBLIC_URL / OKR_SYNC_PUBLIC_URL, else the
+    address it was fetched from over HTTPS), so an admin can give the Microsoft 365 admin center its link."""
+    public = current_app.config.get("PUBLIC_URL") or os.environ.get("OKR_SYNC_PUBLIC_URL")
+    if not public and request.is_secure:
+        public = request.url_root
+    if not public:
+        return send_from_directory(addin_dir(), "manifest.xml", mimetype="application/xml")
+    text = (addin_dir() / "manifest.xml").read_text(encoding="utf-8")
+    response = Response(text.replace(MANIFEST_ORIGIN, str(public).rstrip("/")), mimetype="application/xml")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/addin/assets/<path:name>")

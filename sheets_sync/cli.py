@@ -298,18 +298,33 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
 @click.option("--google", is_flag=True, help="Create a Google spreadsheet instead of a file.")
 @click.option("--share", multiple=True, metavar="EMAIL", help="With --google: share with this person.")
 @click.option("--credentials", type=click.Path(dir_okay=False), help="With --google: key file.")
+@click.option("--sharepoint", "sharepoint", metavar="URL",
+              help="Create the workbook in this SharePoint/OneDrive folder (or as this .xlsx link).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml",
+              show_default=True, help="With --sharepoint: the okr-sync.toml holding [microsoft].")
 @_guarded
 def new(target: str | None, level: str, code: str, parent: str | None, name: str | None, owner: str | None,
-        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None) -> None:
-    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet.
+        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None,
+        sharepoint: str | None, config: Path) -> None:
+    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet, or with
+    --sharepoint, a workbook in SharePoint/OneDrive.
 
     \b
     Examples:  okr-sync new --level team --code MKT-SEO --parent MKT mkt-seo.xlsx
                okr-sync new --level department --code SALES --parent CO --lang zh sales.xlsx
                okr-sync new --google --level team --code OPS --parent CO --share lee@example.com
+               okr-sync new --sharepoint "https://contoso.sharepoint.com/sites/HR/Shared Documents/OKRs" \\
+                   --level team --code HR-TA --parent HR
     """
     options: dict[str, Any] = dict(level=level, code=code, parent=parent, name=name, owner=owner,
                                    lang=lang, cycle=cycle)
+    if sharepoint:
+        from .backends.microsoft import create_workbook
+
+        settings, home = _microsoft_settings(config)
+        url = create_workbook(sharepoint, settings, home, **options)
+        click.echo(f"Created {url}")
+        return
     if google:
         from .backends.google import create_spreadsheet
 
@@ -447,6 +462,42 @@ def schedule(config: Path, every: str) -> None:
     from sheets_sync.server.scheduler import run_forever
 
     run_forever(config, every)
+
+
+def _microsoft_settings(config: Path) -> tuple[Any, Path]:
+    """The [microsoft] table of an okr-sync.toml, and the folder it lives in."""
+    import tomllib
+
+    from .backends.microsoft_client import MicrosoftSettings
+
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such config file; give the okr-sync.toml with a [microsoft] table "
+                          "(--config)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config}: not valid TOML ({exc}). Fix the file and run again.") from None
+    home = config.resolve().parent
+    return MicrosoftSettings.from_config(data.get("microsoft"), home, str(config)), home
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(["microsoft"]))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml")
+@_guarded
+def login(service: str, config: Path) -> None:
+    """Sign the service account in once (Microsoft 365 device code); later syncs refresh silently.
+
+    \b
+    Example:  okr-sync login microsoft okr-sync.toml
+    """
+    settings, _ = _microsoft_settings(config)
+    if settings.app_only:
+        raise ConfigError(f"{config}: [microsoft] is in app-only mode (certificate or client secret), which "
+                          "signs in by itself; `login` is for the service-account mode")
+    who = settings.client().auth.login(click.echo)
+    click.echo(f"Signed in as {who}; the token cache is {settings.token_cache} (readable only by you). "
+               "Syncs, the scheduler and the server now refresh the sign-in by themselves.")
 
 
 @cli.group()
