@@ -38,13 +38,6 @@ def config_tokens(config: dict[str, Any], where: str = "okr-sync.toml") -> list[
     return [t.strip() for t in tokens if t.strip()]
 
 
-def token_source(app: Flask) -> str:
-    """Where the tokens came from, for a start-up message."""
-    workspace = app.extensions["okr_sync"].get("workspace")
-    config = getattr(workspace, "config_path", None)
-    return f"{config} or OKR_SYNC_TOKENS" if config else "OKR_SYNC_TOKENS or the server's settings"
-
-
 def server_limits(server: dict[str, Any], where: str) -> dict[str, Any]:
     """The optional limits of `[server]`: failed_tokens_per_minute, session_hours, addin_frame_ancestors."""
     out: dict[str, Any] = {}
@@ -104,13 +97,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         else:
             app.extensions["okr_sync"]["workspace"] = workspace
             extra = config_tokens(workspace.config, str(workspace.config_path or "config"))
+            check_tokens(extra, f"{workspace.config_path or 'config'} [server] tokens")
             app.config["TOKENS"] = list(dict.fromkeys([*app.config["TOKENS"], *extra]))
             server_conf = workspace.config.get("server") or {}
             if isinstance(server_conf, dict):
                 if server_conf.get("secret_key"):
                     app.config["SECRET_KEY"] = str(server_conf["secret_key"])
                 app.config.update(server_limits(server_conf, str(workspace.config_path or "config")))
-    check_tokens(app.config["TOKENS"], token_source(app))
+    check_tokens(app.config["TOKENS"], "OKR_SYNC_TOKENS")
     app.extensions["okr_sync"]["throttle"] = Throttle(int(app.config["FAILED_TOKENS_PER_MINUTE"]))
     app.extensions["okr_sync"]["sessions"] = SessionStore(float(app.config["SESSION_HOURS"]))
 

@@ -286,7 +286,8 @@ def _origin(name: str, value: Any) -> tuple[int, int]:
     text = value.rsplit("!", 1)[-1].split(":", 1)[0].replace("$", "").strip().upper()
     letters = "".join(ch for ch in text if ch.isalpha())
     digits = text[len(letters) :]
-    if not (letters + digits).isascii() or not letters or not digits.isdigit() or len(letters) > 3 or len(digits) > 12 or int(digits) < 1:
+    ascii_cell = (letters + digits).isascii() and bool(letters) and digits.isdigit()
+    if not ascii_cell or len(letters) > 3 or len(digits) > 12 or int(digits) < 1:
         raise BadRequest(400, "bad_origin", sheet=name, value=_short(value))
     return int(digits), column_index(letters)
 

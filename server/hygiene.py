@@ -19,7 +19,8 @@ TEXT_TYPES = ("application/json", "text/html", "text/plain")
 
 def _variants(text: str) -> list[bytes]:
     """The text as it appears raw, inside JSON strings and in HTML."""
-    return list(dict.fromkeys(v.encode() for v in (text, json.dumps(text, ensure_ascii=False)[1:-1], str(escape(text)))))
+    forms = (text, json.dumps(text, ensure_ascii=False)[1:-1], str(escape(text)))
+    return list(dict.fromkeys(form.encode() for form in forms))
 
 
 def private_roots(workspace: Any) -> list[str]:

@@ -68,7 +68,8 @@ SPEC: dict[str, Any] = {
     "info": {
         "title": "okr-sync",
         "version": "1",
-        "description": "Every operation needs `Authorization: Bearer <token>`; see docs/server.md and docs/security.md.",
+        "description": "Every operation needs `Authorization: Bearer <token>`; see docs/server.md and "
+        "docs/security.md.",
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -119,10 +120,14 @@ SPEC: dict[str, Any] = {
             )
         },
         "/addin/api/score": {
-            "post": _op("Score a workbook the add-in sends", _answers("400", "413", "422"), requestBody=_body(_WORKBOOK))
+            "post": _op(
+                "Score a workbook the add-in sends", _answers("400", "413", "422"), requestBody=_body(_WORKBOOK)
+            ),
         },
         "/addin/api/validate": {
-            "post": _op("Validate a workbook the add-in sends", _answers("400", "413", "422"), requestBody=_body(_WORKBOOK))
+            "post": _op(
+                "Validate a workbook the add-in sends", _answers("400", "413", "422"), requestBody=_body(_WORKBOOK)
+            ),
         },
         "/addin/api/rollup": {
             "get": _op(

@@ -316,8 +316,9 @@ def test_no_answer_or_redirect_holds_an_absolute_path_or_a_token(client: FlaskCl
 def test_an_unexpected_error_answers_a_reference_never_a_traceback(
     app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from sheets_sync import engine
     from sheets_sync.server import data
+
+    from sheets_sync import engine
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret detail at /srv/okr/private.xlsx")

@@ -14,14 +14,15 @@ from flask.testing import FlaskClient
 from sheets_sync import state
 
 
-def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:
-    return client.post("/login", query_string={"next": next_}, data={"token": token})
-
-
 def csrf_of(page: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', page)
     assert match
     return match.group(1)
+
+
+def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:
+    csrf = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", query_string={"next": next_}, data={"token": token, "csrf": csrf})
 
 
 def test_without_auth_the_dashboard_sends_you_to_login(client: FlaskClient) -> None:
@@ -44,8 +45,9 @@ def test_login_sets_an_httponly_strict_session_and_logout_ends_it(client: FlaskC
     assert response.status_code == 302 and response.headers["Location"] == "/"  # type: ignore[attr-defined]
     cookie = response.headers["Set-Cookie"]  # type: ignore[attr-defined]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
-    assert client.get("/").status_code == 200
-    client.post("/logout")
+    page = client.get("/")
+    assert page.status_code == 200
+    client.post("/logout", data={"csrf": csrf_of(page.get_data(as_text=True))})
     assert client.get("/").status_code == 302
 
 
