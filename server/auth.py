@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from werkzeug.exceptions import TooManyRequests
 from sheets_sync.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("okr_sync.server")
 
 MIN_TOKEN_LENGTH = 32
 MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
@@ -62,6 +64,8 @@ class Throttle:
             times.append(self.clock())
             while len(times) > self.limit:
                 times.popleft()
+            if len(times) == self.limit:
+                log.warning("%s sent %d wrong tokens in %.0f s; 429 for a while", client, self.limit, self.window)
 
     def _recent(self, client: str) -> deque[float] | None:
         times = self._failures.get(client)

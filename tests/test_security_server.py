@@ -197,6 +197,27 @@ def test_missing_tokens_do_not_count_as_failures(app: Flask) -> None:
     assert client.get("/api/status", headers=AUTH).status_code == 200
 
 
+def test_the_server_limits_come_from_okr_sync_toml(company: Path, tmp_path: Path) -> None:
+    config = tmp_path / "okr-sync.toml"
+    server = (f'tokens = ["{SERVER_TOKEN}"]\nfailed_tokens_per_minute = 3\nsession_hours = 0.5\n'
+              'addin_frame_ancestors = ["https://office.example.com"]\n')
+    config.write_text(f'[[sources]]\npath = "{company}"\n\n[server]\n{server}', encoding="utf-8")
+    app = build_app(config)
+    assert app.extensions["okr_sync"]["sessions"].lifetime == 1800
+    client = app.test_client()
+    wrong = {"Authorization": "Bearer " + "w" * 40}
+    assert [client.get("/api/runs", headers=wrong).status_code for _ in range(4)] == [401, 401, 401, 429]
+    csp = client.get("/addin/taskpane.html").headers["Content-Security-Policy"]
+    assert csp.endswith("frame-ancestors 'self' https://office.example.com")
+    for bad, named in [("failed_tokens_per_minute = 0", "failed_tokens_per_minute"),
+                       ('session_hours = "long"', "session_hours"),
+                       ('addin_frame_ancestors = ["*"]', "addin_frame_ancestors")]:
+        config.write_text(f'[[sources]]\npath = "{company}"\n\n[server]\ntokens = ["{SERVER_TOKEN}"]\n{bad}\n',
+                          encoding="utf-8")
+        with pytest.raises(ConfigError, match=f"okr-sync.toml: \\[server\\] {named} must be"):
+            build_app(config)
+
+
 @pytest.mark.parametrize("short", ["x", "s3cret-addin-token", "a" * 31])
 def test_a_token_shorter_than_32_characters_is_refused_at_start_up(
     short: str, company: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
