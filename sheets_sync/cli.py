@@ -425,7 +425,7 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
     """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
-    Example:  OKR_SYNC_TOKENS=s3cret okr-sync serve okr-sync.toml --every 30m
+    Example:  OKR_SYNC_TOKENS=<token of 32+ characters> okr-sync serve okr-sync.toml --every 30m
               okr-sync serve ./okr --cert localhost.pem --key localhost-key.pem   (https://localhost:8443)
     """
     from . import extras

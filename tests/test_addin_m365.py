@@ -26,7 +26,7 @@ SHORT, LONG = 125, 250
 
 @pytest.fixture(scope="module")
 def served() -> ET.Element:
-    app = create_app({"TOKENS": ["t"], "TESTING": True})
+    app = create_app({"TOKENS": ["t" * 32], "TESTING": True})
     response = app.test_client().get("/addin/manifest.xml", base_url=PUBLIC)
     assert response.status_code == 200 and response.mimetype == "application/xml"
     return ET.fromstring(response.data)
@@ -46,7 +46,7 @@ def test_served_manifest_points_at_the_server_it_came_from(served: ET.Element) -
 
 def test_public_url_setting_names_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OKR_SYNC_PUBLIC_URL", "https://okr.example.org/")
-    app = create_app({"TOKENS": ["t"], "TESTING": True})
+    app = create_app({"TOKENS": ["t" * 32], "TESTING": True})
     text = app.test_client().get("/addin/manifest.xml").get_data(as_text=True)
     assert "https://okr.example.org/addin/taskpane.html" in text and "localhost" not in text
 

@@ -100,8 +100,7 @@ def test_one_run_with_a_broken_workbook_agrees_everywhere(company: Path) -> None
     assert [u["source"] for u in api_body["failed_units"]] == ["eng.xlsx"]
     assert api_body["failed_units"][0]["error"] and cli_body["failed_units"] == api_body["failed_units"]
     # The dashboard shows the same counts.
-    client.post("/login", data={"token": TOKEN})
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", headers=auth).get_data(as_text=True)
     assert "eng.xlsx" in page and f"{api_body['company_score']:.2f}" in page
 
 
