@@ -25,14 +25,16 @@ FAST = Limits(backoff=0.001, backoff_cap=0.01, attempts=4, timeout=5)
 COMPUTED = ("Progress", "Score", "Status", "Check", "Aligned score")
 
 
-def company(emu: GoogleEmulator, title: str = "Company OKRs") -> str:
+def company(emu: GoogleEmulator, title: str = "Company OKRs", code: str = "CO") -> str:
     rows = [
-        o("O1", "Grow revenue"),
+        o("O1", "Grow revenue", aligns_to=None if code == "CO" else "CO/O1"),
         kr("KR1.1", "Revenue", start=0, target=100, current=50),
         kr("KR1.2", "Customers", start=10, target=20, current=20),
         kr("KR1.3", "Churn", start=30, target=20, current=25),
     ]
-    return emu.add_spreadsheet(title, unit("CO", "company", rows))
+    if code == "CO":
+        return emu.add_spreadsheet(title, unit("CO", "company", rows))
+    return emu.add_spreadsheet(title, unit(code, "team", rows, parent="CO"))
 
 
 def lines(emu: GoogleEmulator, key: str) -> list[dict[str, Any]]:
@@ -137,9 +139,11 @@ def test_rows_inserted_and_sorted_between_read_and_write_leave_no_stale_figures(
     report = run([key])
     assert not report.failed_units
     after = lines(emu, key)
-    assert [r["ID"] for r in after] == ["O1", "KR1.3", "KR1.2", "KR1.1", None]
-    blank = after[-1]
-    assert {k: v for k, v in blank.items() if v is not None} == {}  # no stale Status, Check or Score
+    # The blank row the sort left last holds nothing at all (no stale Status, Check or Score):
+    # the sheet's used rows end with KR1.1.
+    assert [r["ID"] for r in after] == ["O1", "KR1.3", "KR1.2", "KR1.1"]
+    sheet = emu.book(key).sheet_by_title("OKRs")
+    assert sheet is not None and not [c for (r, _), c in sheet.cells.items() if r == 5 and not c.empty]
     rows = by_id(emu, key)
     assert rows["KR1.1"]["Score"] == 0.8 and rows["KR1.3"]["Progress"] == 0.8
     assert rows["KR1.2"]["Status"] == "done"
@@ -174,7 +178,7 @@ def test_a_row_a_person_emptied_loses_the_figures_left_on_it(google_api: GoogleA
 
 def test_calls_per_spreadsheet_first_sync_and_nothing_new(google_api: GoogleApi) -> None:
     emu = google_api.emulator
-    keys = [company(emu, f"Unit {i}") for i in range(3)]
+    keys = [company(emu, code, code) for code in ("CO", "T1", "T2")]
     emu.reset_counts()
     report = run(keys)
     assert not report.failed_units
@@ -188,9 +192,9 @@ def test_calls_per_spreadsheet_first_sync_and_nothing_new(google_api: GoogleApi)
     for key in keys:
         reads, writes = per_key(emu, key)
         assert 1 <= reads <= 2 and writes == 0
-    # One KR changed in one spreadsheet: rows are bound, so no binding call.
-    emu.set_cell(keys[1], "OKRs", "L3", 70)
+    # One KR changed in one team: rows are bound, so no binding call; the other team is untouched.
+    emu.set_cell(keys[2], "OKRs", "L3", 70)
     emu.reset_counts()
     run(keys)
-    assert per_key(emu, keys[1]) == (3, 1)
-    assert per_key(emu, keys[0]) == (2, 0)
+    assert per_key(emu, keys[2]) == (3, 1)
+    assert per_key(emu, keys[1]) == (2, 0)
