@@ -494,14 +494,15 @@ class GoogleBackend:
         last = min(info.rows, book.grid_rows.get(info.title, 0) + 200)
         _, type_col, text_col = _key_columns(book.header_keys)
         sheet = quote_sheet(info.title)
-        ranges, roles = [f"{sheet}!{book.header_row}:{book.header_row}"], ["header"]
+        ranges = [f"{sheet}!{book.header_row}:{book.header_row}"]
+        roles: list[str | int] = ["header"]
         columns: list[tuple[str | int, int | None]] = [("id", id_col), ("type", type_col), ("text", text_col)]
         columns += [(c, c) for c in _figure_columns(book)]
         for role, col in columns:
             if col is not None:
                 ranges.append(f"{sheet}!{column_letter(col)}1:{column_letter(col)}{last}")
                 roles.append(role)
-        return ranges, roles  # type: ignore[return-value]
+        return ranges, roles
 
     def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
         ranges, roles = self._snapshot_ranges(book, info, id_col)

@@ -448,7 +448,7 @@ class GoogleClient:
         body: dict[str, Any] = {"requests": requests}
         if response_ranges is not None:
             body |= {"includeSpreadsheetInResponse": True, "responseRanges": response_ranges}
-        params = {"fields": fields} if fields else None
+        params: dict[str, Any] | None = {"fields": fields} if fields else None
         with self.once() if once else nullcontext():
             answer = self.http.request("post", f"{SHEETS_API}/{key}:batchUpdate", json=body, params=params)
         return dict(answer.json())
