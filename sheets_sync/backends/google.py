@@ -391,8 +391,9 @@ class GoogleBackend:
                         f"{book.title} › {owned.title}：同步期间他人创建了该工作表，未追加任何内容。请重新同步",
                     )
                 )
-            rows = int(props.get("gridProperties", {}).get("rowCount", 1000))
-            book.sheets[owned.title] = _SheetInfo(owned.sheet_id, owned.title, rows, 26)
+            grid = props.get("gridProperties", {})
+            rows, cols = int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26))
+            book.sheets[owned.title] = _SheetInfo(owned.sheet_id, owned.title, rows, cols)
             owned.new = False
 
     @staticmethod
@@ -472,7 +473,7 @@ class GoogleBackend:
         wanted = {t: dict(c) for t, c in by_token.items()}
         for victim, cells in victims.items():
             wanted.setdefault(victim, {}).update({c: v for c, v in cells.items() if c not in wanted.get(victim, {})})
-        snap = self._bind(book, info, id_col, wanted, _OwnedPlan())
+        snap = self._bind(book, info, id_col, wanted, _OwnedPlan(book))
         bound = snap.bound()
         data = self._orphan_clears(book, info, snap)
         data += [self._row_write(info, t, c) for t, c in wanted.items() if t in bound]
@@ -627,14 +628,13 @@ class _OwnedPlan:
     computed from what the spreadsheet is known to hold, so a look after a lost answer can
     drop what was already made."""
 
-    book: _Book | None = None
+    book: _Book
     owned: list[_Owned] = field(default_factory=list)
     appends: list[dict[str, Any]] = field(default_factory=list)
 
     def requests(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for o in self.owned:
-            assert self.book is not None
             info = self.book.sheets.get(o.title)
             rows = 1000 if o.new or info is None else info.rows
             if o.new:
@@ -647,14 +647,12 @@ class _OwnedPlan:
 
     def commit(self) -> None:
         """What the spreadsheet holds once the requests were applied."""
-        assert self.book is not None or not self.owned
         for o in self.owned:
-            assert self.book is not None
             info = self.book.sheets.get(o.title)
             rows = 1000 if o.new or info is None else info.rows
             if o.end > rows:
                 rows = o.end + 500
-            self.book.sheets[o.title] = _SheetInfo(o.sheet_id, o.title, rows, 26)
+            self.book.sheets[o.title] = _SheetInfo(o.sheet_id, o.title, rows, info.cols if info else 26)
             o.new = False
 
 
@@ -666,7 +664,8 @@ def _plan_owned(book: _Book, changes: WorkbookChanges) -> _OwnedPlan:
         info = book.sheets.get(owned.name)
         rows = [[raw_value(v) for v in r] for r in owned.rows]
         if info is None:
-            sheet_id, new, start = _new_sheet_id(book), True, 2
+            taken = {o.sheet_id for o in plan.owned}
+            sheet_id, new, start = _new_sheet_id(book, taken), True, 2
         else:
             used = book.grid_rows.get(owned.name, 0)
             if used == 0:
@@ -685,8 +684,8 @@ def _figure_columns(book: _Book) -> list[int]:
     return sorted(c for c, k in book.header_keys.items() if k in _FIGURE_KEYS)
 
 
-def _new_sheet_id(book: _Book) -> int:
-    taken = {s.sheet_id for s in book.sheets.values()}
+def _new_sheet_id(book: _Book, planned: set[int]) -> int:
+    taken = {s.sheet_id for s in book.sheets.values()} | planned
     candidate = 7_000_001
     while candidate in taken:
         candidate += 1

@@ -254,3 +254,5 @@ def _okrs_requests(sheet_id: int, ws: Any, lang: Lang, header_row: int, last_row
             }
         )
     return out
+
+
