@@ -3,15 +3,17 @@
 Per spreadsheet a sync makes one metadata read and one values read. Writing (only when something
 changed) first looks at the ID column and the rows' developer metadata in one atomic call: each
 row is bound to its ID by row metadata, which Google moves with the row when people insert,
-delete or move rows. Every computed cell is then written in one values:batchUpdateByDataFilter
-addressed by that metadata, never by row number, and the write's own answer shows the row each
-figure landed on; should values have moved without their rows (a sort in that instant), the
-figures are put right at once. A spreadsheets:batchUpdate is made only to bind new rows or to
-create the History sheet."""
+delete or move rows. A spreadsheets:batchUpdate is made only to bind new rows or to create the
+History sheet, and its own answer is the look after the binding. Every computed cell is then
+written in one values:batchUpdateByDataFilter addressed by that metadata, never by row number,
+and the write's own answer shows the row each figure landed on; should values have moved without
+their rows (a sort in that instant), the figures are put right at once, and figures left on a
+row without an ID are cleared. The batchUpdate is never resent blind: after a lost answer the
+spreadsheet is looked at first, and only what is still missing is sent.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -33,6 +35,17 @@ from .google_client import (
     spreadsheet_key,
 )
 from .google_rollup import ROLLUP_KEYS, GoogleRollupTarget
+from .google_rows import (
+    ORPHAN,
+    ROW_KEY,
+    Snapshot,
+    binding_tokens,
+    cell_at,
+    column_values,
+    header_key,
+    key_columns,
+    row_key,
+)
 from .google_template import create_spreadsheet
 
 __all__ = [
@@ -44,10 +57,6 @@ __all__ = [
     "read_sources",
 ]
 
-# Developer metadata key binding an OKRs row to its local ID.
-ROW_KEY = "okr-sync.row"
-# Its value on a row that lost its ID while still holding our figures, until they are cleared.
-ORPHAN = "!orphan"
 _FIGURE_KEYS = frozenset(c.key for c in schema.COMPUTED_COLUMNS)
 _META_FIELDS = (
     "spreadsheetId,properties(title),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))"
@@ -79,93 +88,6 @@ class _Book:
     token_rows: dict[str, int] = field(default_factory=dict)  # binding token -> 0-based row
     okrs_grid: list[list[CellValue]] = field(default_factory=list)  # OKRs as read
     grid_rows: dict[str, int] = field(default_factory=dict)  # rows with data per sheet read
-
-
-@dataclass
-class _Snapshot:
-    """One atomic look at the OKRs sheet: the ID of each row, our metadata on it, the header, and
-    which rows hold figures (computed cells)."""
-
-    ids: dict[int, str]  # 0-based row -> binding token of the ID it carries
-    meta: dict[int, list[tuple[int, str]]]  # 0-based row -> [(metadataId, value)]
-    header: list[Any]
-    figures: set[int] = field(default_factory=set)  # 0-based rows with a non-empty computed cell
-
-    def bound(self) -> dict[str, int]:
-        """IDs whose metadata sits on exactly one row, that row carrying exactly that ID."""
-        where: dict[str, list[int]] = {}
-        for row, items in self.meta.items():
-            for _, value in items:
-                where.setdefault(value, []).append(row)
-        id_rows: dict[str, list[int]] = {}
-        for row, text in self.ids.items():
-            id_rows.setdefault(text, []).append(row)
-        out = {}
-        for value, rows in where.items():
-            if len(rows) == 1 and self.ids.get(rows[0]) == value and len(id_rows[value]) == 1:
-                out[value] = rows[0]
-        return out
-
-    def orphans(self) -> dict[int, tuple[int, str]]:
-        """Rows we wrote (our metadata is on them) that hold no ID, Type or text any more but still
-        hold figures: row -> the (metadataId, value) kept to clear them by."""
-        return {
-            row: items[0]
-            for row, items in sorted(self.meta.items())
-            if row not in self.ids and row in self.figures and items
-        }
-
-    def stale(self) -> list[int]:
-        """Metadata ids on a row whose ID is not theirs, or duplicated on several rows (but not
-        the one that marks an orphan until its figures are cleared)."""
-        keep = {meta_id for meta_id, _ in self.orphans().values()}
-        counts: dict[str, int] = {}
-        for items in self.meta.values():
-            for _, value in items:
-                counts[value] = counts.get(value, 0) + 1
-        out = []
-        for row, items in self.meta.items():
-            for meta_id, value in items:
-                if meta_id not in keep and (self.ids.get(row) != value or counts[value] > 1):
-                    out.append(meta_id)
-        return out
-
-
-def binding_tokens(ids: dict[int, str]) -> dict[int, str]:
-    """Row -> the token its metadata carries: the ID, or `ID#2`, `ID#3` for later rows that
-    repeat an ID (the validator flags those; their Check messages must still reach them)."""
-    seen: dict[str, int] = {}
-    out = {}
-    for row in sorted(ids):
-        seen[ids[row]] = seen.get(ids[row], 0) + 1
-        out[row] = ids[row] if seen[ids[row]] == 1 else f"{ids[row]}#{seen[ids[row]]}"
-    return out
-
-
-def row_key(row_id: Any, kind: Any, text: Any) -> str | None:
-    """What binds a row: its ID; for a row without one (the validator flags it), its Type and
-    text, so its Check message still reaches it and no other row."""
-    local = _id_text(row_id)
-    if local is not None:
-        return local
-    kind_text, body = _id_text(kind) or "", _id_text(text) or ""
-    if not kind_text and not body:
-        return None
-    digest = hashlib.sha1(f"{kind_text}|{body}".encode()).hexdigest()[:12]
-    return f"~{digest}"
-
-
-def _id_text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
-def _header_key(value: Any) -> str | None:
-    return schema.HEADER_LOOKUP.get(schema.normalize(value)) if value not in (None, "") else None
 
 
 class GoogleBackend:
@@ -248,15 +170,15 @@ class GoogleBackend:
         okrs = schema.match_sheet(names, schema.SHEET_OKRS)
         if okrs is not None:
             for i, row in enumerate(sheets.get(okrs, [])):
-                keys = {c: k for c, v in enumerate(row, start=1) if (k := _header_key(v))}
+                keys = {c: k for c, v in enumerate(row, start=1) if (k := header_key(v))}
                 if len(keys) >= 3:
                     book.header_row, book.header_keys = i + 1, keys
-                    cols = _key_columns(keys)
+                    cols = key_columns(keys)
                     if cols[0] is not None:
                         grid = sheets.get(okrs, [])
                         ids = {}
                         for r in range(i + 1, len(grid)):
-                            found = row_key(*(_cell_at(grid[r], c) for c in cols))
+                            found = row_key(*(cell_at(grid[r], c) for c in cols))
                             if found is not None:
                                 ids[r] = found
                         book.tokens = binding_tokens(ids)
@@ -349,7 +271,7 @@ class GoogleBackend:
 
     def _bind(
         self, book: _Book, info: _SheetInfo, id_col: int, wanted: dict[str, dict[int, CellValue]], plan: _OwnedPlan
-    ) -> _Snapshot:
+    ) -> Snapshot:
         """A look at the rows as they are now, after binding new ones (with `plan`'s sheets in the
         same call): a binding counts only once a look shows it on its row. The binding call's own
         answer is that look, so binding costs no read after it."""
@@ -411,7 +333,7 @@ class GoogleBackend:
             "majorDimension": "ROWS", "values": [line]}  # fmt: skip
 
     @staticmethod
-    def _orphan_clears(book: _Book, info: _SheetInfo, snap: _Snapshot) -> list[dict[str, Any]]:
+    def _orphan_clears(book: _Book, info: _SheetInfo, snap: Snapshot) -> list[dict[str, Any]]:
         """Clear the figures on rows we wrote that hold no ID any more, addressed by the metadata
         on them (it moves with the row); only computed cells, never a person's."""
         figures = _figure_columns(book)
@@ -430,7 +352,7 @@ class GoogleBackend:
     def _misplaced(self, book: _Book, answer: dict[str, Any]) -> list[tuple[int, str]]:
         """Rows whose ID, read back in the write's own answer, is not the one written for (values
         moved without their rows, e.g. a sort, in the instant between the look and the write)."""
-        id_col, type_col, text_col = _key_columns(book.header_keys)
+        id_col, type_col, text_col = key_columns(book.header_keys)
         out = []
         for response in answer.get("responses", []):
             look = response.get("dataFilter", {}).get("developerMetadataLookup")
@@ -438,7 +360,7 @@ class GoogleBackend:
                 continue  # an A1 write to an owned sheet, or an orphan's figures cleared
             token = str(look.get("metadataValue", ""))
             row = (response.get("updatedData", {}).get("values") or [[]])[0]
-            found = row_key(*(_cell_at(row, c) for c in (id_col, type_col, text_col)))
+            found = row_key(*(cell_at(row, c) for c in (id_col, type_col, text_col)))
             m = re.search(r"!\$?[A-Za-z]+(\d+)", str(response.get("updatedRange", "")))
             if found != token.split("#")[0] and m:
                 out.append((int(m.group(1)) - 1, token))
@@ -466,7 +388,7 @@ class GoogleBackend:
                 if col in by_token.get(victim, {}):
                     value = by_token[victim][col]
                 elif read_row is not None and read_row < len(book.okrs_grid):
-                    value = _cell_at(book.okrs_grid[read_row], col)
+                    value = cell_at(book.okrs_grid[read_row], col)
                 else:
                     value = None
                 victims.setdefault(victim, {})[col] = value
@@ -493,7 +415,7 @@ class GoogleBackend:
         # Rows read plus a margin for rows people insert meanwhile; the whole column would
         # bring a thousand rows of metadata for nothing.
         last = min(info.rows, book.grid_rows.get(info.title, 0) + 200)
-        _, type_col, text_col = _key_columns(book.header_keys)
+        _, type_col, text_col = key_columns(book.header_keys)
         sheet = quote_sheet(info.title)
         ranges = [f"{sheet}!{book.header_row}:{book.header_row}"]
         roles: list[str | int] = ["header"]
@@ -505,11 +427,11 @@ class GoogleBackend:
                 roles.append(role)
         return ranges, roles
 
-    def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
+    def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> Snapshot:
         ranges, roles = self._snapshot_ranges(book, info, id_col)
         return self._parse_snapshot(book, info, self.client.get(book.key, _SNAP_FIELDS, ranges), roles)
 
-    def _parse_snapshot(self, book: _Book, info: _SheetInfo, body: dict[str, Any], roles: list[str | int]) -> _Snapshot:
+    def _parse_snapshot(self, book: _Book, info: _SheetInfo, body: dict[str, Any], roles: list[str | int]) -> Snapshot:
         """A look from a spreadsheets.get answer, or from a batchUpdate's updatedSpreadsheet."""
         sheet = next(
             (s for s in body.get("sheets", []) if s.get("properties", {}).get("sheetId") == info.sheet_id), None
@@ -524,7 +446,7 @@ class GoogleBackend:
             )
         data = dict(zip(roles, sheet["data"], strict=True))
         header, column = data["header"], data["id"]
-        values = {role: _column_values(d) for role, d in data.items() if role != "header"}
+        values = {role: column_values(d) for role, d in data.items() if role != "header"}
         last = int(column.get("startRow", 0)) + len(column.get("rowMetadata", []))
         ids: dict[int, str] = {}
         for r in range(book.header_row or 0, last):
@@ -548,11 +470,11 @@ class GoogleBackend:
         for cell in (header.get("rowData") or [{}])[0].get("values", []):
             ev = cell.get("effectiveValue", {})
             header_values.append(ev.get("stringValue"))
-        return _Snapshot(binding_tokens(ids), meta, header_values, figures)
+        return Snapshot(binding_tokens(ids), meta, header_values, figures)
 
-    def _check_columns(self, book: _Book, snap: _Snapshot, cols: set[int]) -> None:
+    def _check_columns(self, book: _Book, snap: Snapshot, cols: set[int]) -> None:
         for col in cols:
-            now = _header_key(snap.header[col - 1]) if col <= len(snap.header) else None
+            now = header_key(snap.header[col - 1]) if col <= len(snap.header) else None
             if now != book.header_keys.get(col):
                 raise RemoteError(
                     _msg(
@@ -563,7 +485,7 @@ class GoogleBackend:
                 )
 
     @staticmethod
-    def _binding_requests(info: _SheetInfo, snap: _Snapshot, unbound: set[str]) -> list[dict[str, Any]]:
+    def _binding_requests(info: _SheetInfo, snap: Snapshot, unbound: set[str]) -> list[dict[str, Any]]:
         requests: list[dict[str, Any]] = []
         for meta_id in snap.stale():
             requests.append(
@@ -723,29 +645,6 @@ def _owned_sheet_requests(sheet_id: int, name: str, header: list[str], index: in
             }
         },
     ]
-
-
-def _key_columns(keys: dict[int, str]) -> tuple[int | None, int | None, int | None]:
-    """1-based ID, Type and text columns from a header's column keys."""
-    where = {k: c for c, k in keys.items()}
-    return where.get("id"), where.get("type"), where.get("text")
-
-
-def _column_values(data: dict[str, Any]) -> dict[int, Any]:
-    """0-based row -> effective value of a one-column GridData."""
-    start = int(data.get("startRow", 0))
-    out = {}
-    for i, rd in enumerate(data.get("rowData", [])):
-        values = rd.get("values", [])
-        ev = values[0].get("effectiveValue", {}) if values else {}
-        value = ev.get("stringValue", ev.get("numberValue", ev.get("boolValue")))
-        if value is not None:
-            out[start + i] = value
-    return out
-
-
-def _cell_at(row: list[CellValue], col: int | None) -> CellValue:
-    return row[col - 1] if col is not None and col <= len(row) else None
 
 
 def _folder_id(text: str) -> str:
