@@ -85,6 +85,22 @@ def test_lost_answer_to_history_creation_is_looked_at_not_retried_blind(google_a
     assert run([key]).cells_written == 0 and emu.write_calls() == 0
 
 
+def test_lost_answer_to_binding_a_new_row_is_not_sent_again(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = company(emu)
+    run([key])
+    # A person adds KR1.4 below: the next sync binds that row (History exists: no sheet to make).
+    for col, value in zip("ABCKL", ["KR", "KR1.4", "Retention", 10, 5], strict=True):
+        emu.set_cell(key, "OKRs", f"{col}6", value)
+    emu.lose("spreadsheets.batchUpdate", spreadsheet=key)
+    emu.reset_counts()
+    report = run([key], limits=FAST)
+    assert not report.failed_units
+    assert emu.calls["spreadsheets.batchUpdate"] == 1
+    assert by_id(emu, key)["KR1.4"]["Progress"] == 0.5
+    assert len(emu.values(key, "History")) == 5  # one more row, once
+
+
 def test_an_unanswered_write_that_was_not_applied_is_sent_again(google_api: GoogleApi) -> None:
     emu = google_api.emulator
     key = company(emu)
