@@ -24,7 +24,8 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from sheets_sync import engine
+from sheets_sync import operations
+from sheets_sync.core import bands
 from sheets_sync.core.model import Finding, RawWorkbook, column_index
 from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
 from sheets_sync.excel_layout import (
@@ -33,9 +34,11 @@ from sheets_sync.excel_layout import (
     plan_cells,
     rollup_sheets,
     summarize,
+    unit_phase,
 )
 
 from .auth import require_token
+from .data import workspace as server_workspace
 
 bp = Blueprint("addin", __name__)
 log = logging.getLogger(__name__)
@@ -160,6 +163,18 @@ def addin_manifest() -> Any:
 @bp.get("/addin/assets/<path:name>")
 def addin_assets(name: str) -> Any:
     return send_from_directory(addin_dir() / "assets", name)
+
+
+@bp.get("/addin/bands.css")
+def addin_bands_css() -> Any:
+    """The status and grade colours as CSS custom properties, from the one definition in the core."""
+    return Response(bands.css(), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/addin/api/bands")
+def addin_bands() -> Response:
+    """Grade bands, status names (en, zh) and colours: what the pane colours by."""
+    return jsonify(bands.as_json())
 
 
 @bp.get("/addin/<path:name>")
@@ -322,21 +337,20 @@ def _finding_json(f: Finding) -> dict[str, Any]:
 def run_workbook(body: dict[str, Any], mode: str) -> dict[str, Any]:
     """Score (or only validate) a posted workbook; the JSON the add-in applies."""
     raw, as_of = parse_workbook(body)
-    report = engine.score_workbook(raw, as_of, _context_for(raw))
+    # Scoring writes cells (the pane puts them in): it holds the workspace's lock and is recorded as an
+    # `addin` run. Validating writes nothing.
+    workspace = server_workspace() if mode == "score" and current_app.config.get("WORKSPACE") else None
+    report = operations.score_workbook(raw, as_of, _context_for(raw), workspace=workspace)
     updates = report.changes.updates
-    plans = plan_cells(raw, updates, "score" if mode == "score" else "validate")
+    ended, score_fill = unit_phase(raw, as_of, report.score)
+    plans = plan_cells(raw, updates, "score" if mode == "score" else "validate", ended)
     valued = {(p.sheet, p.row, p.col) for p in plans if p.has_value}
     written = [u for u in updates if (u.sheet, u.row, u.col) in valued]
     return {
+        **report.to_json(with_changes=False),
         "mode": mode,
-        "source": raw.source,
-        "unit": report.unit_code,
-        "name": report.name,
-        "language": report.language,
-        "score": report.score,
-        "errors": report.errors,
-        "warnings": report.warnings,
-        "objectives": summarize(raw, written),
+        "fill": score_fill,
+        "objectives": summarize(raw, written, ended),
         "findings": [_finding_json(f) for f in report.findings],
         "updates": [p.as_dict() for p in plans],
         "notes": cell_notes(raw, report.findings, report.language),
@@ -348,6 +362,8 @@ def _api(mode: str) -> Response:
         return jsonify(run_workbook(read_body(), mode))
     except BadRequest as exc:
         return _error(exc.status, exc.key, **exc.values)
+    except SyncBusy:
+        return _error(409, "busy")
     except OkrSyncError as exc:
         return _error(422, "failed", detail=str(exc))
     except Exception:
@@ -389,9 +405,7 @@ def api_rollup() -> Response:
                 what_zh="日期，如 2026-11-23",
             )
     try:
-        report = engine.sync(Workspace.from_path(workspace), as_of, write_back=False, write_rollup=False)
-    except SyncBusy:
-        return _error(409, "busy")
+        report = operations.preview(Workspace.from_path(workspace), as_of)
     except ConfigError as exc:
         return _error(503, "failed", detail=str(exc))
     except OkrSyncError as exc:

@@ -22,7 +22,8 @@ from flask import (
     url_for,
 )
 
-from sheets_sync import runner, state
+from sheets_sync import operations
+from sheets_sync.core import bands
 from sheets_sync.errors import SyncBusy
 
 from . import charts, data
@@ -140,36 +141,36 @@ def sync_now() -> Any:
         _check_csrf()
     lang = pick_lang()
     try:
-        report, run_id = runner.run_sync(data.workspace(), trigger="dashboard")
+        report = operations.sync(data.workspace(), trigger="dashboard")
     except SyncBusy as exc:
         flash(str(exc), "warning")
     else:
         data.invalidate()
-        flash(t("sync_done", lang, run=run_id, cells=report.cells_written, errors=report.error_count), "ok")
+        flash(t("sync_done", lang, run=report.run_id, cells=report.cells_written, errors=report.error_count), "ok")
     return redirect(url_for("dashboard.index"))
 
 
 def _unit_order(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Units as a tree walk from the company down, children by code; the unreadable last."""
-    codes = {u.get("unit_code") for u in units if u.get("unit_code")}
+    codes = {u.get("unit") for u in units if u.get("unit")}
     children: dict[Any, list[dict[str, Any]]] = {}
     for u in units:
-        if u.get("unit_code"):
+        if u.get("unit"):
             parent = u.get("parent") if u.get("parent") in codes else None
             children.setdefault(parent, []).append(u)
     order: list[dict[str, Any]] = []
     seen: set[str] = set()
 
     def walk(parent: Any, depth: int) -> None:
-        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit_code"))):
-            if u["locator"] in seen:  # an alignment cycle must not loop the page
+        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit"))):
+            if u["path"] in seen:  # an alignment cycle must not loop the page
                 continue
-            seen.add(u["locator"])
+            seen.add(u["path"])
             order.append({**u, "depth": depth})
-            walk(u.get("unit_code"), depth + 1)
+            walk(u.get("unit"), depth + 1)
 
     walk(None, 0)
-    order += [{**u, "depth": 0} for u in units if u["locator"] not in seen]
+    order += [{**u, "depth": 0} for u in units if u["path"] not in seen]
     return order
 
 
@@ -192,6 +193,12 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else ""
 
 
+@bp.get("/bands.css")
+def bands_css() -> Any:
+    """The status and grade colours as CSS custom properties, from the one definition in the core."""
+    return current_app.response_class(bands.css(), mimetype="text/css")
+
+
 @bp.get("/")
 @login_required
 def index() -> Any:
@@ -199,23 +206,24 @@ def index() -> Any:
     ws = data.workspace()
     view = data.view()
     units = _unit_order(view.units)
-    trends = state.unit_trends(ws)
-    last = state.list_runs(ws, limit=1)
+    trends = operations.trends(ws)
+    last = operations.log(ws, limit=1)
     findings = sorted(
         view.snapshot.get("findings", []),
         key=lambda f: (f["severity"] != "error", str(f.get("unit") or ""), f["where"]),
     )
-    deps = [r for r in view.rows("Dependencies") if status_key(r.get("To's status")) in AT_RISK]
+    deps = [r for r in view.records("Dependencies") if status_key(r.get("status")) in AT_RISK]
     holder = data.running()
     scheduler = current_app.extensions["okr_sync"].get("scheduler")
     company = next((u for u in units if u.get("level") == "company"), None)
     bars = charts.bar_chart(
-        [(str(u.get("unit_code") or u["source"]), str(u.get("name") or ""), u.get("score")) for u in units],
+        [(str(u.get("unit") or u["source"]), str(u.get("name") or ""), u.get("score"), u["tone"])
+         for u in units],
         t("unit_scores", lang),
     )
     sparks = {
-        u.get("unit_code"): charts.sparkline(
-            trends.get(u.get("unit_code") or "", []), f"{u.get('unit_code')} {t('trend', lang)}"
+        u.get("unit"): charts.sparkline(
+            trends.get(u.get("unit") or "", []), f"{u.get('unit')} {t('trend', lang)}"
         )
         for u in units
     }
@@ -227,10 +235,13 @@ def index() -> Any:
         units=units,
         company=company,
         company_score=view.snapshot.get("company_score"),
+        company_tone=company["tone"] if company else charts.band(view.snapshot.get("company_score")),
+        legend=t("bands", lang, green=f"{bands.GRADE_GREEN:.1f}", yellow=f"{bands.GRADE_YELLOW:.1f}",
+                 below_green=f"{bands.GRADE_GREEN - 0.01:.2f}"),
         bars=bars,
         sparks=sparks,
         trends=trends,
-        tree=_tree(view.rows("Alignment")),
+        tree=_tree(view.records("Alignment")),
         deps=deps,
         findings=findings,
         shown=MAX_FINDINGS_SHOWN,

@@ -54,7 +54,7 @@ def serve(
     """Serve until SIGTERM/SIGINT; a sync in progress (API or schedule) finishes first."""
     import waitress
 
-    from sheets_sync import lock
+    from sheets_sync import locking
 
     from .scheduler import ensure_logging
 
@@ -91,7 +91,7 @@ def serve(
             scheduler.stop()
             thread.join(SHUTDOWN_WAIT)
         # An API sync runs in a worker thread; let it finish writing before the process ends.
-        if not lock.wait_idle(workspace.home, SHUTDOWN_WAIT):
+        if not locking.wait_idle(workspace.lock_homes, SHUTDOWN_WAIT):
             log.warning("a sync was still running after %ss; stopping anyway", SHUTDOWN_WAIT)
         for sig, old in previous.items():
             signal.signal(sig, old)

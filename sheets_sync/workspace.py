@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from .errors import ConfigError
 from .sources import SourceReader
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
+CONFIG_NAME = "okr-sync.toml"
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 
 
@@ -37,6 +39,9 @@ class Workspace:
         path = Path(path).expanduser()
         if path.suffix.lower() == ".toml":
             return cls.from_config(path, rollup)
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            # A folder with its own okr-sync.toml means that config (its sources, rollup, server settings).
+            return cls.from_config(path / CONFIG_NAME, rollup)
         if not path.exists():
             raise ConfigError(f"{path}: no such folder or workbook. Give a folder of unit workbooks, "
                               "a .xlsx file or an okr-sync.toml.")
@@ -107,6 +112,29 @@ class Workspace:
             target, location = _xlsx_rollup(rollup_path), str(rollup_path)
         return cls(backends, target, home=home, config_path=path, config=config,
                    rollup_location=location, credentials=credentials)
+
+    def local_folders(self) -> list[Path]:
+        """The real paths of the local unit folders (a lone workbook's folder), in source order."""
+        folders: list[Path] = []
+        for backend in self.backends:
+            root = getattr(backend, "root", None)
+            if root is not None:
+                real = Path(os.path.realpath(root))
+                if real not in folders:
+                    folders.append(real)
+        return folders
+
+    @property
+    def state_home(self) -> Path:
+        """Where the run log and the lock live: the real path of the first local unit folder, so one folder
+        synced through a config or directly keeps one log; a workspace of only remote sources uses its home."""
+        folders = self.local_folders()
+        return folders[0] if folders else Path(os.path.realpath(self.home))
+
+    @property
+    def lock_homes(self) -> list[Path]:
+        """Every folder whose lock a writing operation takes: each local unit folder, else the home."""
+        return self.local_folders() or [self.state_home]
 
     def source_reader(self) -> SourceReader:
         """The reader for KR Source cells in this workspace."""

@@ -76,7 +76,7 @@ def test_lost_answer_to_history_creation_is_looked_at_not_retried_blind(google_a
     assert report.units[0].written
     # The bind and History creation happened once; the figures and History rows followed.
     assert [s.title for s in emu.book(key).sheets] == ["Settings", "OKRs", "History"]
-    assert len(emu.values(key, "History")) == 4  # header + 3 KRs, once
+    assert len(emu.values(key, "History")) == 5  # header + the objective and its 3 KRs, once
     rows = by_id(emu, key)
     assert rows["KR1.1"]["Score"] == 0.5 and rows["KR1.2"]["Status"] == "done"
     assert emu.calls["spreadsheets.batchUpdate"] == 1  # looked, saw it applied, never sent again
@@ -98,7 +98,8 @@ def test_lost_answer_to_binding_a_new_row_is_not_sent_again(google_api: GoogleAp
     assert not report.failed_units
     assert emu.calls["spreadsheets.batchUpdate"] == 1
     assert by_id(emu, key)["KR1.4"]["Progress"] == 0.5
-    assert len(emu.values(key, "History")) == 5  # one more row, once
+    # One more row for KR1.4 and one for O1, whose score moved: each once.
+    assert [r[2] for r in emu.values(key, "History")[5:]] == ["O1", "KR1.4"]
 
 
 def test_an_unanswered_write_that_was_not_applied_is_sent_again(google_api: GoogleApi) -> None:
@@ -108,7 +109,7 @@ def test_an_unanswered_write_that_was_not_applied_is_sent_again(google_api: Goog
     report = run([key], limits=FAST)
     assert not report.failed_units
     assert emu.calls["spreadsheets.batchUpdate"] == 2
-    assert len(emu.values(key, "History")) == 4
+    assert len(emu.values(key, "History")) == 5
     assert by_id(emu, key)["KR1.3"]["Progress"] == 0.5
 
 
@@ -120,7 +121,7 @@ def test_lost_answer_to_the_rollup_swap_is_not_a_failure(google_api: GoogleApi) 
     ws = Workspace([GoogleBackend([key], limits=FAST)], GoogleRollupTarget(roll, limits=FAST))
     report = sync(ws, AS_OF)
     assert report.rollup_error is None and report.rollup_written
-    assert [s.title for s in emu.book(roll).sheets] == list(ROLLUP_SHEETS)
+    assert [s.title for s in emu.book(roll).sheets] == ["Summary", *ROLLUP_SHEETS]
     assert [m for m, k, _ in emu.call_log if k == roll] == [
         "spreadsheets.get",
         "spreadsheets.batchUpdate",
@@ -201,7 +202,7 @@ def test_calls_per_spreadsheet_first_sync_and_nothing_new(google_api: GoogleApi)
     for key in keys:
         # Metadata, values, one look before binding; the binding's own answer is the look after.
         assert per_key(emu, key) == (3, 2)
-        assert len(emu.values(key, "History")) == 4
+        assert len(emu.values(key, "History")) == 5
     emu.reset_counts()
     report = run(keys)
     assert report.cells_written == 0

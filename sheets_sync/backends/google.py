@@ -14,6 +14,7 @@ spreadsheet is looked at first, and only what is still missing is sent.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -24,6 +25,8 @@ from urllib.parse import unquote
 
 from ..core import schema
 from ..core.model import CellValue, RawWorkbook, WorkbookChanges, column_letter
+from ..core.values import SERIAL_EPOCH
+from ..core.writeback import header_keys
 from ..errors import AnswerLost, AuthError, ConfigError, OkrSyncError, QuotaError, RemoteError
 from .google_client import (
     GoogleClient,
@@ -542,6 +545,7 @@ class _Owned:
     new: bool
     index: int
     end: int  # last 1-based row after the append
+    dated: dict[int, str] = field(default_factory=dict)  # 0-based date columns to format, with their type
 
 
 @dataclass
@@ -561,10 +565,11 @@ class _OwnedPlan:
             rows = 1000 if o.new or info is None else info.rows
             if o.new:
                 out += _owned_sheet_requests(o.sheet_id, o.title, o.header, o.index)
+                out += _date_format_requests(o.sheet_id, o.dated, 1, rows)
             if o.end > rows:
-                out.append(
-                    {"appendDimension": {"sheetId": o.sheet_id, "dimension": "ROWS", "length": o.end - rows + 500}}
-                )
+                grow = o.end - rows + 500
+                out.append({"appendDimension": {"sheetId": o.sheet_id, "dimension": "ROWS", "length": grow}})
+                out += _date_format_requests(o.sheet_id, o.dated, rows, rows + grow)
         return out
 
     def commit(self) -> None:
@@ -584,7 +589,10 @@ def _plan_owned(book: _Book, changes: WorkbookChanges) -> _OwnedPlan:
         if not owned.rows:
             continue
         info = book.sheets.get(owned.name)
-        rows = [[raw_value(v) for v in r] for r in owned.rows]
+        # A History laid out by this version has its date columns formatted: times go in as real
+        # date-times (serial numbers). One written by an earlier version keeps text times.
+        dated = _date_columns(owned.header) if info is None or "as_of" in header_keys(owned.header) else {}
+        rows = [[_serial(v) if i in dated else raw_value(v) for i, v in enumerate(r)] for r in owned.rows]
         if info is None:
             taken = {o.sheet_id for o in plan.owned}
             sheet_id, new, start = _new_sheet_id(book, taken), True, 2
@@ -594,11 +602,42 @@ def _plan_owned(book: _Book, changes: WorkbookChanges) -> _OwnedPlan:
                 rows.insert(0, list(owned.header))
             sheet_id, new, start = info.sheet_id, False, used + 1
         end = start + len(rows) - 1
-        plan.owned.append(_Owned(owned.name, list(owned.header), sheet_id, new, len(book.sheets), end))
+        plan.owned.append(_Owned(owned.name, list(owned.header), sheet_id, new, len(book.sheets), end, dated))
         width = max(len(r) for r in rows)
         a1 = f"{quote_sheet(owned.name)}!A{start}:{column_letter(width)}{end}"
         plan.appends.append({"dataFilter": {"a1Range": a1}, "majorDimension": "ROWS", "values": rows})
     return plan
+
+
+def _date_columns(header: list[str]) -> dict[int, str]:
+    """0-based History columns holding a date-time (Time) or a date (As of), with their format type."""
+    kinds = {"time": "DATE_TIME", "as_of": "DATE"}
+    return {i: kinds[k] for i, k in enumerate(header_keys(header)) if k in kinds}
+
+
+def _serial(value: CellValue) -> Any:
+    """A date or date-time as a spreadsheet serial number, so the cell is a real date."""
+    if isinstance(value, dt.date):
+        moment = value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+        delta = moment.replace(tzinfo=None) - SERIAL_EPOCH
+        return delta.days + delta.seconds / 86400
+    return raw_value(value)
+
+
+def _date_format_requests(sheet_id: int, dated: dict[int, str], first: int, end: int) -> list[dict[str, Any]]:
+    """Format History's date columns over rows first..end (0-based, end exclusive)."""
+    patterns = {"DATE_TIME": "yyyy-mm-dd hh:mm:ss", "DATE": "yyyy-mm-dd"}
+    return [
+        {
+            "repeatCell": {
+                "range": {"sheetId": sheet_id, "startRowIndex": first, "endRowIndex": end,
+                          "startColumnIndex": col, "endColumnIndex": col + 1},
+                "cell": {"userEnteredFormat": {"numberFormat": {"type": kind, "pattern": patterns[kind]}}},
+                "fields": "userEnteredFormat.numberFormat",
+            }
+        }
+        for col, kind in dated.items()
+    ]
 
 
 def _figure_columns(book: _Book) -> list[int]:

@@ -277,7 +277,8 @@ class XlsxBackend:
         try:
             pkg = Package.from_bytes(blob)
             updates = self._bind_rows(blob, changes)
-            if not patch_package(pkg, updates, changes.appends):
+            wrap = {changes.okrs_sheet: changes.wrap_col} if changes.okrs_sheet and changes.wrap_col else None
+            if not patch_package(pkg, updates, changes.appends, wrap):
                 return
         except PatchError as exc:
             raise WorkbookError(
