@@ -26,6 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from sheets_sync import operations
 from sheets_sync.core import bands
+from sheets_sync.core.messages import coverage_text
 from sheets_sync.core.model import Finding, RawWorkbook, a1, column_index
 from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
 from sheets_sync.excel_layout import (
@@ -426,6 +427,9 @@ def run_workbook(body: dict[str, Any], mode: str) -> dict[str, Any]:
         **report.to_json(with_changes=False),
         "mode": mode,
         "fill": score_fill,
+        # How much of the score is measured, worded once (core/messages.py) in the workbook's language.
+        "coverage_text": coverage_text(report.coverage.measured, report.coverage.total, report.language)
+        if report.coverage else None,
         "objectives": summarize(raw, written, ended),
         "findings": [_finding_json(f) for f in report.findings],
         "updates": [p.as_dict() for p in plans],

@@ -24,6 +24,7 @@ from flask import (
 
 from sheets_sync import operations
 from sheets_sync.core import bands
+from sheets_sync.core.messages import coverage_text
 from sheets_sync.errors import SyncBusy
 
 from . import charts, data
@@ -251,6 +252,8 @@ def index() -> Any:
         units=units,
         company=company,
         company_score=view.snapshot.get("company_score"),
+        company_coverage=view.snapshot.get("coverage"),
+        measured=lambda c: coverage_text(c["measured"], c["total"], "zh" if lang == "zh" else "en"),
         company_tone=company["tone"] if company else charts.band(view.snapshot.get("company_score")),
         legend=t("bands", lang, green=f"{bands.GRADE_GREEN:.1f}", yellow=f"{bands.GRADE_YELLOW:.1f}",
                  below_green=f"{bands.GRADE_GREEN - 0.01:.2f}"),

@@ -109,7 +109,9 @@ def _summary(report: SyncReport, ending: str | None = None) -> None:
     warnings = report.warning_count
     score = report.company_score
     coverage = report.coverage
-    measured = f" ({coverage.measured} of {coverage.total} key results measured)" if coverage else ""
+    from .core.messages import coverage_text
+
+    measured = f" ({coverage_text(coverage.measured, coverage.total, 'en')})" if coverage else ""
     for note in report.notes:
         click.secho(f"NOTE    {note}", fg="yellow")
     # A dry run or a validation writes nothing: its last line says so instead of "0 cell(s) written".
