@@ -222,7 +222,8 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
-                what = f" ({change.row_id or change.row} {change.column})" if change.column else ""
+                what = f" ({change.row_id} {change.column})" if change.row_id and change.column else \
+                    f" ({change.column})" if change.column else ""
                 click.echo(f"{unit.source} › {change.sheet} › {change.a1}{what}: "
                            f"{_show(change.old)} → {_show(change.new)}")
             for owned in unit.changes.appends:
