@@ -167,7 +167,7 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo("")
     click.echo("Where to look:")
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
-    sheets = ", ".join(s.name for s in report.rollup.sheets) if report.rollup else ""
+    sheets = ", ".join(report.rollup.sheet_names) if report.rollup else ""
     click.echo(f"  • The company view: {report.rollup_location} ({sheets})")
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
     # The same day as the demo's own sync, so the follow-up shows the same statuses.
