@@ -6,6 +6,7 @@ import bisect
 import datetime as dt
 import html
 import math
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,8 +21,6 @@ from .xlsx_ooxml import (
     PFX,
     REL_NS,
     ROW_RE,
-    WORKBOOK_PART,
-    WORKBOOK_RELS,
     WORKSHEET_CT,
     WORKSHEET_REL,
     Package,
@@ -505,16 +504,16 @@ def _add_sheet(pkg: Package, name: str, header: list[str]) -> tuple[SheetRef, st
     """Create an empty worksheet: its part, its <sheet>, its relationship and content type."""
     if len(name) > 31 or re.search(r"[\[\]:*?/\\]", name) or not name.strip():
         raise PatchError(f"'{name}' cannot be a sheet name")
-    wb = pkg.text(WORKBOOK_PART)
-    rels = pkg.text(WORKBOOK_RELS)
-    sheets = workbook_sheets(wb, rels)
+    wb = pkg.text(pkg.workbook_part)
+    rels = pkg.text(pkg.workbook_rels)
+    sheets = workbook_sheets(wb, rels, base=pkg.workbook_part)
     part = _unique_part(pkg)
     ids = {r.get("Id", "") for r in relationships(rels)}
     n = max([0, *(int(i[3:]) for i in ids if i[:3] == "rId" and i[3:].isdigit())]) + 1
     while f"rId{n}" in ids:
         n += 1
     rel_id = f"rId{n}"
-    target = part[len("xl/") :]
+    target = posixpath.relpath(part, posixpath.dirname(pkg.workbook_part) or ".")
     rels = _insert_before_close(
         rels,
         "Relationships",
@@ -528,8 +527,8 @@ def _add_sheet(pkg: Package, name: str, header: list[str]) -> tuple[SheetRef, st
     wb = _insert_before_close(wb, "sheets", element)
     ct = pkg.text(CONTENT_TYPES)
     ct = _insert_before_close(ct, "Types", f'<Override PartName="/{part}" ContentType="{WORKSHEET_CT}"/>')
-    pkg.set_text(WORKBOOK_PART, wb)
-    pkg.set_text(WORKBOOK_RELS, rels)
+    pkg.set_text(pkg.workbook_part, wb)
+    pkg.set_text(pkg.workbook_rels, rels)
     pkg.set_text(CONTENT_TYPES, ct)
     pkg.set_text(part, _new_sheet_xml(header))
     return SheetRef(name, sheet_id, rel_id, part), part
@@ -537,13 +536,13 @@ def _add_sheet(pkg: Package, name: str, header: list[str]) -> tuple[SheetRef, st
 
 def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
     """Remove overwritten formula cells from calcChain.xml (Excel asks to repair otherwise)."""
-    rels = pkg.text(WORKBOOK_RELS)
+    rels = pkg.text(pkg.workbook_rels)
     rel = _rel_of_type(rels, "/calcChain")
     if not rel:
         return
     from .xlsx_ooxml import resolve_target
 
-    part = resolve_target(WORKBOOK_PART, rel.get("Target", ""))
+    part = resolve_target(pkg.workbook_part, rel.get("Target", ""))
     if not pkg.has(part):
         return
     xml = pkg.text(part)
@@ -574,7 +573,7 @@ def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
     pkg.remove(part)
     rid = re.escape(rel.get("Id", ""))
     pkg.set_text(
-        WORKBOOK_RELS,
+        pkg.workbook_rels,
         re.sub(rf"<(?:[\w.-]+:)?Relationship(?=\s)[^>]*\sId\s*=\s*[\"']{rid}[\"'][^>]*/>", "", rels),
     )
     ct = pkg.text(CONTENT_TYPES)
@@ -587,7 +586,7 @@ def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
 
 def _full_calc_on_load(pkg: Package) -> None:
     """Ask Excel to recalculate on open, so people's own formulas see the new scores."""
-    wb = pkg.text(WORKBOOK_PART)
+    wb = pkg.text(pkg.workbook_part)
     m = _CALCPR_RE.search(wb)
     if m:
         if attrs(m.group(1)).get("fullCalcOnLoad") in ("1", "true"):
@@ -602,7 +601,7 @@ def _full_calc_on_load(pkg: Package) -> None:
         if not after:
             return
         wb = wb[: after.start()] + f'<{p}calcPr fullCalcOnLoad="1"/>' + wb[after.start() :]
-    pkg.set_text(WORKBOOK_PART, wb)
+    pkg.set_text(pkg.workbook_part, wb)
 
 
 def patch_package(
@@ -611,14 +610,14 @@ def patch_package(
     appends: Iterable[OwnedSheet],
 ) -> bool:
     """Apply cell updates and owned-sheet appends to a package; True when any part changed."""
-    wb = pkg.text(WORKBOOK_PART)
-    rels = pkg.text(WORKBOOK_RELS)
-    sheets = workbook_sheets(wb, rels)
+    wb = pkg.text(pkg.workbook_part)
+    rels = pkg.text(pkg.workbook_rels)
+    sheets = workbook_sheets(wb, rels, base=pkg.workbook_part)
     date1904 = bool(re.search(r"date1904\s*=\s*[\"'](1|true)[\"']", wb))
     style_rel = _rel_of_type(rels, "/styles")
     from .xlsx_ooxml import resolve_target
 
-    styles = StyleBook(pkg, resolve_target(WORKBOOK_PART, style_rel["Target"]) if style_rel else None)
+    styles = StyleBook(pkg, resolve_target(pkg.workbook_part, style_rel["Target"]) if style_rel else None)
     dropped: set[tuple[int, str]] = set()
     owned_parts: set[str] = set()
 

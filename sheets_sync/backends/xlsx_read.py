@@ -1,0 +1,383 @@
+"""Bounded reading of an .xlsx package: regular files only, parts under a size limit, only the tables' extent."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..core.model import column_index
+from .xlsx_ooxml import (
+    CELL_RE,
+    FORMULA_RE,
+    PFX,
+    ROW_RE,
+    VALUE_RE,
+    WORKBOOK_PART,
+    SheetRef,
+    attrs,
+    parse_ref,
+    relationships,
+    resolve_target,
+    workbook_sheets,
+)
+
+DEFAULT_MAX_PART_MB = 200
+MAX_PART_ENV = "OKR_SYNC_MAX_PART_MB"
+# The standard's headers sit in the first 50 rows (core/parse.py looks no further); a table's width is
+# the last column holding a value there before a run of this many empty columns.
+HEADER_ROWS = 50
+_COLUMN_GAP = 26
+_OFFICE_DOC = "/officeDocument"
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
+_ENC_RE = re.compile(rb"^<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9_.-]+)[\"']")
+_SI_RE = re.compile(rf"<{PFX}si(?=[\s/>])[^>]*?(?:/>|>(.*?)</{PFX}si>)", re.S)
+_T_RE = re.compile(rf"<{PFX}t(?=[\s/>])[^>]*?(?:/>|>(.*?)</{PFX}t>)", re.S)
+_SHEETDATA_RE = re.compile(rf"<({PFX})sheetData(?=[\s/>])[^>]*?(/?)>", re.S)
+_DIMENSION_RE = re.compile(rf"<{PFX}dimension(?=[\s/>])[^>]*/>")
+_SPANS_RE = re.compile(r"\s+spans\s*=\s*(\"[^\"]*\"|'[^']*')")
+_R_ATTR_RE = re.compile(r"(\sr\s*=\s*)(\"[^\"]*\"|'[^']*')")
+_KINDS = {
+    stat.S_IFIFO: ("a named pipe (FIFO)", "命名管道（FIFO）"),
+    stat.S_IFCHR: ("a character device", "字符设备"),
+    stat.S_IFBLK: ("a block device", "块设备"),
+    stat.S_IFSOCK: ("a socket", "套接字"),
+    stat.S_IFDIR: ("a folder", "文件夹"),
+}
+
+
+class NotRegular(Exception):
+    """The path is not a regular file (FIFO, device, socket, folder)."""
+
+    def __init__(self, en: str, zh: str) -> None:
+        super().__init__(en)
+        self.en, self.zh = en, zh
+
+
+class TooLarge(Exception):
+    """A file or package part is larger than the configured limit."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(what)
+        self.what, self.limit = what, limit
+
+
+def max_part_bytes() -> int:
+    """The largest package part (inflated) or file read, in bytes: OKR_SYNC_MAX_PART_MB or 200 MB."""
+    try:
+        mb = float(os.environ.get(MAX_PART_ENV, "") or DEFAULT_MAX_PART_MB)
+    except ValueError:
+        mb = DEFAULT_MAX_PART_MB
+    return int(max(mb, 1) * 1024 * 1024)
+
+
+def kind_of(mode: int) -> tuple[str, str] | None:
+    """What a non-regular file is, in both languages; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return _KINDS.get(stat.S_IFMT(mode), ("not a regular file", "不是普通文件"))
+
+
+def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> tuple[bytes, os.stat_result]:
+    """A regular file's bytes and its identity; never blocks on a FIFO, never reads a device."""
+    limit = max_part_bytes() if limit is None else limit
+    # O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging the sync.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        kind = kind_of(st.st_mode)
+        if kind is not None:
+            raise NotRegular(*kind)
+        if st.st_size > limit:
+            raise TooLarge("the file", limit)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            blob = f.read(limit + 1)
+        if len(blob) > limit:
+            raise TooLarge("the file", limit)
+        return blob, st
+    finally:
+        os.close(fd)
+
+
+def read_part(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
+    """One part, inflated; refused before inflating when its declared or actual size passes the limit."""
+    limit = max_part_bytes() if limit is None else limit
+    info = z.getinfo(name)
+    if info.file_size > limit:
+        raise TooLarge(f"the part {name}", limit)
+    out = io.BytesIO()
+    with z.open(info) as f:
+        while chunk := f.read(1 << 20):
+            out.write(chunk)
+            if out.tell() > limit:  # a lying header: stop as soon as the real size passes the limit
+                raise TooLarge(f"the part {name}", limit)
+    return out.getvalue()
+
+
+def decode_xml(data: bytes) -> str:
+    """XML part text as Excel reads it: UTF-8, or UTF-16 by BOM or declaration; the declaration dropped."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    elif data.startswith(b"\xef\xbb\xbf"):
+        text = data[3:].decode("utf-8")
+    elif data[:2] in (b"<\x00", b"\x00<"):
+        text = data.decode("utf-16-le" if data[0] == 0x3C else "utf-16-be")
+    else:
+        m = _ENC_RE.match(data)
+        enc = m.group(1).decode().lower() if m else "utf-8"
+        text = data.decode(enc if enc not in ("utf-16", "utf16") else "utf-8")
+    return _DECL_RE.sub("", text, count=1)
+
+
+def main_part(z: zipfile.ZipFile) -> str | None:
+    """The workbook part, found through _rels/.rels as Excel does; xl/workbook.xml when there is no .rels."""
+    if "_rels/.rels" in z.NameToInfo:
+        for rel in relationships(decode_xml(read_part(z, "_rels/.rels"))):
+            if rel.get("Type", "").endswith(_OFFICE_DOC) and not rel.get("TargetMode"):
+                part = resolve_target("", rel.get("Target", ""))
+                if part in z.NameToInfo:
+                    return part
+    return WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else None
+
+
+def rels_part(part: str) -> str:
+    """The relationships part of a part: xl/workbook.xml -> xl/_rels/workbook.xml.rels."""
+    folder, _, name = part.rpartition("/")
+    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
+
+
+@dataclass
+class SheetExtent:
+    """What was kept of one sheet: its compact XML and the original row of each kept row."""
+
+    xml: str
+    rows: list[int] = field(default_factory=list)
+    # Cells inside another cell's array formula or spill range -> that formula's anchor (A1).
+    array_cells: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def _has_value(kind: str, inner: str, empty_strings: set[int]) -> bool:
+    if FORMULA_RE.search(inner):
+        return True
+    if kind == "inlineStr":
+        return any((t.group(1) or "") for t in _T_RE.finditer(inner))
+    v = VALUE_RE.search(inner)
+    text = (v.group(1) or "") if v else ""
+    if kind == "s":
+        return text.strip().isdigit() and int(text) not in empty_strings
+    return text != ""
+
+
+def empty_shared_strings(xml: str) -> set[int]:
+    """Indexes of shared strings that hold no text: a cell showing one holds no value."""
+    return {i for i, m in enumerate(_SI_RE.finditer(xml)) if not any(t.group(1) for t in _T_RE.finditer(m.group(1) or ""))}
+
+
+def _a1(row: int, col: int) -> str:
+    letters = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{row}"
+
+
+_FAST_REF_RE = re.compile(r"<c\s[^>]*?\br=\"([A-Z]{1,3})(\d{1,7})\"")
+_FAST_MAX_COLS = 200
+_FAST_MAX_ROWS = 200_000
+
+
+def _small_sheet(body: str, max_row: int | None, max_col: int | None) -> int | None:
+    """The last row of a sheet that can be read as it is (no array formulas, small); None otherwise."""
+    if "array" in body or max_row is not None or max_col is not None:
+        return None
+    refs = _FAST_REF_RE.findall(body)
+    if len(refs) != body.count("<c ") + body.count("<c>"):
+        return None  # a prefix or a cell without its reference: take the careful path
+    if not refs:
+        return 0 if "row" not in body else None
+    last_row = max(int(d) for _, d in refs)
+    if last_row > _FAST_MAX_ROWS or max(len(w) for w, _ in refs) > 2:
+        return None
+    if max(column_index(w) for w in {w for w, _ in refs}) > _FAST_MAX_COLS:
+        return None
+    return last_row
+
+
+_CELL_START_RE = re.compile(rf"^<({PFX}c)(?=[\s/>])([^>]*)")
+
+
+def _with_r(cell: str, ref: str) -> str:
+    """A cell's XML with its reference set to `ref`."""
+    m = _CELL_START_RE.match(cell)
+    if not m:
+        return cell
+    start = _R_ATTR_RE.sub("", m.group(2))
+    return f'<{m.group(1)} r="{ref}"{start}' + cell[m.end() :]
+
+
+def compact_sheet(xml: str, empty_strings: set[int], max_row: int | None = None, max_col: int | None = None) -> SheetExtent:
+    """The sheet cut to its tables' extent, empty rows dropped and the rest renumbered from 1.
+
+    Width: the last column holding a value in the first HEADER_ROWS rows (before a wide empty gap);
+    height: the last row holding a value within that width. A sheet's declared grid is never trusted.
+    """
+    m = _SHEETDATA_RE.search(xml)
+    if not m:
+        return SheetExtent(xml)
+    p = m.group(1)
+    head = _DIMENSION_RE.sub("", xml[: m.start()])
+    if m.group(2) == "/":
+        return SheetExtent(xml)
+    close = xml.find(f"</{p}sheetData>", m.end())
+    if close < 0:
+        return SheetExtent(xml)
+    body, tail = xml[m.end() : close], xml[close:]
+    fast = _small_sheet(body, max_row, max_col)
+    if fast is not None:  # most sheets: every cell referenced and inside a small box; nothing to cut
+        return SheetExtent(head + xml[m.start() :], list(range(1, fast + 1)))
+    parsed: list[tuple[int, str, list[tuple[int, str, str, bool]]]] = []
+    header_cols: set[int] = set()
+    arrays: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
+    rnum = 0
+    for rm in ROW_RE.finditer(body):
+        ra = attrs(rm.group(1))
+        try:
+            rnum = int(ra["r"]) if "r" in ra else rnum + 1
+        except ValueError:
+            rnum += 1
+        if max_row is not None and rnum > max_row:
+            break
+        cells: list[tuple[int, str, str, bool]] = []
+        col = 0
+        for cm in CELL_RE.finditer(rm.group(2) or ""):
+            ca = attrs(cm.group(1))
+            pos = parse_ref(ca["r"]) if "r" in ca else None
+            col = pos[1] if pos else col + 1
+            inner = cm.group(2) or ""
+            f = FORMULA_RE.search(inner) if "f" in inner else None
+            if f is not None:
+                fa = attrs(f.group(1))
+                if fa.get("t") == "array" and ":" in fa.get("ref", ""):
+                    ends = [parse_ref(x) for x in fa["ref"].split(":")]
+                    if ends[0] and ends[1]:
+                        arrays.append((_a1(rnum, col), ends[0], ends[1]))
+            has = _has_value(ca.get("t", "n"), inner, empty_strings)
+            if has and rnum <= HEADER_ROWS:
+                header_cols.add(col)
+            cells.append((col, cm.group(0), cm.group(1), has))
+        parsed.append((rnum, rm.group(1), cells))
+    width = 0
+    for c in sorted(header_cols):
+        if c - width > _COLUMN_GAP and width:
+            break
+        width = c
+    if max_col is not None:
+        width = max_col
+    out: list[str] = []
+    kept_rows: list[int] = []
+    for rnum, row_attrs, cells in parsed:
+        kept = [(c, text, cattrs) for c, text, cattrs, has in cells if has and c <= width]
+        if not kept:
+            continue
+        k = len(kept_rows) + 1
+        kept_rows.append(rnum)
+        inner = "".join(_with_r(text, _a1(k, c)) for c, text, _ in kept)
+        tag = _R_ATTR_RE.sub("", _SPANS_RE.sub("", row_attrs))
+        out.append(f'<{p}row r="{k}"{tag}>{inner}</{p}row>')
+    array_cells: dict[tuple[int, int], str] = {}
+    for anchor, (r1, c1), (r2, c2) in arrays:
+        if (r2 - r1 + 1) * (c2 - c1 + 1) > 1_000_000:
+            r2 = min(r2, r1 + 1000)  # a whole-column array: the rows the tables can hold are what matter
+        for r in range(r1, r2 + 1):
+            for c in range(c1, min(c2, width or c2) + 1):
+                if _a1(r, c) != anchor:
+                    array_cells[(r, c)] = anchor
+    return SheetExtent(head + f"<{p}sheetData>" + "".join(out) + tail, kept_rows, array_cells)
+
+
+_STUB_SHEET = f'<worksheet xmlns="{_MAIN}"><sheetData/></worksheet>'
+
+
+@dataclass
+class Bounded:
+    """A package reduced to what the reader needs, laid out where every reader expects it."""
+
+    blob: bytes
+    sheets: list[SheetRef]
+    extents: dict[str, SheetExtent]
+
+
+Caps = dict[str, tuple[int | None, int | None]]
+
+
+def bounded_package(z: zipfile.ZipFile, choose: Callable[[list[str]], Caps]) -> Bounded:
+    """A small canonical package: workbook at xl/workbook.xml, UTF-8 parts, the chosen sheets compacted.
+
+    `choose` gets the sheet names and gives the sheets to read with (max_row, max_col) caps, None for the
+    tables' own extent.
+    """
+    main = main_part(z)
+    if main is None:
+        raise KeyError("no workbook part")
+    wb_xml = decode_xml(read_part(z, main))
+    rels_name = rels_part(main)
+    rels_xml = decode_xml(read_part(z, rels_name)) if rels_name in z.NameToInfo else ""
+    sheets = workbook_sheets(wb_xml, rels_xml, base=main)
+    rels = relationships(rels_xml)
+    shared_xml = ""
+    parts: dict[str, str] = {}
+    out_rels: list[str] = []
+    by_id = {s.rel_id: s for s in sheets}
+    canonical: dict[str, str] = {}
+    n = 0
+    for rel in rels:
+        rid, kind = rel.get("Id", ""), rel.get("Type", "")
+        target = resolve_target(main, rel.get("Target", ""))
+        if rid in by_id:
+            n += 1
+            name = f"worksheets/sheet{n}.xml"
+            parts["xl/" + name] = _STUB_SHEET
+            out_rels.append(f'<Relationship Id="{rid}" Type="{_DOC_REL}/worksheet" Target="{name}"/>')
+            by_id[rid].part = target if target in z.NameToInfo else None
+            canonical[rid] = "xl/" + name
+        elif kind.endswith("/sharedStrings") and target in z.NameToInfo:
+            shared_xml = decode_xml(read_part(z, target))
+            parts["xl/sharedStrings.xml"] = shared_xml
+            out_rels.append(f'<Relationship Id="{rid}" Type="{kind}" Target="sharedStrings.xml"/>')
+        elif kind.endswith("/styles") and target in z.NameToInfo:
+            parts["xl/styles.xml"] = decode_xml(read_part(z, target))
+            out_rels.append(f'<Relationship Id="{rid}" Type="{kind}" Target="styles.xml"/>')
+    empties = empty_shared_strings(shared_xml) if shared_xml else set()
+    wanted = choose([s.name for s in sheets])
+    extents: dict[str, SheetExtent] = {}
+    for s in sheets:
+        if s.name in wanted and s.part and s.rel_id in canonical:
+            max_row, max_col = wanted[s.name]
+            ext = compact_sheet(decode_xml(read_part(z, s.part)), empties, max_row, max_col)
+            extents[s.name] = ext
+            parts[canonical[s.rel_id]] = ext.xml
+    parts["xl/workbook.xml"] = wb_xml
+    parts["xl/_rels/workbook.xml.rels"] = f'<Relationships xmlns="{_RELS}">{"".join(out_rels)}</Relationships>'
+    parts["_rels/.rels"] = (
+        f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" Type="{_DOC_REL}/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>'
+    )
+    ct = ['<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>',
+          '<Default Extension="xml" ContentType="application/xml"/>']
+    parts["[Content_Types].xml"] = (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' + "".join(ct) + "</Types>"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as out:
+        for name, text in parts.items():
+            decl = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            out.writestr(name, (decl + text).encode("utf-8"))
+    return Bounded(buf.getvalue(), sheets, extents)
+
