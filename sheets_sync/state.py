@@ -430,7 +430,7 @@ def finish_run(target: Workspace | str | Path, run_id: int, report: SyncReport) 
                 report.company_score,
                 status,
                 reason,
-                json.dumps(snapshot(report), ensure_ascii=False, default=str),
+                json.dumps(snapshot(report), default=str),  # ASCII: a file name may hold undecodable bytes
                 run_id,
             ),
         )

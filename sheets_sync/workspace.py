@@ -9,7 +9,7 @@ from typing import Any
 
 from .backends.base import Backend, RollupTarget
 from .errors import ConfigError
-from .sources import SourceReader
+from .sources import SourceReader, google_key
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
@@ -109,8 +109,18 @@ class Workspace:
                    rollup_location=location, credentials=credentials)
 
     def source_reader(self) -> SourceReader:
-        """The reader for KR Source cells in this workspace."""
-        return SourceReader(self.home, self.credentials)
+        """The reader for KR Source cells: unit folders, the workspace's spreadsheets and allow_sources only."""
+        roots = [Path(r) for b in self.backends if (r := getattr(b, "root", None)) is not None]
+        google: list[str] = []
+        for b in self.backends:
+            google += list(getattr(b, "listed", None) or [])
+            google += [k for s in getattr(b, "spreadsheets", []) if (k := google_key(str(s)))]
+        allow = self.config.get("allow_sources", [])
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            where = self.config_path or "okr-sync.toml"
+            raise ConfigError(f'{where}: allow_sources must be a list of paths or links, e.g. ["data/sales.xlsx"].')
+        return SourceReader(self.home, self.credentials, roots=roots, allow=allow, google_units=google,
+                            allow_base=self.home)
 
 
 def _xlsx_backend(path: Path) -> Backend:

@@ -381,6 +381,16 @@ class XlsxBackend:
             return
         path = Path(locator)
         source = self.source(path)
+        if shown(locator) != locator:
+            # The run log records every cell written by file name, as text; undo must find the file again.
+            raise WorkbookError(
+                source,
+                _msg(
+                    "the file name is not valid UTF-8 (written by another system), so the sync read it but "
+                    "wrote nothing: rename the file and run again",
+                    "文件名不是有效的 UTF-8（来自其他系统），同步只读取未写入：请重命名该文件后重新运行",
+                ),
+            )
         self._check_lock(path, source)
         blob, z, before = self._load(path, source)
         try:

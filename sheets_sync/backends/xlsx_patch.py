@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..core import schema
 from ..core.model import CellError, CellValue, NoCachedValue, OwnedSheet, a1
+from ..core.schema import MAX_SHEET_ROWS
 from .xlsx_ooxml import (
     ATTR_RE,
     CELL_RE,
@@ -197,7 +198,7 @@ class SheetPatch:
         """Write values into cells, creating rows and cells in sorted position where missing."""
         by_row: dict[int, dict[int, Write]] = {}
         for (r, c), w in writes.items():
-            if r < 1 or c < 1 or r > 1048576 or c > 16384:
+            if r < 1 or c < 1 or r > MAX_SHEET_ROWS or c > 16384:
                 raise PatchError(f"cell {r},{c} is outside a sheet")
             by_row.setdefault(r, {})[c] = w
         existing = [(int(attrs(m.group(1))["r"]), m) for m in ROW_RE.finditer(self.body)]
@@ -646,20 +647,29 @@ def patch_package(
             raise PatchError(f"sheet '{name}' is missing")
         patch(ref, {rc: _date_write(v, styles, False) for rc, v in cells.items()}, None)
     for owned in appends:
-        if not owned.rows:
-            continue
-        ref = find_sheet(sheets, owned.name)
-        if ref is None:
-            ref, _ = _add_sheet(pkg, owned.name, list(owned.header))
-            sheets.append(ref)
-        assert ref.part
-        owned_parts.add(ref.part)
-        writes = {
-            (r, c): _date_write(v, styles, True)
-            for r, row in enumerate(owned.rows, start=1)
-            for c, v in enumerate(row, start=1)
-        }
-        patch(ref, writes, list(owned.header))
+        rows = list(owned.rows)
+        name, n = owned.name, 1
+        while rows:
+            ref = find_sheet(sheets, name)
+            if ref is None:
+                ref, _ = _add_sheet(pkg, name, list(owned.header))
+                sheets.append(ref)
+            assert ref.part
+            if not pkg.has(ref.part):
+                raise PatchError(f"sheet '{ref.name}' is not a worksheet")
+            # A full sheet continues on "History 2", "History 3", … (the core warns when it happens).
+            room = MAX_SHEET_ROWS - max(SheetPatch(pkg.text(ref.part)).last_value_row(), 1)
+            if room > 0:
+                owned_parts.add(ref.part)
+                chunk, rows = rows[:room], rows[room:]
+                writes = {
+                    (r, c): _date_write(v, styles, True)
+                    for r, row in enumerate(chunk, start=1)
+                    for c, v in enumerate(row, start=1)
+                }
+                patch(ref, writes, list(owned.header))
+            n += 1
+            name = f"{owned.name} {n}"
     if dropped:
         _prune_calc_chain(pkg, dropped)
     if not pkg.changed and not pkg.removed:

@@ -88,6 +88,9 @@ def kind_of(mode: int) -> tuple[str, str] | None:
 def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> tuple[bytes, os.stat_result]:
     """A regular file's bytes and its identity; never blocks on a FIFO, never reads a device."""
     limit = max_part_bytes() if limit is None else limit
+    kind = kind_of(os.stat(path).st_mode)  # a socket cannot even be opened: name it first
+    if kind is not None:
+        raise NotRegular(*kind)
     # O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging the sync.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
@@ -159,7 +162,7 @@ class SheetExtent:
 
     xml: str
     rows: list[int] = field(default_factory=list)
-    # Cells inside another cell's array formula or spill range -> that formula's anchor (A1).
+    # Cells of an array formula or spill range (its anchor included) -> that formula's anchor (A1).
     array_cells: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
@@ -297,8 +300,8 @@ def compact_sheet(xml: str, empty_strings: set[int], max_row: int | None = None,
             r2 = min(r2, r1 + 1000)  # a whole-column array: the rows the tables can hold are what matter
         for r in range(r1, r2 + 1):
             for c in range(c1, min(c2, width or c2) + 1):
-                if _a1(r, c) != anchor:
-                    array_cells[(r, c)] = anchor
+                # The anchor too: a value written there would delete the whole array formula.
+                array_cells[(r, c)] = anchor
     return SheetExtent(head + f"<{p}sheetData>" + "".join(out) + tail, kept_rows, array_cells)
 
 
