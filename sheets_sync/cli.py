@@ -7,8 +7,8 @@ or the command itself could not run (bad path, bad config, bad option); 3 anothe
 from __future__ import annotations
 
 import datetime as dt
-import json
 import errno
+import json
 import os
 import sys
 from collections.abc import Callable

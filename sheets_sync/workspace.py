@@ -62,6 +62,7 @@ class Workspace:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the file and run again.") from None
         home = path.parent.resolve()
+        _apply_limits(path, config)
         credentials = config.get("credentials")
         if credentials:
             credentials = str((home / Path(credentials).expanduser()).resolve())
@@ -121,6 +122,19 @@ class Workspace:
             raise ConfigError(f'{where}: allow_sources must be a list of paths or links, e.g. ["data/sales.xlsx"].')
         return SourceReader(self.home, self.credentials, roots=roots, allow=allow, google_units=google,
                             allow_base=self.home)
+
+
+def _apply_limits(path: Path, config: dict[str, Any]) -> None:
+    """[limits] max_part_mb: the largest workbook part (unpacked) or file the service reads."""
+    limits = config.get("limits", {})
+    mb = limits.get("max_part_mb") if isinstance(limits, dict) else None
+    if mb is None:
+        return
+    if isinstance(mb, bool) or not isinstance(mb, int | float) or mb < 1:
+        raise ConfigError(f"{path}: [limits] max_part_mb must be a number of megabytes (1 or more), e.g. 200.")
+    from .backends import xlsx_read
+
+    xlsx_read.configured_mb = float(mb)
 
 
 def _xlsx_backend(path: Path) -> Backend:

@@ -17,11 +17,12 @@ from .. import atomic
 from ..core import schema
 from ..core.model import CellValue, Grid, RawWorkbook, WorkbookChanges
 from ..errors import ConfigError, NotAWorkbook, WorkbookError, WorkbookLocked
-from .xlsx_ooxml import CFB_MAGIC, Package, scan_special_cells
+from .xlsx_ooxml import CFB_MAGIC, WORKBOOK_PART, Package, scan_special_cells
 from .xlsx_patch import PatchError, patch_package
 from .xlsx_read import (
     MAX_PART_ENV,
     Bounded,
+    Caps,
     NotRegular,
     SheetExtent,
     TooLarge,
@@ -164,7 +165,7 @@ class XlsxBackend:
         blob, z, _ = self._load(path, source)
         try:
             with z:
-                bounded = self._bounded(z, source, None)
+                bounded = self._bounded(z, source, None, blob)
                 book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
                 names = list(book.sheet_names)
                 sheets: dict[str, Grid] = {}
@@ -201,13 +202,13 @@ class XlsxBackend:
             grid.extend(XlsxBackend._grid(book, f"{name} {n}", bounded.extents.get(f"{name} {n}"))[1:])
             n += 1
 
-    def _bounded(self, z: zipfile.ZipFile, source: str, caps: dict[str, tuple[int | None, int | None]] | None) -> Bounded:
+    def _bounded(self, z: zipfile.ZipFile, source: str, caps: Caps | None, blob: bytes | None = None) -> Bounded:
         """The package cut down to the standard sheets' tables; a part past the size limit is refused."""
 
-        def wanted(names: list[str]) -> dict[str, tuple[int | None, int | None]]:
+        def wanted(names: list[str]) -> Caps:
             if caps is not None:
                 return caps
-            out: dict[str, tuple[int | None, int | None]] = {}
+            out: Caps = {}
             for std in _STANDARD_SHEETS:
                 name = schema.match_sheet(names, std)
                 if name is not None:
@@ -220,7 +221,7 @@ class XlsxBackend:
             return out
 
         try:
-            return bounded_package(z, wanted)
+            return bounded_package(z, wanted, blob)
         except TooLarge as exc:
             raise _too_large(source, exc) from exc
 
@@ -334,7 +335,7 @@ class XlsxBackend:
             )
         try:
             z = zipfile.ZipFile(io.BytesIO(blob))
-            main = main_part(z)
+            main = WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else main_part(z)
         except TooLarge as exc:
             raise _too_large(source, exc) from exc
         except (zipfile.BadZipFile, ValueError, OSError, KeyError, UnicodeDecodeError, LookupError) as exc:
@@ -369,7 +370,8 @@ class XlsxBackend:
                 _msg(
                     f"open in Excel or LibreOffice — close it there and run again (if it is not "
                     f"open anywhere, delete the leftover {shown(lock.name)})",
-                    f"文件正在 Excel 或 LibreOffice 中打开——请先关闭再运行（如果并未打开，请删除残留的 {shown(lock.name)}）",
+                    "文件正在 Excel 或 LibreOffice 中打开——请先关闭再运行（如果并未打开，请删除残留的 "
+                    f"{shown(lock.name)}）",
                 ),
             )
 

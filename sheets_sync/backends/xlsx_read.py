@@ -69,12 +69,16 @@ class TooLarge(Exception):
         self.what, self.limit = what, limit
 
 
+# Set from okr-sync.toml's [limits] max_part_mb; the environment variable wins over it.
+configured_mb: float | None = None
+
+
 def max_part_bytes() -> int:
-    """The largest package part (inflated) or file read, in bytes: OKR_SYNC_MAX_PART_MB or 200 MB."""
+    """The largest package part (inflated) or file read, in bytes: OKR_SYNC_MAX_PART_MB, the config, 200 MB."""
     try:
-        mb = float(os.environ.get(MAX_PART_ENV, "") or DEFAULT_MAX_PART_MB)
+        mb = float(os.environ.get(MAX_PART_ENV, "") or configured_mb or DEFAULT_MAX_PART_MB)
     except ValueError:
-        mb = DEFAULT_MAX_PART_MB
+        mb = configured_mb or DEFAULT_MAX_PART_MB
     return int(max(mb, 1) * 1024 * 1024)
 
 
@@ -115,13 +119,10 @@ def read_part(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
     info = z.getinfo(name)
     if info.file_size > limit:
         raise TooLarge(f"the part {name}", limit)
-    out = io.BytesIO()
     with z.open(info) as f:
-        while chunk := f.read(1 << 20):
-            out.write(chunk)
-            if out.tell() > limit:  # a lying header: stop as soon as the real size passes the limit
-                raise TooLarge(f"the part {name}", limit)
-    return out.getvalue()
+        # One bounded read: zipfile inflates at most the size asked for and never more than the declared
+        # size, so a part that lies about its size stops there (and fails its CRC check).
+        return f.read(info.file_size + 1)
 
 
 def decode_xml(data: bytes) -> str:
@@ -164,6 +165,8 @@ class SheetExtent:
     rows: list[int] = field(default_factory=list)
     # Cells of an array formula or spill range (its anchor included) -> that formula's anchor (A1).
     array_cells: dict[tuple[int, int], str] = field(default_factory=dict)
+    # True when nothing was cut: the sheet can be read from the original package.
+    whole: bool = False
 
 
 def _has_value(kind: str, inner: str, empty_strings: set[int]) -> bool:
@@ -180,7 +183,9 @@ def _has_value(kind: str, inner: str, empty_strings: set[int]) -> bool:
 
 def empty_shared_strings(xml: str) -> set[int]:
     """Indexes of shared strings that hold no text: a cell showing one holds no value."""
-    return {i for i, m in enumerate(_SI_RE.finditer(xml)) if not any(t.group(1) for t in _T_RE.finditer(m.group(1) or ""))}
+    return {
+        i for i, m in enumerate(_SI_RE.finditer(xml)) if not any(t.group(1) for t in _T_RE.finditer(m.group(1) or ""))
+    }
 
 
 def _a1(row: int, col: int) -> str:
@@ -225,7 +230,9 @@ def _with_r(cell: str, ref: str) -> str:
     return f'<{m.group(1)} r="{ref}"{start}' + cell[m.end() :]
 
 
-def compact_sheet(xml: str, empty_strings: set[int], max_row: int | None = None, max_col: int | None = None) -> SheetExtent:
+def compact_sheet(
+    xml: str, empty_strings: set[int], max_row: int | None = None, max_col: int | None = None
+) -> SheetExtent:
     """The sheet cut to its tables' extent, empty rows dropped and the rest renumbered from 1.
 
     Width: the last column holding a value in the first HEADER_ROWS rows (before a wide empty gap);
@@ -244,7 +251,7 @@ def compact_sheet(xml: str, empty_strings: set[int], max_row: int | None = None,
     body, tail = xml[m.end() : close], xml[close:]
     fast = _small_sheet(body, max_row, max_col)
     if fast is not None:  # most sheets: every cell referenced and inside a small box; nothing to cut
-        return SheetExtent(head + xml[m.start() :], list(range(1, fast + 1)))
+        return SheetExtent(head + xml[m.start() :], list(range(1, fast + 1)), whole=True)
     parsed: list[tuple[int, str, list[tuple[int, str, str, bool]]]] = []
     header_cols: set[int] = set()
     arrays: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
@@ -305,6 +312,8 @@ def compact_sheet(xml: str, empty_strings: set[int], max_row: int | None = None,
     return SheetExtent(head + f"<{p}sheetData>" + "".join(out) + tail, kept_rows, array_cells)
 
 
+# Sheets to read, with (max_row, max_col) caps; None for the tables' own extent.
+Caps = dict[str, tuple[int | None, int | None]]
 _STUB_SHEET = f'<worksheet xmlns="{_MAIN}"><sheetData/></worksheet>'
 
 
@@ -317,21 +326,36 @@ class Bounded:
     extents: dict[str, SheetExtent]
 
 
-Caps = dict[str, tuple[int | None, int | None]]
+def _is_plain(data: bytes) -> bool:
+    """UTF-8 XML every reader takes as it is (no BOM, no other declared encoding)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")) or data[:2] in (b"<\x00", b"\x00<"):
+        return False
+    m = _ENC_RE.match(data)
+    return m is None or m.group(1).lower() in (b"utf-8", b"utf8")
 
 
-def bounded_package(z: zipfile.ZipFile, choose: Callable[[list[str]], Caps]) -> Bounded:
+def bounded_package(z: zipfile.ZipFile, choose: Callable[[list[str]], Caps], blob: bytes | None = None) -> Bounded:
     """A small canonical package: workbook at xl/workbook.xml, UTF-8 parts, the chosen sheets compacted.
 
     `choose` gets the sheet names and gives the sheets to read with (max_row, max_col) caps, None for the
-    tables' own extent.
+    tables' own extent. Every part a reader would unpack is read here first, under the size limit; when
+    the package is already plain (`blob`, its bytes, given) and no sheet needed cutting, it is used as is.
     """
+    plain = blob is not None
+
+    def xml(name: str) -> str:
+        nonlocal plain
+        data = read_part(z, name)
+        plain = plain and _is_plain(data)
+        return decode_xml(data)
+
     main = main_part(z)
     if main is None:
         raise KeyError("no workbook part")
-    wb_xml = decode_xml(read_part(z, main))
+    plain = plain and main == WORKBOOK_PART
+    wb_xml = xml(main)
     rels_name = rels_part(main)
-    rels_xml = decode_xml(read_part(z, rels_name)) if rels_name in z.NameToInfo else ""
+    rels_xml = xml(rels_name) if rels_name in z.NameToInfo else ""
     sheets = workbook_sheets(wb_xml, rels_xml, base=main)
     rels = relationships(rels_xml)
     shared_xml = ""
@@ -351,11 +375,11 @@ def bounded_package(z: zipfile.ZipFile, choose: Callable[[list[str]], Caps]) -> 
             by_id[rid].part = target if target in z.NameToInfo else None
             canonical[rid] = "xl/" + name
         elif kind.endswith("/sharedStrings") and target in z.NameToInfo:
-            shared_xml = decode_xml(read_part(z, target))
+            shared_xml = xml(target)
             parts["xl/sharedStrings.xml"] = shared_xml
             out_rels.append(f'<Relationship Id="{rid}" Type="{kind}" Target="sharedStrings.xml"/>')
         elif kind.endswith("/styles") and target in z.NameToInfo:
-            parts["xl/styles.xml"] = decode_xml(read_part(z, target))
+            parts["xl/styles.xml"] = xml(target)
             out_rels.append(f'<Relationship Id="{rid}" Type="{kind}" Target="styles.xml"/>')
     empties = empty_shared_strings(shared_xml) if shared_xml else set()
     wanted = choose([s.name for s in sheets])
@@ -363,9 +387,11 @@ def bounded_package(z: zipfile.ZipFile, choose: Callable[[list[str]], Caps]) -> 
     for s in sheets:
         if s.name in wanted and s.part and s.rel_id in canonical:
             max_row, max_col = wanted[s.name]
-            ext = compact_sheet(decode_xml(read_part(z, s.part)), empties, max_row, max_col)
+            ext = compact_sheet(xml(s.part), empties, max_row, max_col)
             extents[s.name] = ext
             parts[canonical[s.rel_id]] = ext.xml
+    if plain and blob is not None and all(e.whole for e in extents.values()):
+        return Bounded(blob, sheets, extents)  # nothing to cut or convert: the reader may take the file
     parts["xl/workbook.xml"] = wb_xml
     parts["xl/_rels/workbook.xml.rels"] = f'<Relationships xmlns="{_RELS}">{"".join(out_rels)}</Relationships>'
     parts["_rels/.rels"] = (

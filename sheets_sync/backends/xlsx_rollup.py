@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import math
 import os
-import secrets
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from ..atomic import atomic_write
 from ..core.model import CellValue
 from ..core.rollup import ColumnKind, RollupBook, RollupSheet
 from ..errors import ConfigError, WorkbookLocked
@@ -135,28 +135,26 @@ class XlsxRollupTarget:
                 f"Cannot create the folder {folder} for the rollup ({exc.strerror}); "
                 f"pick another --rollup path. / 无法创建汇总文件夹 {folder}，请用 --rollup 另选路径。"
             ) from exc
-        # A .tmp suffix so a folder scan for unit workbooks never picks up the half-written file.
-        temp = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        # The one atomic save (sheets_sync/atomic.py): a .tmp name a folder scan for units never picks up.
         try:
-            try:
-                _package(workbook, rows, temp)
-                with open(temp, "rb+") as handle:
-                    os.fsync(handle.fileno())
-            except OSError as exc:
+            atomic_write(self.path, lambda temp: _package(workbook, rows, Path(temp)))
+        except PermissionError as exc:
+            if not os.access(folder, os.W_OK):
                 raise ConfigError(
-                    f"Cannot write the rollup in {folder} ({exc.strerror}); pick another "
-                    f"--rollup path. / 无法在 {folder} 写入汇总文件，请用 --rollup 另选路径。"
+                    f"Cannot write the rollup in {folder}: the folder is read-only for this user; give the "
+                    f"service write access or pick another --rollup path. / 汇总文件夹 {folder} 只读，请授予写入权限"
+                    "或用 --rollup 另选路径。"
                 ) from exc
-            try:
-                os.replace(temp, self.path)
-            except PermissionError as exc:
-                raise WorkbookLocked(
-                    str(self.path),
-                    "the rollup is open in Excel or another program; close it and sync again. / "
-                    "汇总工作簿正被 Excel 或其他程序打开，请关闭后重新同步。",
-                ) from exc
-        finally:
-            temp.unlink(missing_ok=True)
+            raise WorkbookLocked(
+                str(self.path),
+                "the rollup is open in Excel or another program; close it and sync again. / "
+                "汇总工作簿正被 Excel 或其他程序打开，请关闭后重新同步。",
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot write the rollup in {folder} ({exc.strerror}); pick another "
+                f"--rollup path. / 无法在 {folder} 写入汇总文件，请用 --rollup 另选路径。"
+            ) from exc
 
 
 def read_marks(path: Path) -> dict[str, str]:
