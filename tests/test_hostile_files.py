@@ -155,7 +155,7 @@ def test_one_value_in_xfd1048576_of_a_units_okrs_sheet(tmp_path: Path) -> None:
 def _bomb_part(z: zipfile.ZipFile, name: str, head: bytes, unit_xml: bytes, mb: int, tail: bytes) -> None:
     """A part that inflates to `mb` MB from a few hundred KB (a deflate stream of repeated XML)."""
     chunk = unit_xml * (1024 * 1024 // len(unit_xml))
-    with z.open(zipfile.ZipInfo(name), "w", force_zip64=True) as f:
+    with z.open(zipfile.ZipInfo(name), "w", force_zip64=mb >= 4096) as f:
         f._compressor = zlib.compressobj(1, zlib.DEFLATED, -15)  # fast: the data repeats anyway
         f.write(head)
         for _ in range(mb):
@@ -198,7 +198,26 @@ def test_a_small_file_whose_parts_inflate_to_gigabytes(tmp_path: Path) -> None:
     assert run.rc != 0 and "bomb.xlsx" in run.out and "16 MB" in run.out, run.out
     assert run.peak_mb < 1024 and digest(liar) == before
 
+    # The same part, its headers claiming 1,000 bytes: the real size is never unpacked past the claim.
+    honest = liar.read_bytes()
+    blob = bytearray(honest)
+    name = okrs_part(parts).encode()
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = blob.find(signature)
+        while at >= 0:
+            name_at = at + (30 if signature == b"PK\x03\x04" else 46)
+            if blob[name_at:name_at + len(name)] == name:
+                blob[at + offset:at + offset + 4] = (1000).to_bytes(4, "little")
+            at = blob.find(signature, at + 4)
+    liar.write_bytes(bytes(blob))
+    before = digest(liar)
+    run = okr_sync("sync", str(tmp_path), *AS_OF)
+    assert run.rc != 0 and any("bomb.xlsx" in line and "FAILED" in line for line in run.out.splitlines()), run.out
+    assert run.peak_mb < 1024 and digest(liar) == before
+
     # The same limit set in okr-sync.toml.
+    liar.write_bytes(honest)
+    before = digest(liar)
     config = tmp_path / "okr-sync.toml"
     config.write_text('[limits]\nmax_part_mb = 32\n[[sources]]\npath = "."\n')
     run = okr_sync("sync", str(config), *AS_OF)

@@ -349,7 +349,8 @@ def bounded_package(z: zipfile.ZipFile, choose: Callable[[list[str]], Caps], blo
         plain = plain and _is_plain(data)
         return decode_xml(data)
 
-    main = main_part(z)
+    # The usual place first (what every reader looks at); else where _rels/.rels says, as Excel does.
+    main = WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else main_part(z)
     if main is None:
         raise KeyError("no workbook part")
     plain = plain and main == WORKBOOK_PART

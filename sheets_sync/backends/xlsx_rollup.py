@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import math
 import os
+import stat
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ from ..errors import ConfigError, WorkbookLocked
 
 # The one marker of every workbook the service owns; the xlsx backend skips such files as units.
 from .xlsx import OWNED_PROPERTY, lock_file
+from .xlsx_read import TooLarge, read_part
 
 OWNED_VALUE = "rollup"
 FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
@@ -160,9 +162,11 @@ class XlsxRollupTarget:
 def read_marks(path: Path) -> dict[str, str]:
     """The custom document properties of an .xlsx file; empty when it is not a readable workbook."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return {}  # a FIFO or a device at the rollup's path: never opened (it is named by the caller)
         with zipfile.ZipFile(path) as archive:
-            xml = archive.read("docProps/custom.xml")
-    except (OSError, KeyError, zipfile.BadZipFile):
+            xml = read_part(archive, "docProps/custom.xml")
+    except (OSError, KeyError, zipfile.BadZipFile, TooLarge):
         return {}
     try:
         root = ElementTree.fromstring(xml)
