@@ -9,8 +9,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from sheets_sync import runner, state
-from sheets_sync.errors import OkrSyncError
+from sheets_sync import operations
 
 from . import data
 from .auth import require_token
@@ -44,6 +43,8 @@ def _sync_options() -> tuple[dt.date | None, bool]:
         return None, False
     try:
         body = json.loads(raw)
+    except RecursionError:
+        abort(400, description='The body is JSON nested too deeply; send e.g. {"as_of": "2026-11-01"}.')
     except (ValueError, UnicodeDecodeError) as exc:
         abort(
             400,
@@ -70,60 +71,31 @@ def _sync_options() -> tuple[dt.date | None, bool]:
     return as_of, dry_run
 
 
-def report_summary(report: Any, run_id: int | None) -> dict[str, Any]:
-    """What a client needs to know about a finished sync."""
-    return {
-        "run_id": run_id,
-        "dry_run": report.dry_run,
-        "as_of": report.as_of.isoformat(),
-        "status": "failed" if report.failed_units else "ok",
-        "company_score": report.company_score,
-        "units": len(report.units),
-        "cells_written": report.cells_written,
-        "errors": report.error_count,
-        "warnings": sum(u.warnings for u in report.units),
-        "failed_units": [{"source": u.source, "error": u.error} for u in report.failed_units],
-        "rollup": report.rollup_location,
-        "rollup_written": report.rollup_written,
-        "exit_code": report.exit_code,
-        "findings": [state.json_safe(f.as_dict()) for f in report.findings],
-    }
-
-
 @bp.post("/api/sync")
 @require_token
 def sync() -> Any:
     as_of, dry_run = _sync_options()
-    report, run_id = runner.run_sync(data.workspace(), as_of=as_of, dry_run=dry_run, trigger="api")
+    report = operations.sync(data.workspace(), as_of=as_of, dry_run=dry_run, trigger="api")
     if not dry_run:
         data.invalidate()
-    if report.rollup_error:
-        # The units were synced and recorded, but the company view is stale: the run failed.
-        raise OkrSyncError(f"rollup: {report.rollup_error} (run {run_id})")
-    return jsonify(report_summary(report, run_id))
+    body = report.to_json()
+    # The units were synced and recorded, but a rollup that could not be written leaves the company view
+    # stale: the run failed, and the answer says so with the same report.
+    return jsonify(body), 503 if report.rollup_error else 200
 
 
 def status_payload() -> dict[str, Any]:
-    """Last run, whether one is running, and the company score."""
+    """Whether a sync runs now, the last run, and the latest report's own counts."""
     ws = data.workspace()
-    runs = state.list_runs(ws, limit=1)
-    view = data.view()
-    holder = data.running()
     scheduler = current_app.extensions["okr_sync"].get("scheduler")
-    return {
-        "running": holder is not None,
-        "running_since": holder.started if holder else None,
-        "running_by": holder.who if holder else None,
-        "last_run": runs[0].as_dict() if runs else None,
-        "last_sync": view.run.as_dict() if view.run else None,
-        "preview": view.preview,
-        "as_of": view.snapshot.get("as_of"),
-        "company_score": view.snapshot.get("company_score"),
-        "units": len(view.snapshot.get("units", [])),
-        "errors": sum(1 for f in view.snapshot.get("findings", []) if f["severity"] == "error"),
-        "warnings": sum(1 for f in view.snapshot.get("findings", []) if f["severity"] == "warning"),
-        "next_scheduled_run": scheduler.next_run.isoformat() if scheduler and scheduler.next_run else None,
-    }
+    view = data.view()
+    body = operations.status(ws).to_json()
+    if view.preview:
+        # Nothing recorded yet: the figures are a dry run's, said as such.
+        body.update({key: view.snapshot.get(key) for key in operations.SUMMARY_FIELDS})
+    body["preview"] = view.preview
+    body["next_scheduled_run"] = scheduler.next_run.isoformat() if scheduler and scheduler.next_run else None
+    return body
 
 
 @bp.get("/api/status")
@@ -165,15 +137,15 @@ def history() -> Any:
         abort(400, description="id must be a global ID like MKT/KR1.2 or CO/O1 (unit code, slash, local ID).")
     unit_code, local_id = parsed
     view = data.view()
-    unit = next((u for u in view.units if (u.get("unit_code") or "").upper() == unit_code.upper()), None)
+    unit = next((u for u in view.units if (u.get("unit") or "").upper() == unit_code.upper()), None)
     if unit is None:
         abort(404, description=f"There is no unit {unit_code!r} in this workspace.")
-    global_id = f"{unit['unit_code']}/{local_id}"
-    known = {str(r.get("ID", "")).upper() for r in view.rows("Rollup")}
+    global_id = f"{unit['unit']}/{local_id}"
+    known = {str(r.get("id") or "").upper() for r in view.records("Rollup")}
     if global_id.upper() not in known:
         abort(404, description=f"{global_id} is not an objective or key result of {unit['source']}.")
-    rows = data.history_rows(unit["locator"], local_id, global_id)
-    return jsonify(id=global_id, unit=unit["unit_code"], source=unit["source"], rows=rows)
+    rows = data.history_rows(unit, local_id, global_id)
+    return jsonify(id=global_id, unit=unit["unit"], source=unit["source"], rows=rows)
 
 
 @bp.get("/api/runs")
@@ -182,4 +154,4 @@ def runs() -> Any:
     text = request.args.get("limit", "20")
     if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= 500:
         abort(400, description="limit must be a whole number from 1 to 500.")
-    return jsonify(runs=[r.as_dict() for r in state.list_runs(data.workspace(), int(text))])
+    return jsonify(runs=[r.as_dict() for r in operations.log(data.workspace(), int(text))])

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -22,12 +22,14 @@ from flask import (
     url_for,
 )
 
-from sheets_sync import runner, state
+from sheets_sync import operations
+from sheets_sync.core import bands
 from sheets_sync.errors import SyncBusy
 
 from . import charts, data
-from .auth import token_ok
+from .auth import bearer_ok, checked_token
 from .i18n import level_label, pick_lang, status_key, status_label, t
+from .sessions import SessionStore
 
 bp = Blueprint("dashboard", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,10 +55,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _sessions() -> SessionStore:
+    return current_app.extensions["okr_sync"]["sessions"]  # type: ignore[no-any-return]
+
+
 def _session_ok() -> bool:
-    """The session carries the digest of a token that is still configured."""
+    """The session is one this process started and has not ended, for a token that is still configured."""
     held = session.get("auth")
-    if not isinstance(held, str):
+    if not isinstance(held, str) or not _sessions().valid(session.get("sid"), held):
         return False
     ok = False
     for token in current_app.config.get("TOKENS") or []:
@@ -65,12 +71,18 @@ def _session_ok() -> bool:
 
 
 def _bearer_ok() -> bool | None:
-    """True/False for a Bearer header, None when there is none."""
-    header = request.headers.get("Authorization", "")
-    if not header:
-        return None
-    scheme, _, presented = header.partition(" ")
-    return scheme.lower() == "bearer" and bool(presented) and token_ok(presented.strip())
+    """True/False for an Authorization header, None when there is none."""
+    return bearer_ok()
+
+
+# Query parameters a sign-in may carry back to the page asked for; anything else (a token!) is dropped.
+_NEXT_PARAMS = ("lang",)
+
+
+def _return_path() -> str:
+    """The page asked for, with only harmless query parameters, for /login?next=."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k in _NEXT_PARAMS and len(v) <= 10]
+    return request.path + ("?" + urlencode(kept) if kept else "")
 
 
 def login_required(view: F) -> F:
@@ -82,7 +94,7 @@ def login_required(view: F) -> F:
         if bearer is False:
             abort(401, description="That token is not valid.")
         if not bearer and not _session_ok():
-            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("dashboard.login", next=_return_path()))
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
@@ -115,20 +127,25 @@ def login() -> Any:
     lang = pick_lang()
     error = None
     if request.method == "POST":
+        _check_csrf()  # a cross-site post has no form token of ours
         token = request.form.get("token", "").strip()
-        if token and len(token) <= 512 and token_ok(token):
+        if token and checked_token(token):
             session.clear()
-            session["auth"] = _digest(token)
+            digest = _digest(token)
+            session["sid"] = _sessions().start(digest)
+            session["auth"] = digest
             session["lang"] = lang
             session.permanent = False
             return redirect(_safe_next(request.args.get("next")))
         error = t("bad_token", lang)
     status = 401 if error else 200
-    return render_template("login.html", lang=lang, t=t, error=error), status
+    return render_template("login.html", lang=lang, t=t, error=error, csrf=_csrf()), status
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    _check_csrf()
+    _sessions().end(session.get("sid"))
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -140,36 +157,36 @@ def sync_now() -> Any:
         _check_csrf()
     lang = pick_lang()
     try:
-        report, run_id = runner.run_sync(data.workspace(), trigger="dashboard")
+        report = operations.sync(data.workspace(), trigger="dashboard")
     except SyncBusy as exc:
         flash(str(exc), "warning")
     else:
         data.invalidate()
-        flash(t("sync_done", lang, run=run_id, cells=report.cells_written, errors=report.error_count), "ok")
+        flash(t("sync_done", lang, run=report.run_id, cells=report.cells_written, errors=report.error_count), "ok")
     return redirect(url_for("dashboard.index"))
 
 
 def _unit_order(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Units as a tree walk from the company down, children by code; the unreadable last."""
-    codes = {u.get("unit_code") for u in units if u.get("unit_code")}
+    codes = {u.get("unit") for u in units if u.get("unit")}
     children: dict[Any, list[dict[str, Any]]] = {}
     for u in units:
-        if u.get("unit_code"):
+        if u.get("unit"):
             parent = u.get("parent") if u.get("parent") in codes else None
             children.setdefault(parent, []).append(u)
     order: list[dict[str, Any]] = []
     seen: set[str] = set()
 
     def walk(parent: Any, depth: int) -> None:
-        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit_code"))):
-            if u["locator"] in seen:  # an alignment cycle must not loop the page
+        for u in sorted(children.get(parent, []), key=lambda x: str(x.get("unit"))):
+            if u["path"] in seen:  # an alignment cycle must not loop the page
                 continue
-            seen.add(u["locator"])
+            seen.add(u["path"])
             order.append({**u, "depth": depth})
-            walk(u.get("unit_code"), depth + 1)
+            walk(u.get("unit"), depth + 1)
 
     walk(None, 0)
-    order += [{**u, "depth": 0} for u in units if u["locator"] not in seen]
+    order += [{**u, "depth": 0} for u in units if u["path"] not in seen]
     return order
 
 
@@ -192,6 +209,12 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else ""
 
 
+@bp.get("/bands.css")
+def bands_css() -> Any:
+    """The status and grade colours as CSS custom properties, from the one definition in the core."""
+    return current_app.response_class(bands.css(), mimetype="text/css")
+
+
 @bp.get("/")
 @login_required
 def index() -> Any:
@@ -199,23 +222,24 @@ def index() -> Any:
     ws = data.workspace()
     view = data.view()
     units = _unit_order(view.units)
-    trends = state.unit_trends(ws)
-    last = state.list_runs(ws, limit=1)
+    trends = operations.trends(ws)
+    last = operations.log(ws, limit=1)
     findings = sorted(
         view.snapshot.get("findings", []),
         key=lambda f: (f["severity"] != "error", str(f.get("unit") or ""), f["where"]),
     )
-    deps = [r for r in view.rows("Dependencies") if status_key(r.get("To's status")) in AT_RISK]
+    deps = [r for r in view.records("Dependencies") if status_key(r.get("status")) in AT_RISK]
     holder = data.running()
     scheduler = current_app.extensions["okr_sync"].get("scheduler")
     company = next((u for u in units if u.get("level") == "company"), None)
     bars = charts.bar_chart(
-        [(str(u.get("unit_code") or u["source"]), str(u.get("name") or ""), u.get("score")) for u in units],
+        [(str(u.get("unit") or u["source"]), str(u.get("name") or ""), u.get("score"), u["tone"])
+         for u in units],
         t("unit_scores", lang),
     )
     sparks = {
-        u.get("unit_code"): charts.sparkline(
-            trends.get(u.get("unit_code") or "", []), f"{u.get('unit_code')} {t('trend', lang)}"
+        u.get("unit"): charts.sparkline(
+            trends.get(u.get("unit") or "", []), f"{u.get('unit')} {t('trend', lang)}"
         )
         for u in units
     }
@@ -227,10 +251,13 @@ def index() -> Any:
         units=units,
         company=company,
         company_score=view.snapshot.get("company_score"),
+        company_tone=company["tone"] if company else charts.band(view.snapshot.get("company_score")),
+        legend=t("bands", lang, green=f"{bands.GRADE_GREEN:.1f}", yellow=f"{bands.GRADE_YELLOW:.1f}",
+                 below_green=f"{bands.GRADE_GREEN - 0.01:.2f}"),
         bars=bars,
         sparks=sparks,
         trends=trends,
-        tree=_tree(view.rows("Alignment")),
+        tree=_tree(view.records("Alignment")),
         deps=deps,
         findings=findings,
         shown=MAX_FINDINGS_SHOWN,

@@ -1,7 +1,9 @@
-"""What the API and dashboard show: the workspace, the latest run's snapshot, trends, History rows."""
+"""What the API and dashboard show: the workspace, the latest run's report, trends, History rows."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
 import threading
 import time
@@ -10,12 +12,20 @@ from typing import Any
 
 from flask import current_app
 
-from sheets_sync import engine, lock, state
-from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync import operations
+from sheets_sync.core import bands
+from sheets_sync.core.rollup import ROLLUP_SHEETS
+from sheets_sync.core.schema import HISTORY_HEADERS, HISTORY_KEYS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync.core.values import SERIAL_EPOCH, clean_float
 from sheets_sync.errors import ConfigError
+from sheets_sync.locking import LockHolder, current_holder
+from sheets_sync.operations import RunRecord
+from sheets_sync.operations.undo import backend_for
+from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 
 PREVIEW_TTL = 60.0
+_LEGACY_KEYS = {(sheet, title): key for sheet, columns in ROLLUP_SHEETS.items() for key, title, _ in columns}
 _cache_lock = threading.Lock()
 _preview_lock = threading.Lock()
 
@@ -25,16 +35,37 @@ _GLOBAL_ID = re.compile(r"^(?P<unit>[\w-]{1,40})/(?P<local>(?:O|KR)\d{1,4}(?:\.\
 
 @dataclass
 class View:
-    """The latest known state of the company: from the newest recorded run, else a dry-run preview."""
+    """The latest known state of the company: the newest recorded sync's report, else a dry-run preview's."""
 
-    run: state.RunRecord | None
+    run: RunRecord | None
     snapshot: dict[str, Any]
     preview: bool = False
     sheets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        rollup = self.snapshot.get("rollup") or {}
+        rollup = self.snapshot.get("rollup_book") or {}
         self.sheets = {s["name"]: s for s in rollup.get("sheets", [])}
+
+    def records(self, sheet: str) -> list[dict[str, Any]]:
+        """A rollup sheet's rows as column key -> value dicts (plus _tone, and _depth for Alignment).
+
+        Keys, not titles: a column's title may be renamed without breaking a reader. A snapshot stored
+        before keys existed gets them from the titles the rollup had then.
+        """
+        data = self.sheets.get(sheet)
+        if not data:
+            return []
+        keys = data.get("keys") or [_LEGACY_KEYS.get((sheet, h), h) for h in data["headers"]]
+        tones = data.get("tones") or []
+        depths = data.get("depths") or []
+        out = []
+        for i, row in enumerate(data["rows"]):
+            item = dict(zip(keys, row, strict=False))
+            item["_tone"] = tones[i] if i < len(tones) else None
+            if depths:
+                item["_depth"] = depths[i] if i < len(depths) else 0
+            out.append(item)
+        return out
 
     def rows(self, sheet: str) -> list[dict[str, Any]]:
         """A rollup sheet's rows as header -> value dicts (plus _depth for Alignment)."""
@@ -53,21 +84,23 @@ class View:
     @property
     def units(self) -> list[dict[str, Any]]:
         """Each unit's summary, joined with its row of the Units sheet."""
-        by_code = {r.get("Unit"): r for r in self.rows("Units")}
+        by_code = {r.get("unit"): r for r in self.records("Units")}
         merged = []
         for u in self.snapshot.get("units", []):
-            row = by_code.get(u.get("unit_code"), {})
+            row = by_code.get(u.get("unit"), {})
             merged.append(
                 {
                     **u,
-                    "parent": row.get("Parent unit"),
-                    "objectives": row.get("Objectives"),
-                    "key_results": row.get("Key results"),
-                    "on_track": row.get("On track"),
-                    "at_risk": row.get("At risk"),
-                    "off_track": row.get("Off track"),
-                    "done": row.get("Done"),
-                    "no_data": row.get("No data"),
+                    "parent": row.get("parent"),
+                    "objectives": row.get("objectives"),
+                    "key_results": row.get("key_results"),
+                    "on_track": row.get("on_track"),
+                    "at_risk": row.get("at_risk"),
+                    "off_track": row.get("off_track"),
+                    "done": row.get("done"),
+                    "no_data": row.get("no_data"),
+                    "status": row.get("status"),
+                    "tone": row.get("_tone") or bands.tone(None, u.get("score"), ended=False),
                 }
             )
         return merged
@@ -93,35 +126,28 @@ def invalidate() -> None:
 
 
 def view() -> View:
-    """The newest recorded run's snapshot (parsed once per run), else a dry run cached a minute."""
+    """The newest recorded sync's report (parsed once per run), else a dry run cached a minute."""
     ws = workspace()
     ext = current_app.extensions["okr_sync"]
-    latest = state.latest_snapshot_run(ws)
+    latest = operations.latest_report(ws)
     if latest is not None:
-        with _cache_lock:
-            cached = ext.get("snapshot")
-            if cached and cached[0] == latest.id:
-                return View(latest, cached[1])
-        snap = state.get_snapshot(ws, latest.id) or {}
-        with _cache_lock:
-            ext["snapshot"] = (latest.id, snap)
-        return View(latest, snap)
+        run, report = latest
+        return View(run, report)
     # One preview at a time: a crowd of first visitors must not start a crowd of dry runs.
     with _preview_lock:
         with _cache_lock:
             hit = ext.get("preview")
             if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
                 return View(None, hit[1], preview=True)
-        report = engine.sync(ws, dry_run=True)
-        snap = state.snapshot(report)
+        snap = operations.preview(ws).to_json(with_changes=False, with_rollup=True)
         with _cache_lock:
             ext["preview"] = (time.monotonic(), snap)
     return View(None, snap, preview=True)
 
 
-def running() -> lock.LockHolder | None:
+def running() -> LockHolder | None:
     """The sync running now, if any."""
-    return lock.current_holder(workspace().home)
+    return current_holder(workspace().lock_homes)
 
 
 def parse_global_id(text: str) -> tuple[str, str] | None:
@@ -132,10 +158,29 @@ def parse_global_id(text: str) -> tuple[str, str] | None:
     return match["unit"], match["local"].upper()
 
 
-def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, Any]]:
+def locator_of(unit: dict[str, Any]) -> str | None:
+    """A reported unit's workbook (the report carries only its path relative to the workspace)."""
+    ws = workspace()
+    path = unit.get("path")
+    if not path:
+        return None
+    for backend in ws.backends:
+        try:
+            for locator in backend.list_units():
+                if locator == path or os.path.relpath(locator, ws.home) == os.path.normpath(path):
+                    return locator
+        except (OSError, ValueError, ConfigError):
+            continue
+    return None
+
+
+def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[dict[str, Any]]:
     """The History rows of one objective or KR, read through the unit's backend."""
     ws = workspace()
-    backend = state.backend_for(ws, locator, {})
+    locator = locator_of(unit)
+    if locator is None:
+        return []
+    backend = backend_for(ws, locator, {})
     if backend is None:
         return []
     raw = backend.read(locator)
@@ -145,8 +190,8 @@ def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, 
     grid = raw.sheets[name]
     if not grid:
         return []
-    keys = ("time", "id", "current", "confidence", "progress", "score", "status")
-    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values() for h, k in zip(headers, keys, strict=True)}
+    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values()
+              for h, k in zip(headers, HISTORY_KEYS, strict=True)}
     columns = {lookup[normalize(h)]: i for i, h in enumerate(grid[0]) if normalize(h) in lookup}
     if "id" not in columns:
         return []
@@ -156,5 +201,14 @@ def history_rows(locator: str, local_id: str, global_id: str) -> list[dict[str, 
         cell = line[columns["id"]] if columns["id"] < len(line) else None
         if cell is None or str(cell).strip().upper() not in wanted:
             continue
-        rows.append({k: state.json_safe(line[i]) if i < len(line) else None for k, i in columns.items()})
+        # Rows written before figures were rounded may hold float noise (0.8200000000000001).
+        rows.append({k: json_safe(_tidy(line[i], k)) if i < len(line) else None for k, i in columns.items()})
     return rows
+
+
+def _tidy(value: Any, key: str = "") -> Any:
+    """History cells for JSON: serial dates (Google hands them over as numbers) as dates, floats rounded."""
+    if key in ("time", "as_of") and isinstance(value, int | float) and not isinstance(value, bool):
+        moment = SERIAL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
+        return moment if key == "time" else moment.date()
+    return clean_float(value) if isinstance(value, float) else value

@@ -67,6 +67,8 @@ class _ClockJob(schedule.Job):
         ret = self.job_func()  # type: ignore[misc]
         self.last_run = self.clock.now()
         self._schedule_next_run()
+        # Logged once the next time is known (logging it from inside the job showed the past one).
+        log.info("next scheduled sync at %s", self.next_run.isoformat(sep=" ", timespec="seconds"))
         return ret
 
     def _schedule_next_run(self) -> None:
@@ -119,7 +121,6 @@ class SyncScheduler:
             log.exception("scheduled sync failed: %s: %s", type(exc).__name__, exc)
         finally:
             self.running = False
-            log.info("next scheduled sync at %s", self.next_run)
 
     def stop(self) -> None:
         """Ask the loop to end; a run in progress finishes first."""
@@ -145,22 +146,23 @@ def sync_job(config_path: str | Path, trigger: str = "schedule") -> Callable[[],
     """A job that loads the workspace afresh (new workbooks count) and runs one recorded sync."""
 
     def job() -> object:
-        from sheets_sync import runner
+        import json
+
+        from sheets_sync import operations
         from sheets_sync.errors import OkrSyncError
         from sheets_sync.workspace import Workspace
 
         workspace = Workspace.from_path(config_path)
-        report, run_id = runner.run_sync(workspace, trigger=trigger)
+        report = operations.sync(workspace, trigger=trigger)
         if report.rollup_error:
             # Counted as a failed run, like any other: the next one still happens.
-            raise OkrSyncError(f"run {run_id}: the units were synced but the rollup was not: {report.rollup_error}")
-        log.info(
-            "scheduled sync %s done: %d units, %d cells written, %d errors",
-            run_id,
-            len(report.units),
-            report.cells_written,
-            report.error_count,
-        )
+            raise OkrSyncError(
+                f"run {report.run_id}: the units were synced but the rollup was not: {report.rollup_error}")
+        body = report.to_json(with_changes=False)
+        summary = {k: body[k] for k in ("kind", "run_id", "status", *operations.SUMMARY_FIELDS)}
+        log.info("scheduled sync %s done: %d units, %d cells written, %d errors", report.run_id, len(report.units),
+                 report.cells_written, report.error_count)
+        log.info("report: %s", json.dumps(summary, ensure_ascii=False))
         return None
 
     return job

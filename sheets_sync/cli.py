@@ -21,7 +21,7 @@ import click
 from .errors import ConfigError, OkrSyncError
 
 if TYPE_CHECKING:
-    from .engine import SyncReport
+    from .report import SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The demo company's cycle is 2026-Q4; scoring it mid-cycle keeps its statuses meaningful in any year.
@@ -41,11 +41,14 @@ def _shown(text: str) -> str:
 
 
 def _internal(exc: Exception) -> NoReturn:
-    """An error okr-sync did not foresee: one line (the traceback only with OKR_SYNC_DEBUG=1)."""
+    """An error okr-sync did not foresee: one line, the details in the error log (raised with OKR_SYNC_DEBUG=1)."""
     if os.environ.get("OKR_SYNC_DEBUG"):
         raise exc
-    click.secho(f"okr-sync: internal error ({exc.__class__.__name__}: {_shown(str(exc))}). Please report it; "
-                "OKR_SYNC_DEBUG=1 shows the details.", fg="red", err=True)
+    from . import errorlog
+
+    where = errorlog.record(exc, "unexpected error in okr-sync")
+    click.secho(f"okr-sync: something went wrong ({exc.__class__.__name__}); the details are in {where} "
+                "— please report them.", fg="red", err=True)
     sys.exit(2)
 
 
@@ -103,13 +106,18 @@ def cli() -> None:
     \b
     Start here:  okr-sync demo ./okr-demo
     """
+    from . import errorlog
+
+    errorlog.install()  # warnings and tracebacks go to the error log, never to the terminal
 
 
 def _print_findings(report: SyncReport, limit: int | None = None) -> None:
     for unit in report.units:
         if unit.error:
             click.secho(f"FAILED  {unit.error}", fg="red")
-    findings = sorted(report.findings, key=lambda f: (f.severity != "error", str(f.place)))
+    # A failed unit is its FAILED line above; its other findings follow with everyone else's.
+    findings = sorted((f for u in report.units for f in u.findings),
+                      key=lambda f: (f.severity != "error", str(f.place)))
     for item in findings[:limit]:
         colour = "red" if item.severity == "error" else "yellow"
         label = click.style(f"{item.severity.upper():7} ", fg=colour)
@@ -118,15 +126,21 @@ def _print_findings(report: SyncReport, limit: int | None = None) -> None:
         click.echo(f"… and {len(findings) - limit} more (see the Issues sheet of the rollup)")
 
 
-def _summary(report: SyncReport) -> None:
+def _summary(report: SyncReport, ending: str | None = None) -> None:
     units = len(report.units)
     errors = report.error_count
-    warnings = sum(u.warnings for u in report.units)
+    warnings = report.warning_count
     score = report.company_score
+    coverage = report.coverage
+    measured = f" ({coverage.measured} of {coverage.total} key results measured)" if coverage else ""
+    for note in report.notes:
+        click.secho(f"NOTE    {note}", fg="yellow")
+    # A dry run or a validation writes nothing: its last line says so instead of "0 cell(s) written".
+    written = "" if ending else f"{report.cells_written} cell(s) written · "
     click.echo(
         f"{units} unit(s) · {errors} error(s) · {warnings} warning(s) · "
-        f"{report.cells_written} cell(s) written · company score "
-        f"{'—' if score is None else f'{score:.2f}'} · as of {report.as_of.isoformat()}"
+        f"{written}company score "
+        f"{'—' if score is None else f'{score:.2f}'}{measured} · as of {report.as_of.isoformat()}"
     )
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} workbook(s) with no Settings or OKRs sheet (not units): "
@@ -136,14 +150,16 @@ def _summary(report: SyncReport) -> None:
     elif report.rollup_location:
         state = "written" if report.rollup_written else "unchanged"
         click.echo(f"rollup: {report.rollup_location} ({state})")
+    if ending:
+        click.echo(ending)
 
 
-def _emit(report: SyncReport, as_json: bool) -> None:
+def _emit(report: SyncReport, as_json: bool, ending: str | None = None) -> None:
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_findings(report)
-        _summary(report)
+        _summary(report, ending)
 
 
 @cli.command()
@@ -157,7 +173,7 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     Example:  okr-sync demo ./okr-demo
     """
     from . import demo as demo_company
-    from .runner import run_sync
+    from . import operations
     from .workspace import Workspace
 
     if folder.exists() and any(folder.iterdir()):
@@ -166,15 +182,17 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
     for path in paths:
         click.echo(f"  {path.name}")
-    report, _ = run_sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
+    report = operations.sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
     _print_findings(report)
     _summary(report)
     click.echo("")
     click.echo("Where to look:")
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
-    click.echo(f"  • The company view: {report.rollup_location} (Rollup, Units, Alignment, Issues, Dependencies)")
+    sheets = ", ".join(s.name for s in report.rollup.sheets) if report.rollup else ""
+    click.echo(f"  • The company view: {report.rollup_location} ({sheets})")
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
-    click.echo(f"  • Fix it, then run:  okr-sync sync {folder}")
+    # The same day as the demo's own sync, so the follow-up shows the same statuses.
+    click.echo(f"  • Fix it, then run:  okr-sync sync {folder} --as-of {report.as_of.isoformat()}")
 
 
 @cli.command()
@@ -191,10 +209,10 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
     \b
     Example:  okr-sync validate okrs/ marketing.xlsx
     """
-    from .engine import validate_paths
+    from . import operations
 
-    report = validate_paths(list(paths), as_of)
-    _emit(report, as_json)
+    report = operations.validate(list(paths), as_of)
+    _emit(report, as_json, ending="nothing written")
     sys.exit(report.exit_code)
 
 
@@ -216,22 +234,41 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
                okr-sync sync okrs/ --as-of 2026-11-15 --dry-run
                okr-sync sync okr-sync.toml
     """
-    from .runner import run_sync
+    from . import operations
     from .workspace import Workspace
 
-    report, run_id = run_sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    report = operations.sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    run_id = report.run_id
+    ending = None
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
-                click.echo(f"{unit.source} › {change.sheet} › {change.a1}: {_show(change.old)} → {_show(change.new)}")
+                what = f" ({change.row_id or change.row} {change.column})" if change.column else ""
+                click.echo(f"{unit.source} › {change.sheet} › {change.a1}{what}: "
+                           f"{_show(change.old)} → {_show(change.new)}")
             for owned in unit.changes.appends:
                 if owned.rows:
-                    click.echo(f"{unit.source} › {owned.name}: +{len(owned.rows)} row(s)")
-        click.echo("(dry run: nothing was written)")
-    _emit(report, as_json)
+                    click.echo(f"{unit.source} › {owned.name}: +{_count(len(owned.rows), 'row')}")
+        ending = _would_write(report)
+    _emit(report, as_json, ending=ending)
     if run_id is not None and not as_json:
         click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
     sys.exit(report.exit_code)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _would_write(report: SyncReport) -> str:
+    """A dry run's last line: "would write 21 cells in 3 workbooks"."""
+    cells = sum(len(u.changes.updates) for u in report.units)
+    rows = sum(len(a.rows) for u in report.units for a in u.changes.appends)
+    books = sum(1 for u in report.units if not u.changes.empty)
+    line = f"would write {_count(cells, 'cell')} in {_count(books, 'workbook')}"
+    if rows:
+        line += f" and append {_count(rows, 'History row')}"
+    return line + " (dry run: nothing written)"
 
 
 def _show(value: object) -> str:
@@ -254,7 +291,7 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
     \b
     Example:  okr-sync rollup departments/ -o company.xlsx
     """
-    from .engine import sync as run
+    from . import operations
     from .workspace import Workspace
 
     workspace = Workspace.from_path(path, output)
@@ -265,9 +302,9 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
                 bar.length = total
                 bar.update(done - bar.pos)
 
-            report = run(workspace, as_of, write_back=False, progress=progress)
+            report = operations.rollup(workspace, as_of, progress=progress)
     else:
-        report = run(workspace, as_of, write_back=False)
+        report = operations.rollup(workspace, as_of)
     _emit(report, as_json)
     sys.exit(report.exit_code)
 
@@ -284,18 +321,33 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
 @click.option("--google", is_flag=True, help="Create a Google spreadsheet instead of a file.")
 @click.option("--share", multiple=True, metavar="EMAIL", help="With --google: share with this person.")
 @click.option("--credentials", type=click.Path(dir_okay=False), help="With --google: key file.")
+@click.option("--sharepoint", "sharepoint", metavar="URL",
+              help="Create the workbook in this SharePoint/OneDrive folder (or as this .xlsx link).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml",
+              show_default=True, help="With --sharepoint: the okr-sync.toml holding [microsoft].")
 @_guarded
 def new(target: str | None, level: str, code: str, parent: str | None, name: str | None, owner: str | None,
-        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None) -> None:
-    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet.
+        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None,
+        sharepoint: str | None, config: Path) -> None:
+    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet, or with
+    --sharepoint, a workbook in SharePoint/OneDrive.
 
     \b
     Examples:  okr-sync new --level team --code MKT-SEO --parent MKT mkt-seo.xlsx
                okr-sync new --level department --code SALES --parent CO --lang zh sales.xlsx
                okr-sync new --google --level team --code OPS --parent CO --share lee@example.com
+               okr-sync new --sharepoint "https://contoso.sharepoint.com/sites/HR/Shared Documents/OKRs" \\
+                   --level team --code HR-TA --parent HR
     """
     options: dict[str, Any] = dict(level=level, code=code, parent=parent, name=name, owner=owner,
                                    lang=lang, cycle=cycle)
+    if sharepoint:
+        from .backends.microsoft import create_workbook
+
+        settings, home = _microsoft_settings(config)
+        url = create_workbook(sharepoint, settings, home, **options)
+        click.echo(f"Created {url}")
+        return
     if google:
         from .backends.google import create_spreadsheet
 
@@ -310,6 +362,31 @@ def new(target: str | None, level: str, code: str, parent: str | None, name: str
     click.echo(f"Wrote {path}: fill in the OKRs sheet, then run okr-sync validate {path}")
 
 
+@cli.group(hidden=True)
+def templates() -> None:
+    """Maintain the files the repository ships in templates/ (for developers)."""
+
+
+@templates.command("build")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="templates")
+@click.option("--check", is_flag=True, help="Only compare the folder with what the generator makes; exit 1 on drift.")
+@_guarded
+def templates_build(folder: Path, check: bool) -> None:
+    """Regenerate the shipped templates in FOLDER (default: templates), byte for byte, or --check them."""
+    from .shipped import check_shipped, write_shipped
+
+    if not check:
+        for path in write_shipped(folder):
+            click.echo(path)
+        return
+    problems = check_shipped(folder)
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        click.echo(f"Run: okr-sync templates build {folder}", err=True)
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("args", nargs=-1, metavar="[RUN] [PATH]")
 @_guarded
@@ -322,7 +399,7 @@ def undo(args: tuple[str, ...]) -> None:
     Examples:  okr-sync undo okrs/
                okr-sync undo 12 okrs/
     """
-    from . import state
+    from . import operations
     from .workspace import Workspace
 
     run_id: int | None = None
@@ -331,7 +408,7 @@ def undo(args: tuple[str, ...]) -> None:
         run_id = int(rest.pop(0))
     if len(rest) > 1:
         raise ConfigError("give at most a run number and one PATH, e.g. okr-sync undo 12 okrs/")
-    result = state.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
+    result = operations.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
     click.echo(str(result))
 
 
@@ -346,10 +423,10 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
     \b
     Example:  okr-sync log okrs/
     """
-    from . import state
+    from . import operations
     from .workspace import Workspace
 
-    runs = state.list_runs(Workspace.from_path(path), limit=limit)
+    runs = operations.log(Workspace.from_path(path), limit=limit)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in runs], ensure_ascii=False, indent=2))
         return
@@ -371,7 +448,7 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
     """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
-    Example:  OKR_SYNC_TOKENS=s3cret okr-sync serve okr-sync.toml --every 30m
+    Example:  OKR_SYNC_TOKENS=<token of 32+ characters> okr-sync serve okr-sync.toml --every 30m
               okr-sync serve ./okr --cert localhost.pem --key localhost-key.pem   (https://localhost:8443)
     """
     from . import extras
@@ -402,9 +479,48 @@ def schedule(config: Path, every: str) -> None:
     \b
     Example:  okr-sync schedule --every 30m okr-sync.toml
     """
+    from . import extras
+
+    extras.require("server", "okr-sync schedule")
     from sheets_sync.server.scheduler import run_forever
 
     run_forever(config, every)
+
+
+def _microsoft_settings(config: Path) -> tuple[Any, Path]:
+    """The [microsoft] table of an okr-sync.toml, and the folder it lives in."""
+    import tomllib
+
+    from .backends.microsoft_client import MicrosoftSettings
+
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such config file; give the okr-sync.toml with a [microsoft] table "
+                          "(--config)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config}: not valid TOML ({exc}). Fix the file and run again.") from None
+    home = config.resolve().parent
+    return MicrosoftSettings.from_config(data.get("microsoft"), home, str(config)), home
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(["microsoft"]))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml")
+@_guarded
+def login(service: str, config: Path) -> None:
+    """Sign the service account in once (Microsoft 365 device code); later syncs refresh silently.
+
+    \b
+    Example:  okr-sync login microsoft okr-sync.toml
+    """
+    settings, _ = _microsoft_settings(config)
+    if settings.app_only:
+        raise ConfigError(f"{config}: [microsoft] is in app-only mode (certificate or client secret), which "
+                          "signs in by itself; `login` is for the service-account mode")
+    who = settings.client().auth.login(click.echo)
+    click.echo(f"Signed in as {who}; the token cache is {settings.token_cache} (readable only by you). "
+               "Syncs, the scheduler and the server now refresh the sign-in by themselves.")
 
 
 @cli.group()
@@ -422,6 +538,9 @@ def install(target_dir: Path | None) -> None:
     \b
     Example:  okr-sync excel install
     """
+    from . import extras
+
+    extras.require("excel", "okr-sync excel install")
     from .excel import install as install_addin
 
     for path in install_addin(target_dir):

@@ -29,6 +29,7 @@ from .excel_layout import (
     plan_cells,
     protect_text,
     rollup_sheets,
+    unit_phase,
 )
 
 log = logging.getLogger(__name__)
@@ -275,11 +276,12 @@ def _as_of() -> dt.date | None:
 
 
 def _run(book: Any, mode: str) -> Any:
-    from . import engine
+    from . import operations
 
     raw = read_book(book)
-    report = engine.score_workbook(raw, _as_of())
-    plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate")
+    report = operations.score_workbook(raw, _as_of())
+    ended, _ = unit_phase(raw, _as_of(), report.score)
+    plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate", ended)
     sheets = [book.sheets[name] for name in raw.sheets]
     with contextlib.ExitStack() as stack:
         for sheet in sheets:
@@ -345,6 +347,8 @@ def write_rollup_sheets(book: Any, sheets: list[dict[str, Any]]) -> None:
                 sheet.range((2, c), (nrows, c)).number_format = fmt
         sheet.range((1, 1), (nrows, ncols)).value = block
         sheet.range((1, 1), (1, ncols)).font.bold = True
+        for r in spec.get("strong", []):  # objective rows, set apart from key results
+            sheet.range((r + 1, 1), (r + 1, ncols)).font.bold = True
         by_color: dict[tuple[int, str], list[int]] = {}
         for r, c, color in spec["fills"]:
             by_color.setdefault((c, color), []).append(r + 1)
@@ -356,7 +360,7 @@ def write_rollup_sheets(book: Any, sheets: list[dict[str, Any]]) -> None:
 @_friendly
 def rollup(book: Any = None) -> Any:
     """Ribbon Roll up: the company rollup of the workspace, into this workbook's OKR sheets."""
-    from . import engine
+    from . import operations
     from .workspace import Workspace
 
     lang = _book_lang(book)
@@ -364,7 +368,7 @@ def rollup(book: Any = None) -> Any:
     if workspace is None:
         book.app.alert(_say("no_workspace", lang), title=TITLE)
         return None
-    report = engine.sync(Workspace.from_path(workspace), _as_of(), write_back=False, write_rollup=False)
+    report = operations.preview(Workspace.from_path(workspace), _as_of())
     if report.rollup is None:
         book.app.alert(_say("no_workspace", lang), title=TITLE)
         return None

@@ -1,7 +1,9 @@
-"""A workspace: where the units are (folders, workbooks, Google spreadsheets) and where the rollup goes."""
+"""A workspace: where the units are (folders, workbooks, Google spreadsheets, SharePoint/OneDrive) and where the
+rollup goes."""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from .errors import ConfigError
 from .sources import SourceReader, google_key
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
+CONFIG_NAME = "okr-sync.toml"
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 
 
@@ -30,6 +33,8 @@ class Workspace:
     # Workbooks given on their own: the only units reported and written back; the rest of their folder
     # is context for alignment.
     focus: frozenset[str] | None = None
+    # The [microsoft] table, when a source or the rollup is in SharePoint/OneDrive (MicrosoftSettings).
+    microsoft: Any = None
 
     @classmethod
     def from_path(cls, path: str | Path, rollup: str | Path | None = None) -> Workspace:
@@ -37,6 +42,9 @@ class Workspace:
         path = Path(path).expanduser()
         if path.suffix.lower() == ".toml":
             return cls.from_config(path, rollup)
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            # A folder with its own okr-sync.toml means that config (its sources, rollup, server settings).
+            return cls.from_config(path / CONFIG_NAME, rollup)
         if not path.exists():
             raise ConfigError(f"{path}: no such folder or workbook. Give a folder of unit workbooks, "
                               "a .xlsx file or an okr-sync.toml.")
@@ -54,7 +62,8 @@ class Workspace:
 
     @classmethod
     def from_config(cls, path: Path, rollup: str | Path | None = None) -> Workspace:
-        """Read okr-sync.toml: [[sources]] path/google/google_folder, [rollup] path/google, credentials."""
+        """Read okr-sync.toml: [[sources]] path/google/google_folder/sharepoint/onedrive, [rollup]
+        path/google/sharepoint/onedrive, credentials, [microsoft]."""
         try:
             config = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -73,6 +82,7 @@ class Workspace:
         backends: list[Backend] = []
         sheets: list[str] = []
         folders: list[str] = []
+        microsoft: list[str] = []
         for index, source in enumerate(sources, start=1):
             if not isinstance(source, dict):
                 raise ConfigError(f"{path}: sources entry {index} must be a table.")
@@ -85,19 +95,39 @@ class Workspace:
                 sheets.append(str(source["google"]))
             elif "google_folder" in source:
                 folders.append(str(source["google_folder"]))
+            elif "sharepoint" in source or "onedrive" in source:
+                microsoft.append(str(source.get("sharepoint") or source.get("onedrive")))
             else:
-                raise ConfigError(f"{path}: [[sources]] {index} needs path, google or google_folder.")
+                raise ConfigError(f"{path}: [[sources]] {index} needs path, google, google_folder, sharepoint "
+                                  "or onedrive.")
         if sheets or folders:
             from .backends.google import GoogleBackend
 
             backends.append(GoogleBackend(spreadsheets=sheets, folders=folders,
                                           credentials=credentials))
-        target: RollupTarget | None = None
-        location: str | None = None
         spec = config.get("rollup", {})
         if rollup is not None:
             spec = {"path": str(rollup)}
-        if "google" in spec:
+        ms_rollup = spec.get("sharepoint") or spec.get("onedrive")
+        settings = None
+        if microsoft or ms_rollup:
+            from .backends.microsoft_client import MicrosoftSettings
+
+            settings = MicrosoftSettings.from_config(config.get("microsoft"), home, str(path))
+        if microsoft:
+            from .backends.microsoft import MicrosoftBackend
+
+            assert settings is not None
+            backends.append(MicrosoftBackend(microsoft, settings, home))
+        target: RollupTarget | None = None
+        location: str | None = None
+        if ms_rollup:
+            from .backends.microsoft import MicrosoftRollupTarget
+
+            assert settings is not None
+            location = str(ms_rollup)
+            target = MicrosoftRollupTarget(location, settings, home)
+        elif "google" in spec:
             from .backends.google import GoogleRollupTarget
 
             location = str(spec["google"])
@@ -107,11 +137,35 @@ class Workspace:
             rollup_path = rollup_path if rollup_path.is_absolute() else home / rollup_path
             target, location = _xlsx_rollup(rollup_path), str(rollup_path)
         return cls(backends, target, home=home, config_path=path, config=config,
-                   rollup_location=location, credentials=credentials)
+                   rollup_location=location, credentials=credentials, microsoft=settings)
+
+    def local_folders(self) -> list[Path]:
+        """The real paths of the local unit folders (a lone workbook's folder), in source order."""
+        folders: list[Path] = []
+        for backend in self.backends:
+            root = getattr(backend, "root", None)
+            if root is not None:
+                real = Path(os.path.realpath(root))
+                if real not in folders:
+                    folders.append(real)
+        return folders
+
+    @property
+    def state_home(self) -> Path:
+        """Where the run log and the lock live: the real path of the first local unit folder, so one folder
+        synced through a config or directly keeps one log; a workspace of only remote sources uses its home."""
+        folders = self.local_folders()
+        return folders[0] if folders else Path(os.path.realpath(self.home))
+
+    @property
+    def lock_homes(self) -> list[Path]:
+        """Every folder whose lock a writing operation takes: each local unit folder, else the home."""
+        return self.local_folders() or [self.state_home]
 
     def source_reader(self) -> SourceReader:
-        """The reader for KR Source cells: unit folders, the workspace's spreadsheets and allow_sources only."""
-        roots = [Path(r) for b in self.backends if (r := getattr(b, "root", None)) is not None]
+        """The reader for KR Source cells: unit folders, the workspace's spreadsheets and SharePoint/OneDrive
+        folders, and allow_sources only (one rule, sources.OUTSIDE_RULE)."""
+        roots = self.local_folders()
         google: list[str] = []
         for b in self.backends:
             google += list(getattr(b, "listed", None) or [])
@@ -120,8 +174,10 @@ class Workspace:
         if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
             where = self.config_path or "okr-sync.toml"
             raise ConfigError(f'{where}: allow_sources must be a list of paths or links, e.g. ["data/sales.xlsx"].')
-        return SourceReader(self.home, self.credentials, roots=roots, allow=allow, google_units=google,
-                            allow_base=self.home)
+        sharepoint = [str(s.get("sharepoint") or s.get("onedrive")) for s in self.config.get("sources", [])
+                      if isinstance(s, dict) and (s.get("sharepoint") or s.get("onedrive"))]
+        return SourceReader(self.home, self.credentials, self.microsoft, sharepoint, roots=roots, allow=allow,
+                            google_units=google, allow_base=self.home)
 
 
 def _apply_limits(path: Path, config: dict[str, Any]) -> None:
@@ -132,9 +188,9 @@ def _apply_limits(path: Path, config: dict[str, Any]) -> None:
         return
     if isinstance(mb, bool) or not isinstance(mb, int | float) or mb < 1:
         raise ConfigError(f"{path}: [limits] max_part_mb must be a number of megabytes (1 or more), e.g. 200.")
-    from .backends import xlsx_read
+    from .backends import xlsx_parts
 
-    xlsx_read.configured_mb = float(mb)
+    xlsx_parts.configured_mb = float(mb)
 
 
 def _xlsx_backend(path: Path) -> Backend:

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sheets_sync.server import create_app
 
-from sheets_sync import lock, state
+from sheets_sync import locking
+from sheets_sync.runlog import store
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -22,8 +23,8 @@ def fingerprint(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.xlsx"))}
 
 
-def runs(folder: Path) -> list[state.RunRecord]:
-    return state.list_runs(folder, limit=100)
+def runs(folder: Path) -> list[store.RunRecord]:
+    return store.list_runs(folder, limit=100)
 
 
 ENDPOINTS = [
@@ -71,7 +72,7 @@ def test_status_before_any_sync_is_a_preview(client: FlaskClient, company: Path)
     before = fingerprint(company)
     body = client.get("/api/status", headers=AUTH).json
     assert body["preview"] is True and body["last_run"] is None and body["running"] is False
-    assert body["company_score"] == 0.58 and body["units"] == 5 and body["errors"] == 1
+    assert body["company_score"] == 0.58 and body["unit_count"] == 5 and body["errors"] == 1
     assert fingerprint(company) == before  # a preview is a dry run
 
 
@@ -80,14 +81,14 @@ def test_sync_writes_records_and_reports(client: FlaskClient, company: Path) -> 
     response = client.post("/api/sync", headers=AUTH, json={"as_of": "2026-11-15"})
     assert response.status_code == 200
     body = response.json
-    assert body["as_of"] == "2026-11-15" and body["status"] == "ok" and body["units"] == 5
+    assert body["as_of"] == "2026-11-15" and body["status"] == "ok" and body["unit_count"] == 5
     assert body["cells_written"] > 50 and body["errors"] == 1 and body["exit_code"] == 1
     assert any(f["where"].startswith("mkt-seo.xlsx › OKRs › ") for f in body["findings"])
     after = fingerprint(company)
     assert after != before and "okr-rollup.xlsx" in after
     [run] = runs(company)
     assert (run.id, run.trigger, run.status) == (body["run_id"], "api", "ok")
-    assert len(state.run_cells(company, run.id)) == body["cells_written"]
+    assert len(store.run_cells(company, run.id)) == body["cells_written"]
 
     status = client.get("/api/status", headers=AUTH).json
     assert status["preview"] is False and status["last_run"]["id"] == run.id
@@ -147,7 +148,7 @@ def test_a_huge_body_is_413_and_writes_nothing(client: FlaskClient, company: Pat
 
 def test_sync_while_another_runs_is_409_with_a_clear_message(client: FlaskClient, company: Path) -> None:
     before = fingerprint(company)
-    with lock.sync_lock(company, who="schedule"):
+    with locking.hold([company], who="schedule"):
         status = client.get("/api/status", headers=AUTH).json
         assert status["running"] is True and status["running_by"].startswith("schedule (")
         response = client.post("/api/sync", headers=AUTH)
@@ -160,7 +161,7 @@ def test_sync_while_another_runs_is_409_with_a_clear_message(client: FlaskClient
 def test_units(client: FlaskClient) -> None:
     client.post("/api/sync", headers=AUTH, json={"as_of": "2026-11-15"})
     body = client.get("/api/units", headers=AUTH).json
-    units = {u["unit_code"]: u for u in body["units"]}
+    units = {u["unit"]: u for u in body["units"]}
     assert set(units) == {"CO", "MKT", "MKT-SEO", "ENG", "SALES"}
     assert units["CO"]["level"] == "company" and units["CO"]["score"] == 0.58
     assert units["MKT-SEO"]["parent"] == "MKT" and units["MKT-SEO"]["errors"] == 1
@@ -266,18 +267,17 @@ def test_a_failing_sync_is_503_with_its_reason_and_recorded(client: FlaskClient,
     [run] = runs(company)
     assert run.status == "failed" and "okr-rollup.xlsx" in (run.reason or "")
     # The units were written before the rollup failed: their cells are on record for undo.
-    assert run.cells_written > 0 and len(state.run_cells(company, run.id)) == run.cells_written
+    assert run.cells_written > 0 and len(store.run_cells(company, run.id)) == run.cells_written
 
 
 def test_tokens_come_from_the_config_file_and_the_environment(company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = company / "okr-sync.toml"
-    config.write_text(
-        '[[sources]]\npath = "."\n\n[server]\ntokens = ["from-config-token-1234"]\n',
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("OKR_SYNC_TOKENS", "from-env-token-5678, second-env-token")
+    from_config, from_env, second = (f"{name}-0123456789abcdef" for name in ("from-config-token-1234",
+                                                                             "from-env-token-5678", "second-env-token"))
+    config.write_text(f'[[sources]]\npath = "."\n\n[server]\ntokens = ["{from_config}"]\n', encoding="utf-8")
+    monkeypatch.setenv("OKR_SYNC_TOKENS", f"{from_env}, {second}")
     client = create_app({"WORKSPACE": str(config), "TESTING": True}).test_client()
-    for token in ["from-config-token-1234", "from-env-token-5678", "second-env-token"]:
+    for token in [from_config, from_env, second]:
         response = client.get("/api/runs", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, token
     assert client.get("/api/runs", headers=AUTH).status_code == 401

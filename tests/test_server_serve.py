@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from sheets_sync.server.serve import build_app
 
-from sheets_sync import lock, state
+from sheets_sync import locking
 from sheets_sync.errors import ConfigError
+from sheets_sync.runlog import store
 
-TOKEN = "serve-token-0123456789abcdef"
+TOKEN = "serve-token-0123456789abcdef-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from sheets_sync.cli import main; main()"]
 
@@ -81,7 +82,7 @@ def test_serve_refuses_to_start_without_a_token(config: Path, monkeypatch: pytes
     config.write_text('[[sources]]\npath = "okrs"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="no access token"):
         build_app(config)
-    assert build_app(config, tokens=["given-on-the-command-line"]).config["TOKENS"]
+    assert build_app(config, tokens=["given-on-the-command-line-0123456789"]).config["TOKENS"]
 
 
 def test_serve_checks_interval_and_config_before_starting(config: Path, tmp_path: Path) -> None:
@@ -115,21 +116,21 @@ def test_serve_with_schedule_answers_syncs_and_stops_on_sigterm(config: Path) ->
 
 
 def test_schedule_sigterm_mid_run_lets_the_run_finish(config: Path) -> None:
-    home = config.parent
-    proc = start(["schedule", "--every", "1h", str(config)], home)
+    home = config.parent / "okrs"  # the lock and the run log follow the unit folder
+    proc = start(["schedule", "--every", "1h", str(config)], config.parent)
     try:
         # Catch the first run while it holds the lock, then ask the scheduler to stop.
-        wait_for(lambda: lock.current_holder(home) is not None, every=0.005)
+        wait_for(lambda: locking.current_holder([home]) is not None, every=0.005)
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, output
-    [run] = state.list_runs(home)
+    [run] = store.list_runs(home)
     assert run.trigger == "schedule" and run.status == "ok" and run.finished, output
     assert run.cells_written > 0
-    assert lock.current_holder(home) is None
+    assert locking.current_holder([home]) is None
     assert "stopping after the current run" in output
     assert f"scheduled sync {run.id} done: 5 units" in output
 
@@ -144,6 +145,7 @@ def test_serve_sigterm_during_an_api_sync_lets_it_finish(config: Path) -> None:
     import threading
 
     home = config.parent
+    units = home / "okrs"  # the lock and the run log follow the unit folder
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start(["serve", "--port", str(port), str(config)], home)
@@ -162,7 +164,7 @@ def test_serve_sigterm_during_an_api_sync_lets_it_finish(config: Path) -> None:
         wait_for(lambda: get(f"{base}/healthz", None)[0] == 200)
         client = threading.Thread(target=post_sync)
         client.start()
-        wait_for(lambda: lock.current_holder(home) is not None, every=0.005)
+        wait_for(lambda: locking.current_holder([units]) is not None, every=0.005)
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
         client.join(30)
@@ -170,6 +172,6 @@ def test_serve_sigterm_during_an_api_sync_lets_it_finish(config: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, output
-    [run] = state.list_runs(home)
+    [run] = store.list_runs(units)
     assert run.trigger == "api" and run.status == "ok" and run.cells_written > 0, output
-    assert lock.current_holder(home) is None and answers
+    assert locking.current_holder([units]) is None and answers

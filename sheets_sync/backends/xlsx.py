@@ -16,7 +16,7 @@ import python_calamine
 from .. import atomic
 from ..core import schema
 from ..core.model import CellValue, Grid, RawWorkbook, WorkbookChanges
-from ..errors import ConfigError, NotAWorkbook, WorkbookError, WorkbookLocked
+from ..errors import ConfigError, NotAWorkbook, SourceError, WorkbookError, WorkbookLocked
 from .xlsx_ooxml import CFB_MAGIC, WORKBOOK_PART, Package, scan_special_cells
 from .xlsx_patch import PatchError, patch_package
 from .xlsx_read import (
@@ -28,6 +28,7 @@ from .xlsx_read import (
     TooLarge,
     bounded_package,
     main_part,
+    max_part_bytes,
     read_part,
     read_regular,
 )
@@ -163,9 +164,22 @@ class XlsxBackend:
         self._check_listed(path, source)
         self._check_lock(path, source)
         blob, z, _ = self._load(path, source)
+        return self.parse(blob, z, source, str(path))
+
+    @classmethod
+    def read_bytes(cls, blob: bytes, source: str, locator: str) -> RawWorkbook:
+        """Read a workbook held in memory (downloaded from a remote store): the same bounds and messages."""
+        limit = max_part_bytes()
+        if len(blob) > limit:
+            raise _too_large(source, TooLarge("the file", limit))
+        return cls.parse(blob, cls.open_package(blob, source), source, locator)
+
+    @classmethod
+    def parse(cls, blob: bytes, z: zipfile.ZipFile, source: str, locator: str) -> RawWorkbook:
+        """The standard sheets of an opened package, read only as far as their tables reach."""
         try:
             with z:
-                bounded = self._bounded(z, source, None, blob)
+                bounded = cls._bounded(z, source, None, blob)
                 book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
                 names = list(book.sheet_names)
                 sheets: dict[str, Grid] = {}
@@ -175,11 +189,11 @@ class XlsxBackend:
                     if name is None or name in sheets:
                         continue
                     extent = bounded.extents.get(name)
-                    sheets[name] = self._grid(book, name, extent)
+                    sheets[name] = cls._grid(book, name, extent)
                     if extent is not None and extent.array_cells:
                         protected[name] = extent.array_cells
                     if std == schema.SHEET_HISTORY:
-                        self._continue_history(book, bounded, names, name, sheets[name])
+                        cls._continue_history(book, bounded, names, name, sheets[name])
         except WorkbookError:
             raise
         except Exception as exc:  # calamine and zipfile raise many kinds; none may reach a person raw
@@ -190,7 +204,7 @@ class XlsxBackend:
                     f"无法读取（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=str(path), protected=protected)
+        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=locator, protected=protected)
 
     @staticmethod
     def _continue_history(
@@ -202,7 +216,8 @@ class XlsxBackend:
             grid.extend(XlsxBackend._grid(book, f"{name} {n}", bounded.extents.get(f"{name} {n}"))[1:])
             n += 1
 
-    def _bounded(self, z: zipfile.ZipFile, source: str, caps: Caps | None, blob: bytes | None = None) -> Bounded:
+    @staticmethod
+    def _bounded(z: zipfile.ZipFile, source: str, caps: Caps | None, blob: bytes | None = None) -> Bounded:
         """The package cut down to the standard sheets' tables; a part past the size limit is refused."""
 
         def wanted(names: list[str]) -> Caps:
@@ -309,6 +324,11 @@ class XlsxBackend:
                 source,
                 _msg(f"cannot be opened ({exc.strerror}); run again", f"无法打开（{exc.strerror}），请重新运行"),
             ) from exc
+        return blob, self.open_package(blob, source), st
+
+    @staticmethod
+    def open_package(blob: bytes, source: str) -> zipfile.ZipFile:
+        """The zip of a workbook's bytes, once they are known to be an .xlsx/.xlsm package."""
         if not blob:
             raise NotAWorkbook(
                 source,
@@ -359,7 +379,7 @@ class XlsxBackend:
                 source,
                 _msg(f"{en}: save it as .xlsx", f"{zh}：请另存为 .xlsx"),
             )
-        return blob, z, st
+        return z
 
     @staticmethod
     def _check_lock(path: Path, source: str) -> None:
@@ -395,12 +415,23 @@ class XlsxBackend:
             )
         self._check_lock(path, source)
         blob, z, before = self._load(path, source)
+        z.close()
+        pkg = self.patch(blob, changes, source)
+        if pkg is not None:
+            self._save(path, source, pkg, before)
+
+    @classmethod
+    def patch(cls, blob: bytes, changes: WorkbookChanges, source: str) -> Package | None:
+        """The package with the computed cells (rows bound by ID) and owned sheets patched in; None if
+        nothing changed. Shared by every backend that writes whole files (local, Microsoft app-only)."""
+        z = cls.open_package(blob, source)
         try:
             with z:
-                updates = self._bind_rows(z, source, changes)
+                updates = cls._bind_rows(z, source, changes)
             pkg = Package.from_bytes(blob)
-            if not patch_package(pkg, updates, changes.appends):
-                return
+            wrap = {changes.okrs_sheet: changes.wrap_col} if changes.okrs_sheet and changes.wrap_col else None
+            if not patch_package(pkg, updates, changes.appends, wrap):
+                return None
         except WorkbookError:
             raise
         except TooLarge as exc:
@@ -421,10 +452,11 @@ class XlsxBackend:
                     f"无法写入（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        self._save(path, source, pkg, before)
+        return pkg
 
+    @classmethod
     def _bind_rows(
-        self, z: zipfile.ZipFile, source: str, changes: WorkbookChanges
+        cls, z: zipfile.ZipFile, source: str, changes: WorkbookChanges
     ) -> dict[str, dict[tuple[int, int], CellValue]]:
         """Cell writes by sheet; OKRs rows move with their ID if rows were inserted since the read.
 
@@ -434,13 +466,13 @@ class XlsxBackend:
         ids: dict[int, str] | None = None
         guarded: dict[tuple[int, int], str] = {}
         if changes.okrs_sheet and any(u.sheet == changes.okrs_sheet for u in changes.updates):
-            bounded = self._bounded(z, source, {changes.okrs_sheet: (None, None)})
+            bounded = cls._bounded(z, source, {changes.okrs_sheet: (None, None)})
             extent = bounded.extents.get(changes.okrs_sheet)
             if extent is not None:
                 guarded = extent.array_cells
                 if changes.id_col and any(u.row_id for u in changes.updates):
                     book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
-                    grid = self._grid(book, changes.okrs_sheet, extent)
+                    grid = cls._grid(book, changes.okrs_sheet, extent)
                     col = changes.id_col - 1
                     ids = {r: _id_text(row[col]) for r, row in enumerate(grid, start=1) if len(row) > col}
         out: dict[str, dict[tuple[int, int], CellValue]] = {}
@@ -489,6 +521,37 @@ class XlsxBackend:
                     f"无法保存（{reason}）：请检查文件夹可写且有剩余空间，然后重新运行",
                 ),
             ) from exc
+
+
+def cell_in_workbook(blob: bytes, workbook: str, sheet: str | None, row: int, col: int) -> CellValue:
+    """One cell of a workbook's bytes (the first sheet when `sheet` is None), read the bounded way: only that
+    sheet, only as far as the cell, every part under the size limit."""
+    limit = max_part_bytes()
+    if len(blob) > limit:
+        raise SourceError(f"{workbook} is larger than {limit // 2**20} MB")
+    chosen: list[str] = []
+
+    def choose(names: list[str]) -> dict[str, tuple[int | None, int | None]]:
+        name = sheet or (names[0] if names else "")
+        chosen.append(name)
+        return {name: (row, col)} if name in names else {}
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            bounded = bounded_package(z, choose)
+    except TooLarge as exc:
+        raise SourceError(f"{workbook}: {exc.what} is larger than {exc.limit // 2**20} MB") from None
+    except (zipfile.BadZipFile, KeyError):
+        raise SourceError(f"{workbook} is not an .xlsx workbook") from None
+    name = chosen[0] if chosen else ""
+    if name not in bounded.extents:
+        raise SourceError(f"{workbook} has no sheet {name}")
+    book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
+    grid = XlsxBackend._grid(book, name, bounded.extents[name])
+    if row > len(grid) or col > len(grid[row - 1]):
+        return None
+    value = grid[row - 1][col - 1]
+    return None if value == "" else value
 
 
 def _too_large(source: str, exc: TooLarge) -> WorkbookError:

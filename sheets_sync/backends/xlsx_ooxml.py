@@ -10,6 +10,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from ..core.model import CellError, CellValue, NoCachedValue, column_index
+from .xlsx_parts import decode_xml, read_part
 
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 WORKSHEET_REL = REL_NS + "/worksheet"
@@ -102,8 +103,6 @@ class Package:
     @classmethod
     def from_bytes(cls, blob: bytes) -> Package:
         """Load every part into memory, each refused past the part size limit before it is inflated."""
-        from .xlsx_read import main_part, read_part, rels_part
-
         with zipfile.ZipFile(io.BytesIO(blob)) as z:
             infos = z.infolist()
             data = {i.filename: read_part(z, i.filename) for i in infos}
@@ -115,8 +114,6 @@ class Package:
 
     def text(self, name: str) -> str:
         """A part's XML text: UTF-8, or UTF-16 as some writers save it (it is written back as UTF-8)."""
-        from .xlsx_read import decode_xml
-
         data = self.data[name]
         if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:2] in (b"<\x00", b"\x00<"):
             text = decode_xml(data)
@@ -196,3 +193,23 @@ def iter_rows(body: str) -> list[tuple[int, str]]:
             rnum += 1
         rows.append((rnum, m.group(2) or ""))
     return rows
+
+
+_OFFICE_DOC = "/officeDocument"
+
+
+def main_part(z: zipfile.ZipFile) -> str | None:
+    """The workbook part, found through _rels/.rels as Excel does; xl/workbook.xml when there is no .rels."""
+    if "_rels/.rels" in z.NameToInfo:
+        for rel in relationships(decode_xml(read_part(z, "_rels/.rels"))):
+            if rel.get("Type", "").endswith(_OFFICE_DOC) and not rel.get("TargetMode"):
+                part = resolve_target("", rel.get("Target", ""))
+                if part in z.NameToInfo:
+                    return part
+    return WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else None
+
+
+def rels_part(part: str) -> str:
+    """The relationships part of a part: xl/workbook.xml -> xl/_rels/workbook.xml.rels."""
+    folder, _, name = part.rpartition("/")
+    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"

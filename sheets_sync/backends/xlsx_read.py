@@ -20,24 +20,30 @@ from .xlsx_ooxml import (
     WORKBOOK_PART,
     SheetRef,
     attrs,
+    main_part,
     parse_ref,
     relationships,
+    rels_part,
     resolve_target,
     workbook_sheets,
 )
+from .xlsx_parts import (  # noqa: F401 - the size limit and part readers, named here as before
+    _ENC_RE,
+    DEFAULT_MAX_PART_MB,
+    MAX_PART_ENV,
+    TooLarge,
+    decode_xml,
+    max_part_bytes,
+    read_part,
+)
 
-DEFAULT_MAX_PART_MB = 200
-MAX_PART_ENV = "OKR_SYNC_MAX_PART_MB"
 # The standard's headers sit in the first 50 rows (core/parse.py looks no further); a table's width is
 # the last column holding a value there before a run of this many empty columns.
 HEADER_ROWS = 50
 _COLUMN_GAP = 26
-_OFFICE_DOC = "/officeDocument"
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
-_ENC_RE = re.compile(rb"^<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9_.-]+)[\"']")
 _SI_RE = re.compile(rf"<{PFX}si(?=[\s/>])[^>]*?(?:/>|>(.*?)</{PFX}si>)", re.S)
 _T_RE = re.compile(rf"<{PFX}t(?=[\s/>])[^>]*?(?:/>|>(.*?)</{PFX}t>)", re.S)
 _SHEETDATA_RE = re.compile(rf"<({PFX})sheetData(?=[\s/>])[^>]*?(/?)>", re.S)
@@ -59,27 +65,6 @@ class NotRegular(Exception):
     def __init__(self, en: str, zh: str) -> None:
         super().__init__(en)
         self.en, self.zh = en, zh
-
-
-class TooLarge(Exception):
-    """A file or package part is larger than the configured limit."""
-
-    def __init__(self, what: str, limit: int) -> None:
-        super().__init__(what)
-        self.what, self.limit = what, limit
-
-
-# Set from okr-sync.toml's [limits] max_part_mb; the environment variable wins over it.
-configured_mb: float | None = None
-
-
-def max_part_bytes() -> int:
-    """The largest package part (inflated) or file read, in bytes: OKR_SYNC_MAX_PART_MB, the config, 200 MB."""
-    try:
-        mb = float(os.environ.get(MAX_PART_ENV, "") or configured_mb or DEFAULT_MAX_PART_MB)
-    except ValueError:
-        mb = configured_mb or DEFAULT_MAX_PART_MB
-    return int(max(mb, 1) * 1024 * 1024)
 
 
 def kind_of(mode: int) -> tuple[str, str] | None:
@@ -111,50 +96,6 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> tupl
         return blob, st
     finally:
         os.close(fd)
-
-
-def read_part(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
-    """One part, inflated; refused before inflating when its declared or actual size passes the limit."""
-    limit = max_part_bytes() if limit is None else limit
-    info = z.getinfo(name)
-    if info.file_size > limit:
-        raise TooLarge(f"the part {name}", limit)
-    with z.open(info) as f:
-        # One bounded read: zipfile inflates at most the size asked for and never more than the declared
-        # size, so a part that lies about its size stops there (and fails its CRC check).
-        return f.read(info.file_size + 1)
-
-
-def decode_xml(data: bytes) -> str:
-    """XML part text as Excel reads it: UTF-8, or UTF-16 by BOM or declaration; the declaration dropped."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
-    elif data.startswith(b"\xef\xbb\xbf"):
-        text = data[3:].decode("utf-8")
-    elif data[:2] in (b"<\x00", b"\x00<"):
-        text = data.decode("utf-16-le" if data[0] == 0x3C else "utf-16-be")
-    else:
-        m = _ENC_RE.match(data)
-        enc = m.group(1).decode().lower() if m else "utf-8"
-        text = data.decode(enc if enc not in ("utf-16", "utf16") else "utf-8")
-    return _DECL_RE.sub("", text, count=1)
-
-
-def main_part(z: zipfile.ZipFile) -> str | None:
-    """The workbook part, found through _rels/.rels as Excel does; xl/workbook.xml when there is no .rels."""
-    if "_rels/.rels" in z.NameToInfo:
-        for rel in relationships(decode_xml(read_part(z, "_rels/.rels"))):
-            if rel.get("Type", "").endswith(_OFFICE_DOC) and not rel.get("TargetMode"):
-                part = resolve_target("", rel.get("Target", ""))
-                if part in z.NameToInfo:
-                    return part
-    return WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else None
-
-
-def rels_part(part: str) -> str:
-    """The relationships part of a part: xl/workbook.xml -> xl/_rels/workbook.xml.rels."""
-    folder, _, name = part.rpartition("/")
-    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The run log: what every writing operation did, stored per workspace home in SQLite."""
