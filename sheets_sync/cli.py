@@ -7,13 +7,14 @@ or the command itself could not run (bad path, bad config, bad option); 3 anothe
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -28,6 +29,27 @@ DEMO_AS_OF = dt.date(2026, 11, 15)
 EXIT_CODES = """\b
 Exit codes: 0 clean · 1 validation errors found · 2 a unit could not be read or
 written, or bad input · 3 another sync is running."""
+
+
+# EACCES, EPERM, EROFS: the folder (or .okr-sync/ in it) cannot be written.
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _shown(text: str) -> str:
+    """Text as a terminal can print it: bytes of a file name that are not UTF-8 escaped."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _internal(exc: Exception) -> NoReturn:
+    """An error okr-sync did not foresee: one line, the details in the error log (raised with OKR_SYNC_DEBUG=1)."""
+    if os.environ.get("OKR_SYNC_DEBUG"):
+        raise exc
+    from . import errorlog
+
+    where = errorlog.record(exc, "unexpected error in okr-sync")
+    click.secho(f"okr-sync: something went wrong ({exc.__class__.__name__}); the details are in {where} "
+                "— please report them.", fg="red", err=True)
+    sys.exit(2)
 
 
 def _guarded(command: F) -> F:
@@ -47,15 +69,16 @@ def _guarded(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("okr-sync: interrupted", err=True)
             sys.exit(130)
-        except Exception as exc:
-            if os.environ.get("OKR_SYNC_DEBUG"):
-                raise
-            from . import errorlog
-
-            where = errorlog.record(exc, "unexpected error in okr-sync")
-            click.secho(f"okr-sync: something went wrong ({exc.__class__.__name__}); the details are in {where} "
-                        "— please report them.", fg="red", err=True)
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE or os.environ.get("OKR_SYNC_DEBUG"):
+                _internal(exc)
+            where = _shown(os.path.dirname(str(exc.filename or "")) or "the folder")
+            click.secho(f"okr-sync: cannot write in {where} ({exc.strerror}): the folder is read-only for this "
+                        "user. Give the sync service write access to it, or sync a copy. / 该文件夹对当前用户只读："
+                        "请授予同步服务写入权限，或同步一份副本。", fg="red", err=True)
             sys.exit(2)
+        except Exception as exc:
+            _internal(exc)
 
     return wrapper  # type: ignore[return-value]
 

@@ -195,7 +195,9 @@ def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:
 
 
 def _display(locator: str) -> str:
-    return Path(locator).name if "/" in locator or "\\" in locator else locator
+    """A unit's name before its workbook is read; bytes of a name that are not UTF-8 escaped."""
+    name = Path(locator).name if "/" in locator or "\\" in locator else locator
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _now() -> dt.datetime:

@@ -44,6 +44,10 @@ class NotAWorkbook(WorkbookError):
     """The file is not an .xlsx/.xlsm workbook this tool can read."""
 
 
+class SourceError(OkrSyncError):
+    """A KR Source that cannot be read (reported on the KR's Source cell)."""
+
+
 class RemoteError(OkrSyncError):
     """A remote store failed after retries."""
 

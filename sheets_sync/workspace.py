@@ -11,7 +11,7 @@ from typing import Any
 
 from .backends.base import Backend, RollupTarget
 from .errors import ConfigError
-from .sources import SourceReader
+from .sources import SourceReader, google_key
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
 CONFIG_NAME = "okr-sync.toml"
@@ -71,6 +71,7 @@ class Workspace:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the file and run again.") from None
         home = path.parent.resolve()
+        _apply_limits(path, config)
         credentials = config.get("credentials")
         if credentials:
             credentials = str((home / Path(credentials).expanduser()).resolve())
@@ -162,10 +163,34 @@ class Workspace:
         return self.local_folders() or [self.state_home]
 
     def source_reader(self) -> SourceReader:
-        """The reader for KR Source cells in this workspace."""
-        sources = [str(s.get("sharepoint") or s.get("onedrive")) for s in self.config.get("sources", [])
-                   if isinstance(s, dict) and (s.get("sharepoint") or s.get("onedrive"))]
-        return SourceReader(self.home, self.credentials, self.microsoft, sources)
+        """The reader for KR Source cells: unit folders, the workspace's spreadsheets and SharePoint/OneDrive
+        folders, and allow_sources only (one rule, sources.OUTSIDE_RULE)."""
+        roots = self.local_folders()
+        google: list[str] = []
+        for b in self.backends:
+            google += list(getattr(b, "listed", None) or [])
+            google += [k for s in getattr(b, "spreadsheets", []) if (k := google_key(str(s)))]
+        allow = self.config.get("allow_sources", [])
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            where = self.config_path or "okr-sync.toml"
+            raise ConfigError(f'{where}: allow_sources must be a list of paths or links, e.g. ["data/sales.xlsx"].')
+        sharepoint = [str(s.get("sharepoint") or s.get("onedrive")) for s in self.config.get("sources", [])
+                      if isinstance(s, dict) and (s.get("sharepoint") or s.get("onedrive"))]
+        return SourceReader(self.home, self.credentials, self.microsoft, sharepoint, roots=roots, allow=allow,
+                            google_units=google, allow_base=self.home)
+
+
+def _apply_limits(path: Path, config: dict[str, Any]) -> None:
+    """[limits] max_part_mb: the largest workbook part (unpacked) or file the service reads."""
+    limits = config.get("limits", {})
+    mb = limits.get("max_part_mb") if isinstance(limits, dict) else None
+    if mb is None:
+        return
+    if isinstance(mb, bool) or not isinstance(mb, int | float) or mb < 1:
+        raise ConfigError(f"{path}: [limits] max_part_mb must be a number of megabytes (1 or more), e.g. 200.")
+    from .backends import xlsx_parts
+
+    xlsx_parts.configured_mb = float(mb)
 
 
 def _xlsx_backend(path: Path) -> Backend:

@@ -76,7 +76,7 @@ def test_a_kr_source_may_name_a_sharepoint_workbook_inside_the_sources(ms_api: M
     sales = next(u for u in report.units if u.unit_code == "SALES")
     ws = standin.workbook(url)["OKRs"]
     assert ws.cell(3, 12).value == 31  # Current from the Source
-    assert any(f.rule == "source-unreadable" and "not inside" in f.message for f in sales.findings)
+    assert any(f.rule == "source-unreadable" and "outside the workspace" in f.message for f in sales.findings)
     assert ws.cell(4, 12).value is None
 
 

@@ -131,7 +131,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                               "mkt.xlsx", "N3"),
     "unscored-krs": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1), kr("KR1.2", "k")])),
                      "mkt.xlsx", "B2"),
+    # Progress of KR1.1 (Q3) lies in an array formula anchored at Q3 (the xlsx backend finds these).
+    "array-formula": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "Q3"),
+    "history-full": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)]))}, "mkt.xlsx", None),
 }
+SCENARIOS["history-full"][0]["mkt.xlsx"]["History"] = [["Time", "ID"]] + [[]] * (1_048_576 - 1)
+PROTECTED = {"array-formula": {"mkt.xlsx": {"OKRs": {(3, 17): "Q3", (4, 17): "Q3"}}}}
 END_OF_CYCLE = {"committed-below-1", "aspirational-at-1", "objective-below-0.4"}
 
 
@@ -143,7 +148,7 @@ def test_every_rule_has_a_scenario() -> None:
 def test_rule_is_reported_with_its_place(rule: str) -> None:
     books, book, cell = SCENARIOS[rule]
     as_of = dt.date(2026, 12, 31) if rule in END_OF_CYCLE else dt.date(2026, 11, 15)
-    report, _ = run_memory(books, as_of=as_of, write_rollup=False)
+    report, _ = run_memory(books, as_of=as_of, write_rollup=False, protected=PROTECTED.get(rule))
     hits = [f for f in report.findings if f.rule == rule]
     assert hits, f"{rule} not reported; got {[str(f) for f in report.findings]}"
     hit = hits[0]

@@ -112,6 +112,7 @@ class GoogleBackend:
         self._sleep = sleep
         self._client: GoogleClient | None = None
         self._books: dict[str, _Book] = {}
+        self.listed: list[str] = []
 
     @property
     def client(self) -> GoogleClient:
@@ -137,6 +138,7 @@ class GoogleBackend:
                 # The rollup spreadsheet is the service's own, never a unit.
                 if f["id"] not in keys and f["id"] not in ROLLUP_KEYS:
                     keys.append(f["id"])
+        self.listed = keys  # the workspace's own spreadsheets: KR Sources may point into them
         return keys
 
     # ---- reading

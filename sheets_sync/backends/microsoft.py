@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from ..core import schema
-from ..core.model import CellValue, Grid, RawWorkbook, WorkbookChanges, column_letter
+from ..core.model import CellValue, Grid, RawWorkbook, WorkbookChanges, column_index, column_letter
 from ..errors import ConfigError, OkrSyncError, RemoteError, WorkbookError, WorkbookLocked
 from .microsoft_cache import TagCache
 from .microsoft_client import GraphClient, GraphError, MicrosoftSettings, _msg, item_path, share_id
-from .xlsx import XlsxBackend, _cell, _id_text
+from .xlsx import XlsxBackend, _cell, _id_text, cell_in_workbook
 
 EXTENSIONS = (".xlsx", ".xlsm")
 # Graph's simple upload takes files up to 250 MB, but Microsoft advises upload sessions for large
@@ -508,7 +508,7 @@ class MicrosoftRollupTarget(_Graph):
         elif current is not None:
             # Not the file okr-sync last wrote: only overwrite a workbook that is a rollup of ours.
             blob = self.client.request("GET", f"{current.path}/content", what=self.url).content
-            if current.size and read_marks(io.BytesIO(blob)).get(MARK) != OWNED_VALUE:  # type: ignore[arg-type]
+            if current.size and read_marks(io.BytesIO(blob)).get(MARK) != OWNED_VALUE:
                 raise ConfigError(f"{self.url} is not a rollup workbook written by okr-sync, so it was left "
                                   "untouched. Name a new file in [rollup]. / "
                                   "该文件不是 okr-sync 生成的汇总工作簿，未作改动。请在 [rollup] 中另选文件名。")
@@ -615,9 +615,6 @@ def read_sources(specs: list[str], settings: MicrosoftSettings, home: Path,
             data, _ = backend.resolve(book)
             item = _item(data)
             blob = backend.download(item, book)
-            from python_calamine import CalamineWorkbook
-
-            workbook = CalamineWorkbook.from_filelike(io.BytesIO(blob))
         except OkrSyncError as exc:
             for spec, _, _ in items:
                 out[spec] = exc
@@ -627,20 +624,14 @@ def read_sources(specs: list[str], settings: MicrosoftSettings, home: Path,
                 out[spec] = WorkbookError(book, f"cannot be read ({exc.__class__.__name__})")
             continue
         for spec, sheet, cell in items:
-            name = sheet.strip().strip("'") if sheet else workbook.sheet_names[0]
-            if name not in workbook.sheet_names:
-                out[spec] = WorkbookError(book, f"no sheet {name}")
-                continue
             m = re.match(r"([A-Z]+)(\d+)", cell)
             assert m
-            col = 0
-            for ch in m.group(1):
-                col = col * 26 + ord(ch) - 64
-            row = int(m.group(2))
-            grid = workbook.get_sheet_by_name(name)
-            start_row, start_col = grid.start or (0, 0)
-            values = grid.to_python()
-            r, c = row - 1 - start_row, col - 1 - start_col
-            value = values[r][c] if 0 <= r < len(values) and 0 <= c < len(values[r]) else None
-            out[spec] = _cell(value)
+            try:
+                # The same bounded reading as a local Source: only that sheet, only as far as the cell.
+                out[spec] = cell_in_workbook(blob, item.name, sheet.strip().strip("'") if sheet else None,
+                                             int(m.group(2)), column_index(m.group(1)))
+            except OkrSyncError as exc:
+                out[spec] = exc
+            except Exception as exc:  # noqa: BLE001 - reported on the KR's Source cell
+                out[spec] = WorkbookError(book, f"cannot be read ({exc.__class__.__name__})")
     return out

@@ -106,6 +106,14 @@ _RULES: tuple[Rule, ...] = (
          "{column} holds a formula with no computed value (the file was saved by a tool that does not "
          "calculate). Open and save it in Excel or LibreOffice; until then it counts as blank.",
          "{column}包含公式但没有计算结果（文件由不计算公式的工具保存）。请用 Excel 或 LibreOffice 打开并保存；在此之前按空白处理。"),
+    Rule("array-formula", "warning",
+         "{column} lies inside the array formula at {anchor}, so the sync leaves it as it is. Move that "
+         "formula out of the computed columns (or clear it) and {column} is filled in again.",
+         "{column}位于 {anchor} 处数组公式的范围内，同步不会改动它。请把该公式移出计算列（或清除它），{column}才会重新填写。"),
+    Rule("history-full", "warning",
+         "The {sheet} sheet is full ({rows:,} rows, the most a sheet holds): new History rows go to the "
+         "sheet '{next}'.",
+         "“{sheet}”工作表已满（{rows:,} 行，工作表的上限）：新的历史记录写入工作表“{next}”。"),
     Rule("bad-weight", "warning",
          "Weight '{value}' is not a number above 0, so it counts as 1. Type a positive number such as 1, "
          "2 or 0.5, or leave it blank for 1.",

@@ -139,6 +139,8 @@ class RawWorkbook:
     sheets: dict[str, Grid]
     sheet_names: list[str]
     locator: str = ""
+    # Cells inside another cell's array formula or spill range, by sheet -> that formula's anchor ("B13").
+    protected: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ Lang = Literal["en", "zh"]
 SHEET_SETTINGS = "Settings"
 SHEET_OKRS = "OKRs"
 SHEET_HISTORY = "History"
+# Rows of a worksheet (Excel and LibreOffice): a full History continues on "History 2", "History 3", …
+MAX_SHEET_ROWS = 1_048_576
 SHEET_NAMES: dict[str, dict[str, str]] = {
     SHEET_SETTINGS: {"en": "Settings", "zh": "设置"},
     SHEET_OKRS: {"en": "OKRs", "zh": "OKRs"},

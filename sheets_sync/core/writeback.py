@@ -142,6 +142,7 @@ def plan_changes(unit: Unit, as_of: dt.date | None = None) -> WorkbookChanges:
     if unit.okrs_sheet is None or unit.header_row is None:
         return changes
     grid = unit.raw.sheets[unit.okrs_sheet]
+    guarded = unit.raw.protected.get(unit.okrs_sheet, {})
     for row in unit.rows:
         line = grid[row.sheet_row - 1]
         wanted = computed_values(unit, row)
@@ -149,8 +150,8 @@ def plan_changes(unit: Unit, as_of: dt.date | None = None) -> WorkbookChanges:
             wanted["current"] = row.source_value
         for key, new in wanted.items():
             col = unit.columns.get(key)
-            if col is None:
-                continue
+            if col is None or (row.sheet_row, col) in guarded:
+                continue  # no such column, or inside someone's array formula (the row's Check says so)
             old = line[col - 1] if col <= len(line) else None
             if not same_value(old, new):
                 changes.updates.append(CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import atomic
 from ..core.values import same_value
 from ..errors import OkrSyncError
 from ..locking import hold
@@ -119,14 +120,19 @@ def settle_interrupted(workspace: Workspace, run_ids: list[int]) -> list[str]:
 
 
 def remove_temp_files(workspace: Workspace) -> int:
-    """Remove the temporary files a killed writer left beside workbooks (.~okr-sync-*.tmp) and the rollup."""
+    """Remove the temporary files (.~okr-sync-*.tmp) a killed writer left beside workbooks and the rollup."""
+    temps = f"{atomic.TEMP_PREFIX}*{atomic.TEMP_SUFFIX}"
     found: list[Path] = []
     for folder in workspace.local_folders():
-        found += _walk(folder, ".~okr-sync-*.tmp")
+        found += _walk(folder, temps)
     location = workspace.rollup_location
     if location and os.path.isabs(location):
         rollup = Path(location)
-        found += _walk(rollup.parent, f".{rollup.name}.*.tmp", recursive=False)
+        # The rollup saves through atomic.py (beside its target when it is a link); older versions named
+        # their temp files after the rollup.
+        for folder in dict.fromkeys([rollup.parent, atomic.real_target(rollup).parent]):
+            found += _walk(folder, temps, recursive=False)
+            found += _walk(folder, f".{rollup.name}.*.tmp", recursive=False)
     removed = 0
     for temp in dict.fromkeys(found):
         try:
