@@ -43,6 +43,8 @@ def _sync_options() -> tuple[dt.date | None, bool]:
         return None, False
     try:
         body = json.loads(raw)
+    except RecursionError:
+        abort(400, description='The body is JSON nested too deeply; send e.g. {"as_of": "2026-11-01"}.')
     except (ValueError, UnicodeDecodeError) as exc:
         abort(
             400,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import threading
@@ -14,11 +15,12 @@ from flask import current_app
 from sheets_sync import operations
 from sheets_sync.core import bands
 from sheets_sync.core.rollup import ROLLUP_SHEETS
-from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync.core.schema import HISTORY_HEADERS, HISTORY_KEYS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync.core.values import SERIAL_EPOCH, clean_float
 from sheets_sync.errors import ConfigError
 from sheets_sync.locking import LockHolder, current_holder
 from sheets_sync.operations import RunRecord
-from sheets_sync.operations.undo import backend_for
+from sheets_sync.operations.workbooks import backend_for
 from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 
@@ -188,8 +190,8 @@ def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[di
     grid = raw.sheets[name]
     if not grid:
         return []
-    keys = ("time", "id", "current", "confidence", "progress", "score", "status", "by", "comment")
-    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values() for h, k in zip(headers, keys, strict=True)}
+    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values()
+              for h, k in zip(headers, HISTORY_KEYS, strict=True)}
     columns = {lookup[normalize(h)]: i for i, h in enumerate(grid[0]) if normalize(h) in lookup}
     if "id" not in columns:
         return []
@@ -199,5 +201,14 @@ def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[di
         cell = line[columns["id"]] if columns["id"] < len(line) else None
         if cell is None or str(cell).strip().upper() not in wanted:
             continue
-        rows.append({k: json_safe(line[i]) if i < len(line) else None for k, i in columns.items()})
+        # Rows written before figures were rounded may hold float noise (0.8200000000000001).
+        rows.append({k: json_safe(_tidy(line[i], k)) if i < len(line) else None for k, i in columns.items()})
     return rows
+
+
+def _tidy(value: Any, key: str = "") -> Any:
+    """History cells for JSON: serial dates (Google hands them over as numbers) as dates, floats rounded."""
+    if key in ("time", "as_of") and isinstance(value, int | float) and not isinstance(value, bool):
+        moment = SERIAL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
+        return moment if key == "time" else moment.date()
+    return clean_float(value) if isinstance(value, float) else value

@@ -100,7 +100,7 @@ def sync(
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
         checkins = observer.scored(unit_report, unit, backend) if observer is not None and not dry_run else None
-        unit_report.changes = writeback.plan_changes(unit, checkins)
+        unit_report.changes = writeback.plan_changes(unit, report.as_of, checkins)
         if dry_run or unit_report.changes.empty:
             continue
         if journal is not None:
@@ -172,10 +172,11 @@ def score_workbook(
     """Validate and score one workbook on its own (the Excel add-in); context units help alignment."""
     unit = parse.read_unit(raw)
     others = [parse.read_unit(r) for r in context or []]
-    evaluate([unit, *others], as_of or dt.date.today())
+    as_of = as_of or dt.date.today()
+    evaluate([unit, *others], as_of)
     unit_report = UnitReport(locator=raw.locator or raw.source, source=raw.source, path=raw.source)
     _fill_report(unit_report, unit)
-    unit_report.changes = writeback.plan_changes(unit)
+    unit_report.changes = writeback.plan_changes(unit, as_of)
     return unit_report
 
 
@@ -216,7 +217,9 @@ def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:
 
 
 def _display(locator: str) -> str:
-    return Path(locator).name if "/" in locator or "\\" in locator else locator
+    """A unit's name before its workbook is read; bytes of a name that are not UTF-8 escaped."""
+    name = Path(locator).name if "/" in locator or "\\" in locator else locator
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _now() -> dt.datetime:

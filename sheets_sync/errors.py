@@ -7,7 +7,8 @@
     │   └── NotAWorkbook         empty, .xls, password-protected or not a spreadsheet at all
     ├── RemoteError              a remote store (Google) failed after retries
     │   ├── AuthError            credentials missing, expired or without access
-    │   └── QuotaError           quota still exceeded after backing off
+    │   ├── QuotaError           quota still exceeded after backing off
+    │   └── AnswerLost           a write's answer never came: look before sending it again
     └── SyncBusy                 another sync is running (server, scheduler, CLI share one lock)
 
 Every message names the place (file, sheet, cell or spreadsheet) and says what to do.
@@ -43,6 +44,10 @@ class NotAWorkbook(WorkbookError):
     """The file is not an .xlsx/.xlsm workbook this tool can read."""
 
 
+class SourceError(OkrSyncError):
+    """A KR Source that cannot be read (reported on the KR's Source cell)."""
+
+
 class RemoteError(OkrSyncError):
     """A remote store failed after retries."""
 
@@ -53,6 +58,11 @@ class AuthError(RemoteError):
 
 class QuotaError(RemoteError):
     """A quota stayed exceeded after backing off."""
+
+
+class AnswerLost(RemoteError):
+    """A non-idempotent write got no answer (timeout, dropped connection, 5xx): it may or may not
+    have been applied, so the caller looks at the remote state before sending it again."""
 
 
 class SyncBusy(OkrSyncError):

@@ -1,4 +1,5 @@
-"""A workspace: where the units are (folders, workbooks, Google spreadsheets) and where the rollup goes."""
+"""A workspace: where the units are (folders, workbooks, Google spreadsheets, SharePoint/OneDrive) and where the
+rollup goes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, RollupTarget
 from .errors import ConfigError
-from .sources import SourceReader
+from .sources import SourceReader, google_key
 
 if TYPE_CHECKING:
     from .core.model import Grid
@@ -38,6 +39,8 @@ class Workspace:
     # Workbooks given on their own: the only units reported and written back; the rest of their folder
     # is context for alignment.
     focus: frozenset[str] | None = None
+    # The [microsoft] table, when a source or the rollup is in SharePoint/OneDrive (MicrosoftSettings).
+    microsoft: Any = None
 
     @classmethod
     def from_path(cls, path: str | Path, rollup: str | Path | None = None) -> Workspace:
@@ -65,7 +68,8 @@ class Workspace:
 
     @classmethod
     def from_config(cls, path: Path, rollup: str | Path | None = None) -> Workspace:
-        """Read okr-sync.toml: [[sources]] path/google/google_folder, [rollup] path/google, credentials."""
+        """Read okr-sync.toml: [[sources]] path/google/google_folder/sharepoint/onedrive, [rollup]
+        path/google/sharepoint/onedrive, credentials, [microsoft]."""
         try:
             config = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -73,6 +77,7 @@ class Workspace:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the file and run again.") from None
         home = path.parent.resolve()
+        _apply_limits(path, config)
         credentials = config.get("credentials")
         if credentials:
             credentials = str((home / Path(credentials).expanduser()).resolve())
@@ -83,6 +88,7 @@ class Workspace:
         backends: list[Backend] = []
         sheets: list[str] = []
         folders: list[str] = []
+        microsoft: list[str] = []
         for index, source in enumerate(sources, start=1):
             if not isinstance(source, dict):
                 raise ConfigError(f"{path}: sources entry {index} must be a table.")
@@ -95,19 +101,39 @@ class Workspace:
                 sheets.append(str(source["google"]))
             elif "google_folder" in source:
                 folders.append(str(source["google_folder"]))
+            elif "sharepoint" in source or "onedrive" in source:
+                microsoft.append(str(source.get("sharepoint") or source.get("onedrive")))
             else:
-                raise ConfigError(f"{path}: [[sources]] {index} needs path, google or google_folder.")
+                raise ConfigError(f"{path}: [[sources]] {index} needs path, google, google_folder, sharepoint "
+                                  "or onedrive.")
         if sheets or folders:
             from .backends.google import GoogleBackend
 
             backends.append(GoogleBackend(spreadsheets=sheets, folders=folders,
                                           credentials=credentials))
-        target: RollupTarget | None = None
-        location: str | None = None
         spec = config.get("rollup", {})
         if rollup is not None:
             spec = {"path": str(rollup)}
-        if "google" in spec:
+        ms_rollup = spec.get("sharepoint") or spec.get("onedrive")
+        settings = None
+        if microsoft or ms_rollup:
+            from .backends.microsoft_client import MicrosoftSettings
+
+            settings = MicrosoftSettings.from_config(config.get("microsoft"), home, str(path))
+        if microsoft:
+            from .backends.microsoft import MicrosoftBackend
+
+            assert settings is not None
+            backends.append(MicrosoftBackend(microsoft, settings, home))
+        target: RollupTarget | None = None
+        location: str | None = None
+        if ms_rollup:
+            from .backends.microsoft import MicrosoftRollupTarget
+
+            assert settings is not None
+            location = str(ms_rollup)
+            target = MicrosoftRollupTarget(location, settings, home)
+        elif "google" in spec:
             from .backends.google import GoogleRollupTarget
 
             location = str(spec["google"])
@@ -117,7 +143,7 @@ class Workspace:
             rollup_path = rollup_path if rollup_path.is_absolute() else home / rollup_path
             target, location = _xlsx_rollup(rollup_path), str(rollup_path)
         return cls(backends, target, home=home, config_path=path, config=config,
-                   rollup_location=location, credentials=credentials)
+                   rollup_location=location, credentials=credentials, microsoft=settings)
 
     def local_folders(self) -> list[Path]:
         """The real paths of the local unit folders (a lone workbook's folder), in source order."""
@@ -168,8 +194,34 @@ class Workspace:
         return read_people(cells, f"{path.name} › {sheet}")
 
     def source_reader(self) -> SourceReader:
-        """The reader for KR Source cells in this workspace."""
-        return SourceReader(self.home, self.credentials)
+        """The reader for KR Source cells: unit folders, the workspace's spreadsheets and SharePoint/OneDrive
+        folders, and allow_sources only (one rule, sources.OUTSIDE_RULE)."""
+        roots = self.local_folders()
+        google: list[str] = []
+        for b in self.backends:
+            google += list(getattr(b, "listed", None) or [])
+            google += [k for s in getattr(b, "spreadsheets", []) if (k := google_key(str(s)))]
+        allow = self.config.get("allow_sources", [])
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            where = self.config_path or "okr-sync.toml"
+            raise ConfigError(f'{where}: allow_sources must be a list of paths or links, e.g. ["data/sales.xlsx"].')
+        sharepoint = [str(s.get("sharepoint") or s.get("onedrive")) for s in self.config.get("sources", [])
+                      if isinstance(s, dict) and (s.get("sharepoint") or s.get("onedrive"))]
+        return SourceReader(self.home, self.credentials, self.microsoft, sharepoint, roots=roots, allow=allow,
+                            google_units=google, allow_base=self.home)
+
+
+def _apply_limits(path: Path, config: dict[str, Any]) -> None:
+    """[limits] max_part_mb: the largest workbook part (unpacked) or file the service reads."""
+    limits = config.get("limits", {})
+    mb = limits.get("max_part_mb") if isinstance(limits, dict) else None
+    if mb is None:
+        return
+    if isinstance(mb, bool) or not isinstance(mb, int | float) or mb < 1:
+        raise ConfigError(f"{path}: [limits] max_part_mb must be a number of megabytes (1 or more), e.g. 200.")
+    from .backends import xlsx_parts
+
+    xlsx_parts.configured_mb = float(mb)
 
 
 def _xlsx_backend(path: Path) -> Backend:

@@ -36,5 +36,5 @@ def test_a_google_check_in_names_the_person_from_the_drive_revision(google_api: 
     third = operations.sync(Workspace.from_path(cfg), as_of=dt.date(2026, 11, 16))
     assert third.checkins == [] and emu.calls["drive.revisions.list"] == 0
     history = emu.values(key, "History")
-    assert history[0][7:9] == ["By", "Comment"]
-    assert [r[7:9] for r in history if len(r) > 7 and r[1] == "KR1.1"][-1] == ["Ana Li", "Two big deals closed"]
+    assert history[0][9:11] == ["By", "Comment"]
+    assert [r[9:11] for r in history if len(r) > 9 and r[2] == "KR1.1"][-1] == ["Ana Li", "Two big deals closed"]

@@ -209,9 +209,10 @@ def test_history_rows_carry_who_and_why(company: Path) -> None:
     assert report.to_json()["checkins"][0]["who"] == "Priya Shah"
     history = openpyxl.load_workbook(company / "mkt.xlsx")["History"]
     rows = [[c.value for c in r] for r in history.iter_rows()]
-    assert rows[0][:9] == ["Time", "ID", "Current", "Confidence", "Progress", "Score", "Status", "By", "Comment"]
-    last = [r for r in rows if r[1] == "KR1.1"][-1]
-    assert last[2] == 1320 and last[7:9] == ["Priya Shah", "Webinars"]
+    assert rows[0] == ["Time", "As of", "ID", "Current", "Confidence", "Progress", "Score", "Status", "Measured",
+                       "By", "Comment"]
+    last = dict(zip(rows[0], [r for r in rows if r[2] == "KR1.1"][-1], strict=True))
+    assert last["Current"] == 1320 and (last["By"], last["Comment"]) == ("Priya Shah", "Webinars")
 
 
 class StepClock:

@@ -34,21 +34,21 @@ def make_book() -> RollupBook:
     """A small company: CO (en) with MKT (zh) below it, one issue of each severity."""
     rollup = empty_sheet("Rollup")
     rollup.rows = [
-        ["CO", "company", "O", "CO/O1", "Win the mid-market", "Ann", None, 0.8, 0.8, "on track", None],
-        ["CO", "company", "KR", "CO/KR1.1", FORMULA_LIKE[0], "Ann", None, 1.2, 1.0, "done", None],
-        ["CO", "company", "KR", "CO/KR1.2", FORMULA_LIKE[1], "Bo", None, 0.55, 0.55, "at risk", None],
-        ["CO", "company", "KR", "CO/KR1.3", LONG_TEXT, "Bo", None, 0.1, 0.1, "off track", None],
-        ["MKT", "部门", "目标", "MKT/O1", "提升品牌知名度", "王伟", "CO/KR1.1", 0.45, 0.45, "有风险", None],
-        ["MKT", "部门", "关键结果", "MKT/KR1.1", FORMULA_LIKE[2], "王伟", None, 0.9, 0.9, "正常", None],
+        ["CO", "company", "O", "CO/O1", "Win the mid-market", "Ann", None, 0.8, 0.8, "on track", None, "1 of 3"],
+        ["CO", "company", "KR", "CO/KR1.1", FORMULA_LIKE[0], "Ann", None, 1.2, 1.0, "done", None, "yes"],
+        ["CO", "company", "KR", "CO/KR1.2", FORMULA_LIKE[1], "Bo", None, 0.55, 0.55, "at risk", None, "yes"],
+        ["CO", "company", "KR", "CO/KR1.3", LONG_TEXT, "Bo", None, 0.1, 0.1, "off track", None, "yes"],
+        ["MKT", "部门", "目标", "MKT/O1", "提升品牌知名度", "王伟", "CO/KR1.1", 0.45, 0.45, "有风险", None, "1 of 3"],
+        ["MKT", "部门", "关键结果", "MKT/KR1.1", FORMULA_LIKE[2], "王伟", None, 0.9, 0.9, "正常", None, "yes"],
         ["MKT", "部门", "关键结果", "MKT/KR1.2", "官网访问量达到 50 万", "李娜", None, 0, 0, "无数据",
-         "当前值为空:请填写当前值"],
-        ["MKT", "部门", "关键结果", "MKT/KR1.3", FORMULA_LIKE[3], "李娜", None, 0.3, 0.3, "落后", None],
-        ["MKT", "部门", "关键结果", "MKT/KR1.4", "完成新品发布", "李娜", None, 1, 1, "完成", None],
+         "当前值为空:请填写当前值", "no"],
+        ["MKT", "部门", "关键结果", "MKT/KR1.3", FORMULA_LIKE[3], "李娜", None, 0.3, 0.3, "落后", None, "yes"],
+        ["MKT", "部门", "关键结果", "MKT/KR1.4", "完成新品发布", "李娜", None, 1, 1, "完成", None, "yes"],
     ]  # fmt: skip
     units = empty_sheet("Units")
     units.rows = [
-        ["CO", "Acme", "company", None, 1, 3, 0.8, 0, 1, "co.xlsx", 1, 1, 1, 1, 0, "on track"],
-        ["MKT", "市场部", "department", "CO", 1, 4, 0.45, 1, 0, "mkt.xlsx", 1, 1, 1, 1, 1, "at risk"],
+        ["CO", "Acme", "company", None, 1, 3, 0.8, 0, 1, "co.xlsx", 1, 1, 1, 1, 0, "on track", 3],
+        ["MKT", "市场部", "department", "CO", 1, 4, 0.45, 1, 0, "mkt.xlsx", 1, 1, 1, 1, 1, "at risk", 3],
     ]
     alignment = empty_sheet("Alignment")
     alignment.rows = [
@@ -91,7 +91,8 @@ def test_sheets_in_order_and_values_read_back_with_calamine(written: Path) -> No
         assert grid[0] == sheet.headers
         assert len(grid) == len(sheet.rows) + 1
         for got, want in zip(grid[1:], sheet.rows, strict=True):
-            # calamine reads every number as float and a blank cell as "".
+            # calamine reads every number as float and a blank cell as ""; later columns are left blank.
+            want = [*want, *[None] * (len(sheet.headers) - len(want))]
             assert got == ["" if v is None else float(v) if isinstance(v, int) else v for v in want]
 
 
@@ -111,7 +112,7 @@ def test_layout_header_filter_widths_formats_wrap_indent(written: Path) -> None:
     wb = openpyxl.load_workbook(written)
     ws = wb["Rollup"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:K10"
+    assert ws.auto_filter.ref == "A1:S10"
     assert ws["A1"].font.b and ws["A1"].fill.fgColor.rgb.endswith(bands.HEADER.fill)
     assert ws["H2"].number_format == "0%" and ws["I2"].number_format == "0.00"
     widths = {c: ws.column_dimensions[c].width for c in "ABCDEFGHIJK"}

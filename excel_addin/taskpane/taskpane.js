@@ -129,6 +129,8 @@
     $("unit-name").textContent = names.filter(Boolean).join(" · ") || result.source;
     $("unit-line").textContent = result.source;
     $("counts").textContent = tr("counts", { errors: result.errors, warnings: result.warnings });
+    // How much of the score is measured, next to it (the server's figure, in the workbook's language).
+    $("coverage").textContent = result.coverage_text || "";
 
     var list = $("objectives");
     list.textContent = "";

@@ -12,14 +12,16 @@ from typing import Literal
 
 from . import bands, scoring
 from .alignment import Company, alignment_tree
-from .model import CellValue, Finding
+from .model import CellValue, Coverage, Finding
 from .parse import Row, Unit
 from .writeback import check_text
 
 Dependency = tuple[Unit, Row, str, Unit | None, Row | None]
 
 # How a writer formats a column: plain text, whole number, 0.00 score, percentage, status band.
-ColumnKind = Literal["text", "int", "score", "percent", "status", "severity"]
+# The first sheet of every rollup (xlsx and Google), built from the model's sheets by RollupBook.summary().
+SUMMARY_SHEET = "Summary"
+ColumnKind = Literal["text", "int", "number", "score", "percent", "status", "severity"]
 # Kinds of the cells that take a row's tone (its one colour).
 TONED: frozenset[str] = frozenset({"score", "percent", "status", "severity"})
 SEVERITY_TONES: dict[str, str] = {"error": "red", "warning": "yellow", "错误": "red", "警告": "yellow"}
@@ -108,6 +110,9 @@ class RollupBook:
     sheets: list[RollupSheet]
     company_score: float | None = None
     as_of: str = ""
+    # Key results measured behind the company score (the company unit's), and across every unit.
+    company_coverage: Coverage | None = None
+    total_coverage: Coverage | None = None
 
     def sheet(self, name: str) -> RollupSheet:
         """The sheet with this name."""
@@ -119,6 +124,11 @@ class RollupBook:
     def find(self, name: str) -> RollupSheet | None:
         """The sheet with this name, None when there is none."""
         return next((s for s in self.sheets if s.name == name), None)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        """Every sheet a rollup writer lays out, in order: the Summary first, then the model's sheets."""
+        return [SUMMARY_SHEET, *(s.name for s in self.sheets)]
 
     def summary(self) -> Summary:
         """The Summary figures, counted from the sheets by column key."""
@@ -178,7 +188,11 @@ ROLLUP_SHEETS: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("unit", "Unit", "text"), ("level", "Level", "text"), ("type", "Type", "text"), ("id", "ID", "text"),
         ("text", "Objective / Key result", "text"), ("owner", "Owner", "text"), ("aligns_to", "Aligns to", "text"),
         ("progress", "Progress", "percent"), ("score", "Score", "score"), ("status", "Status", "status"),
-        ("check", "Check", "text"),
+        ("check", "Check", "text"), ("measured", "Measured", "text"),
+        # What reviewers ask for next to a score; after the scored columns so those keep their letters.
+        ("metric", "Metric", "text"), ("start", "Start", "number"), ("target", "Target", "number"),
+        ("current", "Current", "number"), ("confidence", "Confidence", "number"), ("due", "Due", "text"),
+        ("notes", "Notes", "text"),
     ],
     "Units": [
         ("unit", "Unit", "text"), ("name", "Name", "text"), ("level", "Level", "text"),
@@ -187,7 +201,7 @@ ROLLUP_SHEETS: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("source", "Source", "text"),
         ("on_track", "On track", "int"), ("at_risk", "At risk", "int"), ("off_track", "Off track", "int"),
         ("done", "Done", "int"), ("no_data", "No data", "int"),
-        ("status", "Status", "status"),
+        ("status", "Status", "status"), ("measured", "Measured", "int"),
     ],
     "Alignment": [
         ("id", "ID", "text"), ("objective", "Objective", "text"), ("unit", "Unit", "text"),
@@ -254,13 +268,15 @@ def build_rollup(
             _add(sheets["Rollup"], ended, row.kind == "O", {
                 "unit": unit.code, "level": level, "type": row.kind,
                 "id": unit.global_id(row) if row.local_id else None, "text": row.text, "owner": row.owner,
-                "aligns_to": row.aligns_to, "progress": row.progress, "score": row.score, "status": row.status,
-                "check": check_text(unit, row),
+                "aligns_to": row.aligns_to, **_figures(row), "progress": row.progress, "score": row.score,
+                "status": row.status, "measured": measured_text(row), "check": check_text(unit, row),
+                "notes": row.notes,
             })
         counts = Counter(r.status for r in unit.rows if r.kind)
         _add(sheets["Units"], ended, False, {
             "unit": unit.code, "name": unit.settings.unit_name, "level": level, "parent": unit.settings.parent,
             "objectives": len(unit.objectives), "key_results": len(unit.krs), "score": unit.score,
+            "measured": unit.coverage.measured if unit.coverage else 0,
             "errors": sum(1 for f in unit.findings if f.severity == "error"),
             "warnings": sum(1 for f in unit.findings if f.severity == "warning"),
             "source": unit.source,
@@ -290,7 +306,32 @@ def build_rollup(
         # The status of what is depended on is the pace of work still to come: always in-cycle colours.
         _add(sheets["Dependencies"], False, False,
              {"from": unit.global_id(row), "to": target, "status": status, "note": note})
-    scores = [(u.score, 1.0) for u in ordered if u.settings.level == "company" and u.score is not None]
-    return RollupBook(list(sheets.values()), company_score=scores[0][0] if scores else None,
-                      as_of=as_of)
+    companies = [u for u in ordered if u.settings.level == "company" and not u.unusable and u.coverage]
+    scored = [u for u in companies if u.score is not None]
+    head = scored[0] if scored else (companies[0] if companies else None)
+    covered = [u.coverage for u in ordered if u.coverage and not u.unusable]
+    return RollupBook(list(sheets.values()), company_score=head.score if head else None, as_of=as_of,
+                      company_coverage=head.coverage if head else None,
+                      total_coverage=Coverage(sum(c.measured for c in covered), sum(c.total for c in covered)))
+
+
+def _figures(row: Row) -> dict[str, CellValue]:
+    """What reviewers ask for next to a key result's score: its metric and figures as typed and read."""
+    # Due as ISO text: the same cell in every rollup backend (Google keeps dates as text).
+    due = row.due.isoformat() if row.due else None
+    if not row.is_kr:
+        return {"confidence": row.confidence, "due": due}
+    current = row.current if isinstance(row.current, int | float | str) and not isinstance(row.current, bool) \
+        else None
+    return {"metric": row.metric, "start": row.start, "target": row.target, "current": current,
+            "confidence": row.confidence, "due": due}
+
+
+def measured_text(row: Row) -> str | None:
+    """The rollup's Measured cell: "2 of 3" on an objective, yes / no on a key result."""
+    if row.is_objective and row.coverage is not None:
+        return f"{row.coverage.measured} of {row.coverage.total}"
+    if row.is_kr:
+        return "yes" if row.measured else "no"
+    return None
 

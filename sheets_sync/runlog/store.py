@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.model import CellUpdate, CellValue
 from ..errors import ConfigError
-from .codec import decode_value, encode_value
+from .codec import decode_value, encode_value, safe_text
 
 DB_NAME = "state.db"
 STATE_DIR = ".okr-sync"
@@ -356,7 +356,8 @@ def finish_run(home: str | Path, run_id: int, totals: RunTotals, report_json: di
             " errors=?, warnings=?, company_score=?, status=?, reason=?, snapshot=? WHERE id=?",
             (now(), totals.as_of, totals.units, totals.failed_units, totals.cells_written, totals.errors,
              totals.warnings, totals.company_score, totals.status, totals.reason,
-             json.dumps(report_json, ensure_ascii=False, default=str) if report_json is not None else None,
+             # ASCII: a file name may hold undecodable bytes, which UTF-8 text cannot carry.
+             json.dumps(report_json, default=str) if report_json is not None else None,
              run_id),
         )
         conn.executemany(
@@ -426,11 +427,14 @@ def unit_trends(home: str | Path, limit: int = 60) -> dict[str, list[tuple[str, 
 
 
 # --- the journal ----------------------------------------------------------------------------------
+# A file name with bytes that are not UTF-8 is kept escaped (safe_text; the xlsx backend never writes such a
+# file), so SQLite's UTF-8 text never meets an undecodable name.
 
 
 def journal_planned(home: str | Path, run_id: int, locator: str, source: str,
                     updates: list[CellUpdate], id_col: int | None) -> None:
     """Record the cells a run is about to write into one workbook, before it is replaced."""
+    locator, source = safe_text(locator), safe_text(source)
     with connect(home) as conn:
         conn.execute("INSERT OR REPLACE INTO journal(run_id, locator, source, state) VALUES (?, ?, ?, 'planned')",
                      (run_id, locator, source))
@@ -440,6 +444,7 @@ def journal_planned(home: str | Path, run_id: int, locator: str, source: str,
 
 def journal_done(home: str | Path, run_id: int, locator: str, written: bool) -> None:
     """Mark a workbook's journalled cells written, or drop them when the write did not happen."""
+    locator = safe_text(locator)
     with connect(home) as conn:
         _settle(conn, run_id, locator, written)
 
@@ -471,6 +476,7 @@ def settle_interrupted(home: str | Path, run_id: int, locator: str, written_cell
     None means the workbook could not be read: its cells stay on record as planned, so undo still tries them.
     Returns how many cells are on record as written.
     """
+    locator = safe_text(locator)
     with connect(home) as conn:
         if written_cells is None:
             return 0
@@ -488,6 +494,7 @@ def settle_interrupted(home: str | Path, run_id: int, locator: str, written_cell
 def record_cells(home: str | Path, run_id: int, locator: str, source: str,
                  updates: list[CellUpdate], id_col: int | None) -> None:
     """Record cells written outside the journal (undo's own writes are journalled the same way)."""
+    locator, source = safe_text(locator), safe_text(source)
     with connect(home) as conn:
         _insert_cells(conn, run_id, locator, source, updates, id_col, "done")
 

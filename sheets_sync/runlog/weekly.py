@@ -8,8 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.model import CellValue
-from .codec import decode_value, encode_value, json_safe
+from .codec import decode_value, encode_value, json_safe, safe_text
 from .store import connect, now
+
+
+def _safe(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row's text as SQLite can store it: a file name's undecodable bytes kept escaped (caf\\xe9.xlsx)."""
+    return tuple(safe_text(v) if isinstance(v, str) else v for v in values)
 
 
 @dataclass
@@ -122,7 +127,7 @@ def save_states(home: str | Path, states: list[KrState]) -> None:
         conn.executemany(
             f"INSERT OR REPLACE INTO kr_state({', '.join(_STATE_COLUMNS)})"
             f" VALUES ({', '.join('?' * len(_STATE_COLUMNS))})",
-            [tuple(encode_value(s.current) if k == "current" else getattr(s, k) for k in _STATE_COLUMNS)
+            [_safe(tuple(encode_value(s.current) if k == "current" else getattr(s, k) for k in _STATE_COLUMNS))
              for s in states],
         )
 
@@ -134,7 +139,7 @@ def add_points(home: str | Path, run_id: int, as_of: str, cycle: str,
         conn.executemany(
             "INSERT INTO kr_points(run_id, as_of, cycle, unit_code, kr_id, current, progress, score, confidence,"
             " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, as_of, cycle, u, k, encode_value(c), p, s, f, t) for u, k, c, p, s, f, t in points],
+            [_safe((run_id, as_of, cycle, u, k, encode_value(c), p, s, f, t)) for u, k, c, p, s, f, t in points],
         )
 
 
@@ -169,8 +174,9 @@ def add_checkins(home: str | Path, checkins: list[Checkin]) -> None:
             cur = conn.execute(
                 "INSERT INTO checkins(run_id, cycle, unit_code, kr_id, at, as_of, who, via, old_current, new_current,"
                 " old_confidence, new_confidence, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (c.run_id, c.cycle, c.unit_code, c.kr_id, c.at, c.as_of, c.who, c.via, encode_value(c.old_current),
-                 encode_value(c.new_current), c.old_confidence, c.new_confidence, c.comment),
+                _safe((c.run_id, c.cycle, c.unit_code, c.kr_id, c.at, c.as_of, c.who, c.via,
+                       encode_value(c.old_current), encode_value(c.new_current), c.old_confidence, c.new_confidence,
+                       c.comment)),
             )
             c.id = int(cur.lastrowid or 0)
 
@@ -209,8 +215,8 @@ def queue(home: str | Path, message: Message) -> bool:
         cur = conn.execute(
             "INSERT OR IGNORE INTO outbox(key, kind, period, recipient, channel, subject, payload, status, created)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-            (message.key, message.kind, message.period, message.recipient, message.channel, message.subject,
-             json.dumps(message.payload, ensure_ascii=False, default=str), now()),
+            _safe((message.key, message.kind, message.period, message.recipient, message.channel, message.subject,
+                   json.dumps(message.payload, ensure_ascii=False, default=str), now())),
         )
         return cur.rowcount > 0
 
