@@ -112,6 +112,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
     "objective-below-0.4": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "R2"),
     "unscored-krs": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1), kr("KR1.2", "k")])),
                      "mkt.xlsx", "B2"),
+    # Cycles: the same company's previous quarter sits beside this one.
+    "align-other-cycle": ({**with_co(dept([o("O1", "x", aligns_to="CO/O5"), kr("KR1.1", "k", target=2)])),
+                           "co-2026-Q3.xlsx": unit("CO", "company", [o("O5", "Old"), kr("KR5.1", "k", target=1)],
+                                                   cycle="2026-Q3", start=dt.date(2026, 7, 1),
+                                                   end=dt.date(2026, 9, 30))}, "mkt.xlsx", "E2"),
+    "dependency-other-cycle": ({**with_co(dept([good_o(depends_on="ENG/KR1.1"), kr("KR1.1", "k", target=1)])),
+                                "eng-2026-Q3.xlsx": dept([good_o(), kr("KR1.1", "k", target=1)], code="ENG",
+                                                         cycle="2026-Q3", start=dt.date(2026, 7, 1),
+                                                         end=dt.date(2026, 9, 30))}, "mkt.xlsx", "F2"),
+    "cycle-dates-differ": (with_co(settings_with("Cycle start", dt.date(2026, 10, 5))), "mkt.xlsx", "B6"),
 }
 END_OF_CYCLE = {"committed-below-1", "aspirational-at-1", "objective-below-0.4"}
 

@@ -53,7 +53,8 @@ class UndoResult:
         }
 
 
-def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli") -> UndoResult:
+def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli",
+         cycle: store.CycleSpan | None = None) -> UndoResult:
     """Write back the old values of a run's cells that still hold what that run wrote."""
     home = workspace.state_home
     if not store.exists(home):
@@ -61,7 +62,11 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
             f"{workspace.config_path or workspace.home}: okr-sync has not synced here (no .okr-sync/ run log), "
             "so there is nothing to undo. Give the folder or okr-sync.toml you sync."
         )
-    target = store.run_to_undo(home, run_id)
+    target = store.run_to_undo(home, run_id, cycle)
+    closed = store.closed_cycles(home)
+    if target.cycle in closed:
+        raise ConfigError(f"run {target.id} wrote cycle {target.cycle}, which is {closed[target.cycle]}; a closed "
+                          f"cycle is frozen. Reopen it first: okr-sync close-cycle --reopen --cycle {target.cycle}")
     with recorded(workspace, "undo", trigger, undo_of=target.id) as run:
         cells = store.run_cells(home, target.id)
         result = UndoResult(undone_run=target.id, run_id=run.id)
@@ -79,7 +84,7 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
         totals = store.RunTotals(
             as_of=None, units=len(by_unit), failed_units=0, cells_written=written, errors=0, warnings=0,
             company_score=None, status="ok",
-            reason=f"{len(result.skipped)} cells skipped" if result.skipped else None,
+            reason=f"{len(result.skipped)} cells skipped" if result.skipped else None, cycle=target.cycle,
         )
         store.finish_run(home, run.id, totals, result.to_json())
         return result
