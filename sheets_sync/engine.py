@@ -85,8 +85,9 @@ def sync(
             progress(index, len(locators), unit_report.source)
     all_units = [parse.read_unit(raw) for _, _, raw in read]
     cycle, others = _choose_cycle(workspace, report, all_units, closed or {}, pick)
-    if at_cycle_end and cycle is not None and cycle.end is not None:
-        report.as_of = cycle.end
+    if cycle is not None and cycle.end is not None and (
+            at_cycle_end or (report.cycle_closed and report.as_of > cycle.end)):
+        report.as_of = cycle.end  # final grades: a closed cycle reads as of its end
     frozen = report.cycle_closed and cycle is not None
     if frozen and cycle is not None and (write_back or write_rollup):
         # A closed cycle is frozen: its final grades stay as the close wrote them.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import engine
-from ..core import carry_over, cycle_model, parse
+from ..core import carry_over, cycle_model, parse, validate
 from ..core.cycle_model import Cycle
 from ..core.retrospective import add_retrospective
 from ..errors import ConfigError, OkrSyncError
@@ -144,6 +144,8 @@ def _read_units(workspace: Workspace, result: NewCycleResult) -> list[tuple[pars
                 result.skipped.append(str(exc))
                 continue
             unit = parse.read_unit(raw)
+            if unit.okrs_sheet is not None:
+                validate.check_unit(unit)  # links key results to their objectives
             if unit.okrs_sheet is not None or unit.settings_sheet is not None:
                 out.append((unit, backend))
     return out
