@@ -158,9 +158,14 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise ConfigError(f"{folder}: the folder is not empty; give a new or empty folder for the demo.")
     paths = demo_company.write_demo_company(folder)
+    previous = demo_company.PREVIOUS_CYCLE
+    demo_company.write_previous_cycle(folder)
     click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
     for path in paths:
         click.echo(f"  {path.name}")
+    click.echo(f"and its previous quarter, {previous}, into {folder}/{previous}/ (closed: final grades)")
+    # The previous quarter is closed first, so the dashboard shows a trend across cycles.
+    closing = operations.close_cycle(Workspace.from_path(folder, cycle=previous), as_of or DEMO_AS_OF)
     report = operations.sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
     _print_findings(report)
     _summary(report)
@@ -168,6 +173,8 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo("Where to look:")
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
     click.echo(f"  • The company view: {report.rollup_location} (Rollup, Units, Alignment, Issues, Dependencies)")
+    click.echo(f"  • Last quarter's final grades: {closing.rollup_location}, and a Retrospective sheet in each "
+               f"workbook of {folder}/{previous}/ (docs/cycles.md: the quarterly rhythm)")
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
     click.echo(f"  • Fix it, then run:  okr-sync sync {folder}")
 

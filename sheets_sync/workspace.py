@@ -136,8 +136,8 @@ class Workspace:
             found = self.cycle_rollups.get(cycle or "")
             return found, (getattr(found, "spreadsheet", None) if found is not None else None)
         location = self.rollup_location
-        if location is None or self.rollup is None or not os.path.isabs(location):
-            return self.rollup, location
+        if location is None or getattr(self.rollup, "path", None) is None:
+            return self.rollup, location  # a Google rollup spreadsheet, or none
         path = Path(location)
         if "{cycle}" in path.name:
             path = path.with_name(path.name.replace("{cycle}", cycle or "all"))

@@ -132,6 +132,9 @@ def remove_temp_files(workspace: Workspace) -> int:
     if location and os.path.isabs(location):
         rollup = Path(location)
         found += _walk(rollup.parent, f".{rollup.name}.*.tmp", recursive=False)
+    if location and workspace.rollup_default:
+        # One rollup per cycle once the workspace holds several: okr-rollup-2026-Q4.xlsx.
+        found += _walk(Path(location).parent, ".okr-rollup-*.xlsx.*.tmp", recursive=False)
     removed = 0
     for temp in dict.fromkeys(found):
         try:
