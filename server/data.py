@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -9,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
+from flask import abort, current_app, has_request_context, request
 
 from sheets_sync import operations
 from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
@@ -25,6 +26,7 @@ _cache_lock = threading.Lock()
 _preview_lock = threading.Lock()
 
 # A global ID: unit code, one slash, local ID. No path separators, dots-only parts or controls.
+_CYCLE = re.compile(r"^[\w .-]{1,24}$")
 _GLOBAL_ID = re.compile(r"^(?P<unit>[\w-]{1,40})/(?P<local>(?:O|KR)\d{1,4}(?:\.\d{1,4})?)$", re.IGNORECASE)
 
 
@@ -94,26 +96,42 @@ def invalidate() -> None:
     """Forget cached previews after a real sync."""
     ext = current_app.extensions["okr_sync"]
     with _cache_lock:
-        ext.pop("preview", None)
+        for key in [k for k in ext if str(k).startswith("preview")]:
+            ext.pop(key, None)
 
 
-def view() -> View:
-    """The newest recorded sync's report (parsed once per run), else a dry run cached a minute."""
+def requested_cycle() -> str | None:
+    """The cycle a request asks for (`?cycle=2026-Q3`), canonical; None for the newest synced one."""
+    text = request.args.get("cycle") if has_request_context() else None
+    if not text:
+        return None
+    if not _CYCLE.match(text):
+        abort(400, description="cycle must be a cycle name like 2026-Q4.")
+    from sheets_sync.core.cycle_model import cycle_name
+
+    return cycle_name(text)
+
+
+def view(cycle: str | None = None) -> View:
+    """The newest recorded sync's report (of a cycle: the request's `?cycle=`), else a dry run cached a minute."""
     ws = workspace()
+    cycle = cycle or requested_cycle()
     ext = current_app.extensions["okr_sync"]
-    latest = operations.latest_report(ws)
+    latest = operations.latest_report(ws, operations.cycle_span(ws, cycle)) if cycle else operations.latest_report(ws)
     if latest is not None:
         run, report = latest
         return View(run, report)
+    key = f"preview:{cycle or ''}"
     # One preview at a time: a crowd of first visitors must not start a crowd of dry runs.
     with _preview_lock:
         with _cache_lock:
-            hit = ext.get("preview")
+            hit = ext.get(key)
             if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
                 return View(None, hit[1], preview=True)
-        snap = operations.preview(ws).to_json(with_changes=False, with_rollup=True)
+        target = dataclasses.replace(ws, cycle=cycle) if cycle else ws
+        snap = operations.preview(target).to_json(with_changes=False, with_rollup=True)
         with _cache_lock:
-            ext["preview"] = (time.monotonic(), snap)
+            ext[key] = (time.monotonic(), snap)
     return View(None, snap, preview=True)
 
 

@@ -279,6 +279,25 @@ def test_cycle_scores_hold_final_grades_of_closed_cycles(three: Path) -> None:
     operations.close_cycle(Workspace.from_path(three, cycle="2026-Q3"))
     operations.sync(Workspace.from_path(three), MID_Q4)
     scores = operations.cycle_scores(Workspace.from_path(three))
-    assert scores["2026-Q3"]["CO"] == (0.5, True) or scores["2026-Q3"]["CO"][1] is True
+    assert scores["2026-Q3"]["CO"] == (0.53, True)  # the final grade, as of the cycle end
     assert scores["2026-Q4"]["CO"][1] is False
     assert set(scores) == {"2026-Q3", "2026-Q4"}
+
+
+def test_the_dashboard_selects_a_cycle_shows_final_grades_and_the_trend_across_cycles(three: Path) -> None:
+    from sheets_sync.server import create_app
+
+    operations.close_cycle(Workspace.from_path(three, cycle="2026-Q3"))
+    operations.sync(Workspace.from_path(three), MID_Q4)
+    client = create_app({"WORKSPACE": str(three), "TOKENS": ["s3cret"], "TESTING": True}).test_client()
+    auth = {"Authorization": "Bearer s3cret"}
+    page = client.get("/?lang=en", headers=auth).get_data(as_text=True)
+    assert 'id="cycle-selector"' in page and "2026-Q3 · closed" in page and "2027-Q1" in page
+    assert 'aria-current="page">2026-Q4' in page and 'id="final-grades"' not in page
+    assert 'id="cycle-trend"' in page and "2026-Q3: 0.53 (final)" in page and "2026-Q4: 0.38<" in page
+    closed = client.get("/?cycle=2026-q3&lang=en", headers=auth).get_data(as_text=True)
+    assert 'aria-current="page">2026-Q3' in closed
+    assert "Cycle 2026-Q3 is closed: these are its final grades, as of 2026-09-30." in closed
+    units = client.get("/api/units?cycle=2026-Q3", headers=auth).get_json()
+    assert sorted(u["source"] for u in units["units"]) == ["co-2026-Q3.xlsx", "mkt-2026-Q3.xlsx"]
+    assert client.get("/api/units?cycle=%3Cscript%3E", headers=auth).status_code == 400

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = [
-    "NewCycleResult", "RunRecord", "Status", "UndoResult", "close_cycle", "cycle_scores", "latest_report", "log",
+    "NewCycleResult", "RunRecord", "Status", "UndoResult", "close_cycle", "closed_cycles", "cycle_scores",
+    "cycle_span", "latest_report", "log",
     "new_cycle", "preview", "reopen_cycle", "rollup", "score_workbook", "status", "sync", "trends", "undo",
     "validate",
 ]
@@ -184,19 +185,21 @@ def cycle_scores(workspace: Workspace) -> dict[str, dict[str, tuple[float | None
 
 
 def cycle_span(workspace: Workspace, name: str | None) -> store.CycleSpan | None:
-    """A cycle name as the run log filters by it, with its dates where a run recorded them."""
+    """A cycle name as the run log filters by it, with its dates as the newest run of it recorded them."""
     if not name:
         return None
     from ..core.cycle_model import cycle_name
 
     canonical = cycle_name(name) or name
-    start = end = None
     home = workspace.state_home
     if store.exists(home):
-        for run in store.list_runs(home, 200, (canonical, None, None)):
-            report = store.get_report(home, run.id) or {}
-            dates = report.get("cycle") or {}
-            if dates.get("start"):
-                start, end = dates.get("start"), dates.get("end")
-                break
-    return canonical, start, end
+        for run in store.list_runs(home, 1, (canonical, None, None)):
+            dates = (store.get_report(home, run.id) or {}).get("cycle") or {}
+            if isinstance(dates, dict) and dates.get("start"):
+                return canonical, dates.get("start"), dates.get("end")
+    return canonical, None, None
+
+
+def closed_cycles(workspace: Workspace) -> dict[str, str]:
+    """The closed cycles of the workspace, each with when and by which run."""
+    return store.closed_cycles(workspace.state_home)
