@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -28,7 +29,7 @@ def _no_store(response: Any) -> Any:
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-SYNC_KEYS = {"as_of", "dry_run"}
+SYNC_KEYS = {"as_of", "dry_run", "cycle"}
 
 
 def _sync_options() -> tuple[dt.date | None, bool]:
@@ -53,7 +54,7 @@ def _sync_options() -> tuple[dt.date | None, bool]:
         abort(400, description='The body must be a JSON object like {"as_of": "2026-11-01"}.')
     unknown = sorted(set(body) - SYNC_KEYS)
     if unknown:
-        abort(400, description=f"Unknown field {unknown[0]!r}; the fields are as_of and dry_run.")
+        abort(400, description=f"Unknown field {unknown[0]!r}; the fields are as_of, dry_run and cycle.")
     as_of = None
     if body.get("as_of") is not None:
         text = body["as_of"]
@@ -69,11 +70,22 @@ def _sync_options() -> tuple[dt.date | None, bool]:
     return as_of, dry_run
 
 
+def _sync_cycle() -> str | None:
+    """The optional "cycle" of the sync body (already checked to be JSON by _sync_options)."""
+    raw = request.get_data(cache=True)
+    cycle = json.loads(raw).get("cycle") if raw.strip() else None
+    if cycle is not None and (not isinstance(cycle, str) or not re.fullmatch(r"[\w .-]{1,24}", cycle)):
+        abort(400, description="cycle must be a cycle name like 2026-Q4.")
+    return cycle
+
+
 @bp.post("/api/sync")
 @require_token
 def sync() -> Any:
     as_of, dry_run = _sync_options()
-    report = operations.sync(data.workspace(), as_of=as_of, dry_run=dry_run, trigger="api")
+    cycle = _sync_cycle()
+    workspace = dataclasses.replace(data.workspace(), cycle=cycle) if cycle else data.workspace()
+    report = operations.sync(workspace, as_of=as_of, dry_run=dry_run, trigger="api")
     if not dry_run:
         data.invalidate()
     body = report.to_json()

@@ -301,3 +301,5 @@ def test_the_dashboard_selects_a_cycle_shows_final_grades_and_the_trend_across_c
     units = client.get("/api/units?cycle=2026-Q3", headers=auth).get_json()
     assert sorted(u["source"] for u in units["units"]) == ["co-2026-Q3.xlsx", "mkt-2026-Q3.xlsx"]
     assert client.get("/api/units?cycle=%3Cscript%3E", headers=auth).status_code == 400
+    answer = client.post("/api/sync", json={"cycle": "2027-Q1", "as_of": "2026-11-15"}, headers=auth).get_json()
+    assert answer["cycle"]["name"] == "2027-Q1" and answer["cells_written"] > 0
