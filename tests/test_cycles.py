@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import openpyxl
 import pytest
 from builders import kr, o, unit, write_xlsx
@@ -87,7 +88,11 @@ def test_each_cycle_is_its_own_company_no_duplicates_one_rollup_each(three: Path
     assert nxt.cycle is not None and nxt.cycle.name == "2027-Q1"
     assert units_sheet_sources(three / "okr-rollup-2027-Q1.xlsx") == ["co-2027-Q1.xlsx", "mkt-2027-Q1.xlsx"]
     assert not (three / "okr-rollup.xlsx").exists()
-    assert report.to_json()["cycle"] == {"name": "2026-Q4", "start": "2026-10-01", "end": "2026-12-31"}
+    body = report.to_json()
+    assert body["cycle"] == {"name": "2026-Q4", "start": "2026-10-01", "end": "2026-12-31"}
+    assert [c["name"] for c in body["cycles"]] == ["2026-Q3", "2026-Q4", "2027-Q1"]
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text("utf-8"))
+    jsonschema.validate(body, schema)
 
 
 def test_the_default_cycle_follows_the_as_of_day(three: Path) -> None:
