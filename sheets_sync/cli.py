@@ -116,8 +116,9 @@ def _summary(report: SyncReport) -> None:
     for note in report.notes:
         click.secho(f"NOTE    {note}", fg="yellow")
     if report.cycle is not None and len(report.cycles) > 1:
+        others = ", ".join(c.name for c in report.cycles if c.name != report.cycle.name)
         click.echo(f"cycle {report.cycle.name}" + (" (closed)" if report.cycle_closed else "")
-                   + f" · the workspace holds {', '.join(c.name for c in report.cycles)}")
+                   + f" · set aside: {others} (--cycle works on another)")
     click.echo(
         f"{units} unit(s) · {errors} error(s) · {warnings} warning(s) · "
         f"{report.cells_written} cell(s) written · company score "

@@ -173,12 +173,8 @@ def _choose_cycle(workspace: Workspace, report: SyncReport, units: list[parse.Un
         cycle = cycle_model.default_cycle(cycles, report.as_of, closed)
     report.cycle = cycle
     report.cycle_closed = cycle is not None and cycle.name in closed
-    others = [u for u in units if not cycle_model.belongs(u, cycle)]
-    if others and cycle is not None:
-        names = sorted({cycle_model.unit_cycle(u) or "" for u in others})
-        report.notes.append(f"cycle {cycle.name}: {len(others)} workbook(s) of other cycles ({', '.join(names)}) "
-                            "set aside; `--cycle` works on another")
-    return cycle, others
+    # The other cycles' workbooks are set aside (report.cycles names every cycle; the CLI says so in one line).
+    return cycle, [u for u in units if not cycle_model.belongs(u, cycle)]
 
 
 def evaluate(

@@ -210,7 +210,7 @@ def test_a_single_cycle_workspace_keeps_okr_rollup_xlsx(tmp_path: Path) -> None:
         write_xlsx(folder / f"{name}.xlsx", book)
     report = operations.sync(Workspace.from_path(folder), MID_Q4)
     assert Path(report.rollup_location or "").name == "okr-rollup.xlsx" and report.rollup_written
-    assert not any("other cycles" in n for n in report.notes)
+    assert [c.name for c in report.cycles] == ["2026-Q4"]
 
 
 def test_a_named_rollup_wins_and_may_carry_the_cycle(three: Path, tmp_path: Path) -> None:
@@ -229,6 +229,8 @@ def test_an_unknown_cycle_is_one_clear_line(three: Path) -> None:
     assert result.exit_code == 2
     assert "no unit workbook is of cycle 2030-Q1" in result.output
     assert "2026-Q3, 2026-Q4, 2027-Q1" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["validate", str(three), "--as-of", "2026-11-15"])
+    assert "cycle 2026-Q4 · set aside: 2026-Q3, 2027-Q1 (--cycle works on another)" in result.output
 
 
 def test_the_command_line_carries_the_cycle_through_log_undo_and_json(three: Path) -> None:
