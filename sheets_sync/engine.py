@@ -95,9 +95,11 @@ def sync(
         report.notes.append(f"cycle {cycle.name} is closed ({(closed or {})[cycle.name]}): nothing was written. "
                             f"`okr-sync close-cycle --reopen --cycle {cycle.name}` reopens it.")
     keep = [i for i, u in enumerate(all_units) if cycle_model.belongs(u, cycle)]
+    set_aside: dict[str, str] = {}
     for i, (_, unit_report, _) in enumerate(read):
         if i not in keep:
             report.units.remove(unit_report)
+            set_aside[str(Path(unit_report.locator).resolve())] = cycle_model.unit_cycle(all_units[i]) or "?"
     read = [read[i] for i in keep]
     units = [all_units[i] for i in keep]
     resolver = workspace.source_reader()
@@ -140,17 +142,23 @@ def sync(
         except Exception as exc:  # noqa: BLE001 - reported like any rollup failure
             report.rollup_error = f"the rollup could not be written ({exc.__class__.__name__}: {exc})"
     if workspace.focus is not None:
-        _narrow_to_focus(report, workspace.focus)
+        _narrow_to_focus(report, workspace.focus, set_aside)
     report.finished = _now()
     return report
 
 
-def _narrow_to_focus(report: SyncReport, focus: frozenset[str]) -> None:
+def _narrow_to_focus(report: SyncReport, focus: frozenset[str], set_aside: dict[str, str] | None = None) -> None:
     """Report only the workbooks that were named; the others of their folder served as context."""
     report.units = [u for u in report.units if str(Path(u.locator).resolve()) in focus]
     found = {str(Path(u.locator).resolve()) for u in report.units}
     for missing in sorted(focus - found):
         name = Path(missing).name
+        other = (set_aside or {}).get(missing)
+        if other is not None:
+            this = report.cycle.name if report.cycle else "?"
+            report.units.append(UnitReport(locator=missing, source=name, path=name, error=(
+                f"{name}: a workbook of cycle {other}, not {this}; check it on its own or with --cycle {other}")))
+            continue
         report.units.append(UnitReport(locator=missing, source=name, path=name, error=(
             f"{name}: not a unit workbook (no Settings or OKRs sheet, a workbook the service owns, "
             "or an Excel/LibreOffice lock file)")))
@@ -167,6 +175,8 @@ def _choose_cycle(workspace: Workspace, report: SyncReport, units: list[parse.Un
             held = ", ".join(c.name for c in cycles) or "none (no unit's Settings name a Cycle)"
             raise ConfigError(f"no unit workbook is of cycle {cycle_model.cycle_name(workspace.cycle)}; "
                               f"the workspace holds: {held}. Give one of those with --cycle.")
+    elif (named := _focused_cycle(workspace, units)) is not None:
+        cycle = cycle_model.find(cycles, named)  # a workbook named on its own: its own cycle
     elif pick is not None:
         cycle = pick(cycles, report.as_of)
     else:
@@ -175,6 +185,14 @@ def _choose_cycle(workspace: Workspace, report: SyncReport, units: list[parse.Un
     report.cycle_closed = cycle is not None and cycle.name in closed
     # The other cycles' workbooks are set aside (report.cycles names every cycle; the CLI says so in one line).
     return cycle, [u for u in units if not cycle_model.belongs(u, cycle)]
+
+
+def _focused_cycle(workspace: Workspace, units: list[parse.Unit]) -> str | None:
+    """The one cycle of the workbooks named on their own (`okr-sync validate hr-2027-Q1.xlsx`), if they share one."""
+    if workspace.focus is None:
+        return None
+    names = {cycle_model.unit_cycle(u) for u in units if workspace.in_focus(u.raw.locator)} - {None}
+    return names.pop() if len(names) == 1 else None
 
 
 def evaluate(

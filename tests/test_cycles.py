@@ -310,3 +310,13 @@ def test_the_dashboard_selects_a_cycle_shows_final_grades_and_the_trend_across_c
     assert client.get("/api/units?cycle=%3Cscript%3E", headers=auth).status_code == 400
     answer = client.post("/api/sync", json={"cycle": "2027-Q1", "as_of": "2026-11-15"}, headers=auth).get_json()
     assert answer["cycle"]["name"] == "2027-Q1" and answer["cells_written"] > 0
+
+
+def test_a_workbook_named_on_its_own_is_checked_in_its_own_cycle(three: Path) -> None:
+    report = operations.validate([three / "mkt-2027-Q1.xlsx"], MID_Q4)
+    assert report.cycle is not None and report.cycle.name == "2027-Q1"
+    assert [u.source for u in report.units] == ["mkt-2027-Q1.xlsx"] and not report.failed_units
+    mixed = operations.validate([three / "mkt.xlsx", three / "mkt-2027-Q1.xlsx"], MID_Q4)
+    failed = [u.error for u in mixed.failed_units]
+    assert failed == ["mkt-2027-Q1.xlsx: a workbook of cycle 2027-Q1, not 2026-Q4; check it on its own or with "
+                      "--cycle 2027-Q1"]
