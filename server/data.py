@@ -88,7 +88,7 @@ def workspace() -> Workspace:
             path = current_app.config.get("WORKSPACE")
             if not path:
                 raise ConfigError("the server has no workspace: start it with `okr-sync serve okr-sync.toml`")
-            ext["workspace"] = Workspace.from_path(path)
+            ext["workspace"] = Workspace.from_path(path, cycle=current_app.config.get("CYCLE"))
         return ext["workspace"]  # type: ignore[no-any-return]
 
 
@@ -115,7 +115,7 @@ def requested_cycle() -> str | None:
 def view(cycle: str | None = None) -> View:
     """The newest recorded sync's report (of a cycle: the request's `?cycle=`), else a dry run cached a minute."""
     ws = workspace()
-    cycle = cycle or requested_cycle()
+    cycle = cycle or requested_cycle() or ws.cycle
     ext = current_app.extensions["okr_sync"]
     latest = operations.latest_report(ws, operations.cycle_span(ws, cycle)) if cycle else operations.latest_report(ws)
     if latest is not None:

@@ -433,8 +433,11 @@ def new_cycle(path: Path, source: str, target: str, share: tuple[str, ...], as_j
 @click.option("--every", metavar="INTERVAL", help="Also sync on a schedule inside the server, e.g. 30m.")
 @click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate: serve HTTPS (the add-in).")
 @click.option("--key", type=click.Path(path_type=Path), help="PEM private key of --cert.")
+@click.option("--cycle", metavar="CYCLE",
+              help="Pin the cycle the dashboard opens on and the API and --every sync (default: by date).")
 @_guarded
-def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None) -> None:
+def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None,
+          cycle: str | None) -> None:
     """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
@@ -456,7 +459,7 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
         return
     from sheets_sync.server.serve import serve as run_server
 
-    run_server(config, host, port or 8080, every=every)
+    run_server(config, host, port or 8080, every=every, cycle=cycle)
 
 
 @cli.command()

@@ -320,3 +320,15 @@ def test_a_workbook_named_on_its_own_is_checked_in_its_own_cycle(three: Path) ->
     failed = [u.error for u in mixed.failed_units]
     assert failed == ["mkt-2027-Q1.xlsx: a workbook of cycle 2027-Q1, not 2026-Q4; check it on its own or with "
                       "--cycle 2027-Q1"]
+
+
+def test_serve_cycle_pins_the_dashboard_and_the_api_sync(three: Path) -> None:
+    from sheets_sync.server import create_app
+
+    app = create_app({"WORKSPACE": str(three), "TOKENS": ["s3cret"], "TESTING": True, "CYCLE": "2027-Q1"})
+    client = app.test_client()
+    auth = {"Authorization": "Bearer s3cret"}
+    answer = client.post("/api/sync", json={"as_of": "2026-11-15"}, headers=auth).get_json()
+    assert answer["cycle"]["name"] == "2027-Q1"
+    page = client.get("/?lang=en", headers=auth).get_data(as_text=True)
+    assert 'aria-current="page">2027-Q1' in page
