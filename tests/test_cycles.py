@@ -332,3 +332,13 @@ def test_serve_cycle_pins_the_dashboard_and_the_api_sync(three: Path) -> None:
     assert answer["cycle"]["name"] == "2027-Q1"
     page = client.get("/?lang=en", headers=auth).get_data(as_text=True)
     assert 'aria-current="page">2027-Q1' in page
+
+
+def test_closing_last_quarter_does_not_hide_this_quarter_on_the_dashboard(three: Path) -> None:
+    ws = Workspace.from_path(three)
+    operations.sync(ws, MID_Q4)
+    operations.close_cycle(Workspace.from_path(three, cycle="2026-Q3"))  # the newest run is the close
+    latest = operations.latest_report(ws)
+    assert latest is not None and latest[1]["cycle"]["name"] == "2026-Q4"
+    closed = operations.latest_report(ws, operations.cycle_span(ws, "2026-Q3"))
+    assert closed is not None and closed[0].kind == "close"

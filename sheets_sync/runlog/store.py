@@ -362,11 +362,13 @@ _RUN_COLUMNS = (
 
 
 def latest_report_run(home: str | Path, cycle: CycleSpan | None = None) -> RunRecord | None:
-    """The newest sync (or close) that left a report, of one cycle if given (without loading it)."""
+    """The newest sync that left a report (without loading it); of one cycle, a close counts too (a closed
+    cycle's final grades). Without a cycle a close never hides the newest sync of the cycle that goes on."""
     where, args = _cycle_filter(cycle)
+    kinds = "('sync', 'close')" if cycle else "('sync')"
     with connect(home) as conn:
         row = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind IN ('sync', 'close') AND snapshot IS NOT NULL AND {where}"
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind IN {kinds} AND snapshot IS NOT NULL AND {where}"
             " ORDER BY id DESC LIMIT 1", args,
         ).fetchone()
     return _run(row) if row else None
