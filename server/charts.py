@@ -87,7 +87,7 @@ def sparkline(points: list[tuple[str, float | None]], title: str) -> Markup:
 
 def cycle_chart(points: list[tuple[str, float | None, bool]], title: str) -> Markup:
     """One column per cycle (cycle, score, final): a unit's trend across quarters; open cycles drawn lighter."""
-    width, height, top, bottom = 220, 96, 8, 18
+    width, height, top, bottom = 220, 104, 18, 18
     plot = height - top - bottom
     n = max(len(points), 1)
     slot = width / n
@@ -108,6 +108,8 @@ def cycle_chart(points: list[tuple[str, float | None, bool]], title: str) -> Mar
             f'{" (final)" if final else ""}</title>'
             f'<rect x="{x:.1f}" y="{top + plot - max(h, 2):.1f}" width="{slot * 0.6:.1f}" '
             f'height="{max(h, 2):.1f}" rx="2"/>'
+            f'<text class="value" x="{i * slot + slot / 2:.1f}" y="{top + plot - max(h, 2) - 3:.1f}" '
+            f'text-anchor="middle">{fmt(score)}</text>'
             f'<text class="tick" x="{i * slot + slot / 2:.1f}" y="{height - 5}" text-anchor="middle">'
             f"{escape(cycle)}</text></g>"
         )
