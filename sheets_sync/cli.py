@@ -237,7 +237,7 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, cycle: str | No
                     click.echo(f"{unit.source} › {owned.name}: +{len(owned.rows)} row(s)")
         click.echo("(dry run: nothing was written)")
     _emit(report, as_json)
-    if run_id is not None and not as_json:
+    if run_id is not None and not as_json and not report.cycle_closed:
         click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
     sys.exit(report.exit_code)
 

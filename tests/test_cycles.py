@@ -242,6 +242,7 @@ def test_the_command_line_carries_the_cycle_through_log_undo_and_json(three: Pat
     assert json.loads(result.output)["cycle"]["name"] == "2026-Q4"
     result = runner.invoke(cli, ["sync", str(three), "--cycle", "2026-Q3"])
     assert result.exit_code == 0 and "is closed" in result.output and "0 cell(s) written" in result.output
+    assert "undo it with" not in result.output  # a frozen cycle's run wrote nothing to undo
     result = runner.invoke(cli, ["log", str(three), "--cycle", "2026-q3", "--json"])
     runs = json.loads(result.output)
     assert {r["cycle"] for r in runs} == {"2026-Q3"} and [r["kind"] for r in runs] == ["sync", "close"]
