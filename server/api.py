@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from sheets_sync import operations
+from sheets_sync.errors import UnknownCycle
 
 from . import data
 from .auth import require_token
@@ -34,7 +35,7 @@ SYNC_KEYS = {"as_of", "dry_run", "cycle"}
 
 def _sync_options() -> tuple[dt.date | None, bool]:
     """Read and check the optional {"as_of": "YYYY-MM-DD", "dry_run": bool} body."""
-    too_big = f"The body is larger than {MAX_SYNC_BODY // 1024} KB; send at most as_of and dry_run."
+    too_big = f"The body is larger than {MAX_SYNC_BODY // 1024} KB; send at most as_of, dry_run and cycle."
     if (request.content_length or 0) > MAX_SYNC_BODY:
         abort(413, description=too_big)
     raw = request.get_data(cache=True)  # chunked bodies stop at the app-wide MAX_CONTENT_LENGTH
@@ -44,6 +45,8 @@ def _sync_options() -> tuple[dt.date | None, bool]:
         return None, False
     try:
         body = json.loads(raw)
+    except RecursionError:
+        abort(400, description='The body is JSON nested too deeply; send e.g. {"as_of": "2026-11-01"}.')
     except (ValueError, UnicodeDecodeError) as exc:
         abort(
             400,
@@ -85,7 +88,12 @@ def sync() -> Any:
     as_of, dry_run = _sync_options()
     cycle = _sync_cycle()
     workspace = dataclasses.replace(data.workspace(), cycle=cycle) if cycle else data.workspace()
-    report = operations.sync(workspace, as_of=as_of, dry_run=dry_run, trigger="api")
+    try:
+        report = operations.sync(workspace, as_of=as_of, dry_run=dry_run, trigger="api")
+    except UnknownCycle as exc:
+        if not cycle:
+            raise  # the server's own --cycle: its configuration, not this request
+        abort(400, description=str(exc))
     if not dry_run:
         data.invalidate()
     body = report.to_json()
@@ -151,7 +159,7 @@ def history() -> Any:
     if unit is None:
         abort(404, description=f"There is no unit {unit_code!r} in this workspace.")
     global_id = f"{unit['unit']}/{local_id}"
-    known = {str(r.get("ID", "")).upper() for r in view.rows("Rollup")}
+    known = {str(r.get("id") or "").upper() for r in view.records("Rollup")}
     if global_id.upper() not in known:
         abort(404, description=f"{global_id} is not an objective or key result of {unit['source']}.")
     rows = data.history_rows(unit, local_id, global_id)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from sheets_sync.core import bands
+
+# The grade bands drawn as zones and grid lines (bands.py holds the thresholds).
+_ZONES = (("red", 0.0, bands.GRADE_YELLOW), ("yellow", bands.GRADE_YELLOW, bands.GRADE_GREEN),
+          ("green", bands.GRADE_GREEN, 1.0))
+
 
 def band(score: float | None) -> str:
-    """The grading band of a score: green 0.7–1.0, yellow 0.4–0.69, red below, none when unscored."""
-    if score is None:
-        return "none"
-    if score >= 0.7:
-        return "green"
-    if score >= 0.4:
-        return "yellow"
-    return "red"
+    """The grade band of a score (green, yellow, red), grey when unscored: the end-of-cycle colours."""
+    return bands.grade_band(score) or "grey"
 
 
 def fmt(score: float | None) -> str:
@@ -21,8 +21,8 @@ def fmt(score: float | None) -> str:
     return "—" if score is None else f"{score:.2f}"
 
 
-def bar_chart(items: list[tuple[str, str, float | None]], title: str) -> Markup:
-    """Horizontal bars, one per (label, tooltip, score), with the 0.4 and 0.7 band lines."""
+def bar_chart(items: list[tuple[str, str, float | None, str]], title: str) -> Markup:
+    """Horizontal bars, one per (label, tooltip, score, tone), with the grade bands' lines."""
     left, right, top, row_h = 130, 56, 30, 32
     width = 560
     plot = width - left - right
@@ -32,17 +32,17 @@ def bar_chart(items: list[tuple[str, str, float | None]], title: str) -> Markup:
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for mark in (0.0, 0.4, 0.7, 1.0):
+    for mark in (0.0, bands.GRADE_YELLOW, bands.GRADE_GREEN, 1.0):
         x = left + plot * mark
         parts.append(
             f'<line class="grid" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 4}"/>'
             f'<text class="tick" x="{x:.1f}" y="{top - 10}" text-anchor="middle">{mark:.1f}</text>'
         )
-    for i, (name, tip, score) in enumerate(items):
+    for i, (name, tip, score, tone) in enumerate(items):
         y = top + i * row_h
         w = plot * max(0.0, min(score or 0.0, 1.0))
         parts.append(
-            f'<g class="bar b-{band(score)}"><title>{escape(tip)}: {fmt(score)}</title>'
+            f'<g class="bar b-{escape(tone)}"><title>{escape(tip)}: {fmt(score)}</title>'
             f'<text class="label" x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" '
             f'text-anchor="end">{escape(name)}</text>'
             f'<rect x="{left}" y="{y + 5}" width="{max(w, 2):.1f}" height="{row_h - 10}" rx="3"/>'
@@ -66,7 +66,7 @@ def sparkline(points: list[tuple[str, float | None]], title: str) -> Markup:
     def y_of(score: float) -> float:
         return pad + (height - 2 * pad) * (1 - max(0.0, min(score, 1.0)))
 
-    for name, lo, hi in (("red", 0.0, 0.4), ("yellow", 0.4, 0.7), ("green", 0.7, 1.0)):
+    for name, lo, hi in _ZONES:
         parts.append(
             f'<rect class="zone z-{name}" x="0" y="{y_of(hi):.1f}" width="{width}" height="{y_of(lo) - y_of(hi):.1f}"/>'
         )

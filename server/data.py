@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 import threading
@@ -13,8 +14,11 @@ from typing import Any
 from flask import abort, current_app, has_request_context, request
 
 from sheets_sync import operations
-from sheets_sync.core.schema import HISTORY_HEADERS, SHEET_HISTORY, match_sheet, normalize
-from sheets_sync.errors import ConfigError
+from sheets_sync.core import bands
+from sheets_sync.core.rollup import ROLLUP_SHEETS
+from sheets_sync.core.schema import HISTORY_HEADERS, HISTORY_KEYS, SHEET_HISTORY, match_sheet, normalize
+from sheets_sync.core.values import SERIAL_EPOCH, clean_float
+from sheets_sync.errors import ConfigError, UnknownCycle
 from sheets_sync.locking import LockHolder, current_holder
 from sheets_sync.operations import RunRecord
 from sheets_sync.operations.undo import backend_for
@@ -22,6 +26,7 @@ from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 
 PREVIEW_TTL = 60.0
+_LEGACY_KEYS = {(sheet, title): key for sheet, columns in ROLLUP_SHEETS.items() for key, title, _ in columns}
 _cache_lock = threading.Lock()
 _preview_lock = threading.Lock()
 
@@ -43,6 +48,27 @@ class View:
         rollup = self.snapshot.get("rollup_book") or {}
         self.sheets = {s["name"]: s for s in rollup.get("sheets", [])}
 
+    def records(self, sheet: str) -> list[dict[str, Any]]:
+        """A rollup sheet's rows as column key -> value dicts (plus _tone, and _depth for Alignment).
+
+        Keys, not titles: a column's title may be renamed without breaking a reader. A snapshot stored
+        before keys existed gets them from the titles the rollup had then.
+        """
+        data = self.sheets.get(sheet)
+        if not data:
+            return []
+        keys = data.get("keys") or [_LEGACY_KEYS.get((sheet, h), h) for h in data["headers"]]
+        tones = data.get("tones") or []
+        depths = data.get("depths") or []
+        out = []
+        for i, row in enumerate(data["rows"]):
+            item = dict(zip(keys, row, strict=False))
+            item["_tone"] = tones[i] if i < len(tones) else None
+            if depths:
+                item["_depth"] = depths[i] if i < len(depths) else 0
+            out.append(item)
+        return out
+
     def rows(self, sheet: str) -> list[dict[str, Any]]:
         """A rollup sheet's rows as header -> value dicts (plus _depth for Alignment)."""
         data = self.sheets.get(sheet)
@@ -60,21 +86,23 @@ class View:
     @property
     def units(self) -> list[dict[str, Any]]:
         """Each unit's summary, joined with its row of the Units sheet."""
-        by_code = {r.get("Unit"): r for r in self.rows("Units")}
+        by_code = {r.get("unit"): r for r in self.records("Units")}
         merged = []
         for u in self.snapshot.get("units", []):
             row = by_code.get(u.get("unit"), {})
             merged.append(
                 {
                     **u,
-                    "parent": row.get("Parent unit"),
-                    "objectives": row.get("Objectives"),
-                    "key_results": row.get("Key results"),
-                    "on_track": row.get("On track"),
-                    "at_risk": row.get("At risk"),
-                    "off_track": row.get("Off track"),
-                    "done": row.get("Done"),
-                    "no_data": row.get("No data"),
+                    "parent": row.get("parent"),
+                    "objectives": row.get("objectives"),
+                    "key_results": row.get("key_results"),
+                    "on_track": row.get("on_track"),
+                    "at_risk": row.get("at_risk"),
+                    "off_track": row.get("off_track"),
+                    "done": row.get("done"),
+                    "no_data": row.get("no_data"),
+                    "status": row.get("status"),
+                    "tone": row.get("_tone") or bands.tone(None, u.get("score"), ended=False),
                 }
             )
         return merged
@@ -105,7 +133,7 @@ def requested_cycle() -> str | None:
     text = request.args.get("cycle") if has_request_context() else None
     if not text:
         return None
-    if not _CYCLE.match(text):
+    if not _CYCLE.fullmatch(text):
         abort(400, description="cycle must be a cycle name like 2026-Q4.")
     from sheets_sync.core.cycle_model import cycle_name
 
@@ -115,7 +143,8 @@ def requested_cycle() -> str | None:
 def view(cycle: str | None = None) -> View:
     """The newest recorded sync's report (of a cycle: the request's `?cycle=`), else a dry run cached a minute."""
     ws = workspace()
-    cycle = cycle or requested_cycle() or ws.cycle
+    asked = None if cycle else requested_cycle()
+    cycle = cycle or asked or ws.cycle
     ext = current_app.extensions["okr_sync"]
     latest = operations.latest_report(ws, operations.cycle_span(ws, cycle)) if cycle else operations.latest_report(ws)
     if latest is not None:
@@ -129,7 +158,12 @@ def view(cycle: str | None = None) -> View:
             if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
                 return View(None, hit[1], preview=True)
         target = dataclasses.replace(ws, cycle=cycle) if cycle else ws
-        snap = operations.preview(target).to_json(with_changes=False, with_rollup=True)
+        try:
+            snap = operations.preview(target).to_json(with_changes=False, with_rollup=True)
+        except UnknownCycle as exc:
+            if not asked:
+                raise  # the server's own --cycle: its configuration, not this request
+            abort(404, description=str(exc))
         with _cache_lock:
             ext[key] = (time.monotonic(), snap)
     return View(None, snap, preview=True)
@@ -180,8 +214,8 @@ def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[di
     grid = raw.sheets[name]
     if not grid:
         return []
-    keys = ("time", "id", "current", "confidence", "progress", "score", "status")
-    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values() for h, k in zip(headers, keys, strict=True)}
+    lookup = {normalize(h): k for headers in HISTORY_HEADERS.values()
+              for h, k in zip(headers, HISTORY_KEYS, strict=True)}
     columns = {lookup[normalize(h)]: i for i, h in enumerate(grid[0]) if normalize(h) in lookup}
     if "id" not in columns:
         return []
@@ -191,5 +225,14 @@ def history_rows(unit: dict[str, Any], local_id: str, global_id: str) -> list[di
         cell = line[columns["id"]] if columns["id"] < len(line) else None
         if cell is None or str(cell).strip().upper() not in wanted:
             continue
-        rows.append({k: json_safe(line[i]) if i < len(line) else None for k, i in columns.items()})
+        # Rows written before figures were rounded may hold float noise (0.8200000000000001).
+        rows.append({k: json_safe(_tidy(line[i], k)) if i < len(line) else None for k, i in columns.items()})
     return rows
+
+
+def _tidy(value: Any, key: str = "") -> Any:
+    """History cells for JSON: serial dates (Google hands them over as numbers) as dates, floats rounded."""
+    if key in ("time", "as_of") and isinstance(value, int | float) and not isinstance(value, bool):
+        moment = SERIAL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
+        return moment if key == "time" else moment.date()
+    return clean_float(value) if isinstance(value, float) else value

@@ -86,8 +86,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "trigger_schedule": ("schedule", "定时任务"),
     "trigger_dashboard": ("dashboard", "看板"),
     "bands": (
-        "Bands: 0.7–1.0 green, 0.4–0.69 yellow, below 0.4 red.",
-        "色带：0.7–1.0 绿色，0.4–0.69 黄色，低于 0.4 红色。",
+        "During the cycle a score takes its status colour (pace); once the cycle has ended, its grade: "
+        "{green}–1.0 green, {yellow}–{below_green} yellow, below {yellow} red.",
+        "周期内得分按状态（进度）着色；周期结束后按评分区间着色：{green}–1.0 绿色，{yellow}–{below_green} 黄色，"
+        "低于 {yellow} 红色。",
     ),
     "csrf": ("The form expired; reload the page and try again.", "表单已过期，请刷新页面后重试。"),
 }

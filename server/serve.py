@@ -15,6 +15,7 @@ from sheets_sync.errors import ConfigError
 from sheets_sync.workspace import Workspace
 
 from . import create_app
+from .auth import MAKE_TOKEN, check_tokens
 
 log = logging.getLogger("okr_sync.serve")
 SHUTDOWN_WAIT = 600.0  # seconds a running sync gets to finish after SIGTERM
@@ -27,12 +28,12 @@ def build_app(config_path: str | Path, every: str | None = None, tokens: list[st
     extra: dict[str, Any] = {"WORKSPACE": str(config_path), "CYCLE": cycle}
     app = create_app(extra)
     if tokens:
+        check_tokens(tokens, "the tokens given to serve")
         app.config["TOKENS"] = list(dict.fromkeys([*tokens, *app.config["TOKENS"]]))
     if not app.config["TOKENS"]:
         raise ConfigError(
             f'{config_path}: no access token. Add [server] tokens = ["<a long random string>"] '
-            "to okr-sync.toml or set OKR_SYNC_TOKENS; `python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))'` makes one."
+            f"to okr-sync.toml or set OKR_SYNC_TOKENS; make one with: {MAKE_TOKEN}"
         )
     if every:
         from .scheduler import parse_every

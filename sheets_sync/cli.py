@@ -106,22 +106,26 @@ def _print_findings(report: SyncReport, limit: int | None = None) -> None:
         click.echo(f"… and {len(findings) - limit} more (see the Issues sheet of the rollup)")
 
 
-def _summary(report: SyncReport) -> None:
+def _summary(report: SyncReport, ending: str | None = None) -> None:
     units = len(report.units)
     errors = report.error_count
     warnings = report.warning_count
     score = report.company_score
     coverage = report.coverage
-    measured = f" ({coverage.measured} of {coverage.total} key results measured)" if coverage else ""
+    from .core.messages import coverage_text
+
+    measured = f" ({coverage_text(coverage.measured, coverage.total, 'en')})" if coverage else ""
     for note in report.notes:
         click.secho(f"NOTE    {note}", fg="yellow")
     if report.cycle is not None and len(report.cycles) > 1:
         others = ", ".join(c.name for c in report.cycles if c.name != report.cycle.name)
         click.echo(f"cycle {report.cycle.name}" + (" (closed)" if report.cycle_closed else "")
                    + f" · set aside: {others} (--cycle works on another)")
+    # A dry run or a validation writes nothing: its last line says so instead of "0 cell(s) written".
+    written = "" if ending else f"{report.cells_written} cell(s) written · "
     click.echo(
         f"{units} unit(s) · {errors} error(s) · {warnings} warning(s) · "
-        f"{report.cells_written} cell(s) written · company score "
+        f"{written}company score "
         f"{'—' if score is None else f'{score:.2f}'}{measured} · as of {report.as_of.isoformat()}"
     )
     if report.skipped:
@@ -132,14 +136,16 @@ def _summary(report: SyncReport) -> None:
     elif report.rollup_location:
         state = "written" if report.rollup_written else "unchanged"
         click.echo(f"rollup: {report.rollup_location} ({state})")
+    if ending:
+        click.echo(ending)
 
 
-def _emit(report: SyncReport, as_json: bool) -> None:
+def _emit(report: SyncReport, as_json: bool, ending: str | None = None) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_findings(report)
-        _summary(report)
+        _summary(report, ending)
 
 
 @cli.command()
@@ -173,11 +179,13 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo("")
     click.echo("Where to look:")
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
-    click.echo(f"  • The company view: {report.rollup_location} (Rollup, Units, Alignment, Issues, Dependencies)")
+    sheets = ", ".join(s.name for s in report.rollup.sheets) if report.rollup else ""
+    click.echo(f"  • The company view: {report.rollup_location} ({sheets})")
     click.echo(f"  • Last quarter's final grades: {closing.rollup_location}, and a Retrospective sheet in each "
                f"workbook of {folder}/{previous}/ (docs/cycles.md: the quarterly rhythm)")
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
-    click.echo(f"  • Fix it, then run:  okr-sync sync {folder}")
+    # The same day as the demo's own sync, so the follow-up shows the same statuses.
+    click.echo(f"  • Fix it, then run:  okr-sync sync {folder} --as-of {report.as_of.isoformat()}")
 
 
 @cli.command()
@@ -198,7 +206,7 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, cycle: str | None, 
     from . import operations
 
     report = operations.validate(list(paths), as_of, cycle)
-    _emit(report, as_json)
+    _emit(report, as_json, ending="nothing written")
     sys.exit(report.exit_code)
 
 
@@ -228,18 +236,36 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, cycle: str | No
 
     report = operations.sync(Workspace.from_path(path, rollup, cycle=cycle), as_of=as_of, dry_run=dry_run)
     run_id = report.run_id
+    ending = None
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
-                click.echo(f"{unit.source} › {change.sheet} › {change.a1}: {_show(change.old)} → {_show(change.new)}")
+                what = f" ({change.row_id or change.row} {change.column})" if change.column else ""
+                click.echo(f"{unit.source} › {change.sheet} › {change.a1}{what}: "
+                           f"{_show(change.old)} → {_show(change.new)}")
             for owned in unit.changes.appends:
                 if owned.rows:
-                    click.echo(f"{unit.source} › {owned.name}: +{len(owned.rows)} row(s)")
-        click.echo("(dry run: nothing was written)")
-    _emit(report, as_json)
+                    click.echo(f"{unit.source} › {owned.name}: +{_count(len(owned.rows), 'row')}")
+        ending = _would_write(report)
+    _emit(report, as_json, ending=ending)
     if run_id is not None and not as_json and not report.cycle_closed:
         click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
     sys.exit(report.exit_code)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _would_write(report: SyncReport) -> str:
+    """A dry run's last line: "would write 21 cells in 3 workbooks"."""
+    cells = sum(len(u.changes.updates) for u in report.units)
+    rows = sum(len(a.rows) for u in report.units for a in u.changes.appends)
+    books = sum(1 for u in report.units if not u.changes.empty)
+    line = f"would write {_count(cells, 'cell')} in {_count(books, 'workbook')}"
+    if rows:
+        line += f" and append {_count(rows, 'History row')}"
+    return line + " (dry run: nothing written)"
 
 
 def _show(value: object) -> str:
@@ -293,18 +319,33 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, cycle: str | None, a
 @click.option("--google", is_flag=True, help="Create a Google spreadsheet instead of a file.")
 @click.option("--share", multiple=True, metavar="EMAIL", help="With --google: share with this person.")
 @click.option("--credentials", type=click.Path(dir_okay=False), help="With --google: key file.")
+@click.option("--sharepoint", "sharepoint", metavar="URL",
+              help="Create the workbook in this SharePoint/OneDrive folder (or as this .xlsx link).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml",
+              show_default=True, help="With --sharepoint: the okr-sync.toml holding [microsoft].")
 @_guarded
 def new(target: str | None, level: str, code: str, parent: str | None, name: str | None, owner: str | None,
-        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None) -> None:
-    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet.
+        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None,
+        sharepoint: str | None, config: Path) -> None:
+    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet, or with
+    --sharepoint, a workbook in SharePoint/OneDrive.
 
     \b
     Examples:  okr-sync new --level team --code MKT-SEO --parent MKT mkt-seo.xlsx
                okr-sync new --level department --code SALES --parent CO --lang zh sales.xlsx
                okr-sync new --google --level team --code OPS --parent CO --share lee@example.com
+               okr-sync new --sharepoint "https://contoso.sharepoint.com/sites/HR/Shared Documents/OKRs" \\
+                   --level team --code HR-TA --parent HR
     """
     options: dict[str, Any] = dict(level=level, code=code, parent=parent, name=name, owner=owner,
                                    lang=lang, cycle=cycle)
+    if sharepoint:
+        from .backends.microsoft import create_workbook
+
+        settings, home = _microsoft_settings(config)
+        url = create_workbook(sharepoint, settings, home, **options)
+        click.echo(f"Created {url}")
+        return
     if google:
         from .backends.google import create_spreadsheet
 
@@ -317,6 +358,31 @@ def new(target: str | None, level: str, code: str, parent: str | None, name: str
 
     path = write_template(Path(target), **options)
     click.echo(f"Wrote {path}: fill in the OKRs sheet, then run okr-sync validate {path}")
+
+
+@cli.group(hidden=True)
+def templates() -> None:
+    """Maintain the files the repository ships in templates/ (for developers)."""
+
+
+@templates.command("build")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="templates")
+@click.option("--check", is_flag=True, help="Only compare the folder with what the generator makes; exit 1 on drift.")
+@_guarded
+def templates_build(folder: Path, check: bool) -> None:
+    """Regenerate the shipped templates in FOLDER (default: templates), byte for byte, or --check them."""
+    from .shipped import check_shipped, write_shipped
+
+    if not check:
+        for path in write_shipped(folder):
+            click.echo(path)
+        return
+    problems = check_shipped(folder)
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        click.echo(f"Run: okr-sync templates build {folder}", err=True)
+        sys.exit(1)
 
 
 @cli.command()
@@ -441,7 +507,7 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
     """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
-    Example:  OKR_SYNC_TOKENS=s3cret okr-sync serve okr-sync.toml --every 30m
+    Example:  OKR_SYNC_TOKENS=<token of 32+ characters> okr-sync serve okr-sync.toml --every 30m
               okr-sync serve ./okr --cert localhost.pem --key localhost-key.pem   (https://localhost:8443)
     """
     from . import extras
@@ -478,6 +544,42 @@ def schedule(config: Path, every: str) -> None:
     from sheets_sync.server.scheduler import run_forever
 
     run_forever(config, every)
+
+
+def _microsoft_settings(config: Path) -> tuple[Any, Path]:
+    """The [microsoft] table of an okr-sync.toml, and the folder it lives in."""
+    import tomllib
+
+    from .backends.microsoft_client import MicrosoftSettings
+
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such config file; give the okr-sync.toml with a [microsoft] table "
+                          "(--config)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config}: not valid TOML ({exc}). Fix the file and run again.") from None
+    home = config.resolve().parent
+    return MicrosoftSettings.from_config(data.get("microsoft"), home, str(config)), home
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(["microsoft"]))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml")
+@_guarded
+def login(service: str, config: Path) -> None:
+    """Sign the service account in once (Microsoft 365 device code); later syncs refresh silently.
+
+    \b
+    Example:  okr-sync login microsoft okr-sync.toml
+    """
+    settings, _ = _microsoft_settings(config)
+    if settings.app_only:
+        raise ConfigError(f"{config}: [microsoft] is in app-only mode (certificate or client secret), which "
+                          "signs in by itself; `login` is for the service-account mode")
+    who = settings.client().auth.login(click.echo)
+    click.echo(f"Signed in as {who}; the token cache is {settings.token_cache} (readable only by you). "
+               "Syncs, the scheduler and the server now refresh the sign-in by themselves.")
 
 
 @cli.group()

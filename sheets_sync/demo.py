@@ -10,10 +10,11 @@ from typing import Any
 from openpyxl import Workbook
 
 from .core import schema
+from .core.cycles import cycle_dates
 from .core.model import a1
 from .core.schema import Lang
 from .errors import ConfigError
-from .templates import COLUMN_ORDER, HEADER_ROW, build_template, cycle_dates, save_workbook
+from .templates import COLUMN_ORDER, HEADER_ROW, build_template, save_workbook
 
 __all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "DEMO_MISTAKE_ZH", "PREVIOUS_CYCLE", "company_units",
            "write_demo_company", "write_previous_cycle"]

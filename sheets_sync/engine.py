@@ -12,7 +12,7 @@ from .core.alignment import Company, _key, check_alignment, dependency_findings,
 from .core.cycle_model import Cycle
 from .core.model import RawWorkbook, WorkbookChanges
 from .core.values import Unreadable, parse_number
-from .errors import ConfigError, OkrSyncError
+from .errors import ConfigError, OkrSyncError, UnknownCycle
 from .report import SyncReport, UnitReport, relative_path
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def sync(
             continue  # a rollup, a validation or a closed cycle: no cell plan needed
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
-        unit_report.changes = writeback.plan_changes(unit)
+        unit_report.changes = writeback.plan_changes(unit, report.as_of)
         if finalize is not None and not unit.unusable:
             finalize(unit, unit_report.changes, cycle)
         if dry_run or unit_report.changes.empty:
@@ -173,7 +173,7 @@ def _choose_cycle(workspace: Workspace, report: SyncReport, units: list[parse.Un
         cycle = cycle_model.find(cycles, workspace.cycle)
         if cycle is None:
             held = ", ".join(c.name for c in cycles) or "none (no unit's Settings name a Cycle)"
-            raise ConfigError(f"no unit workbook is of cycle {cycle_model.cycle_name(workspace.cycle)}; "
+            raise UnknownCycle(f"no unit workbook is of cycle {cycle_model.cycle_name(workspace.cycle)}; "
                               f"the workspace holds: {held}. Give one of those with --cycle.")
     elif (named := _focused_cycle(workspace, units)) is not None:
         cycle = cycle_model.find(cycles, named)  # a workbook named on its own: its own cycle
@@ -236,10 +236,11 @@ def score_workbook(
     # Context workbooks of other cycles are references, never duplicates of this unit.
     others = [u for u in context_units if mine is None or cycle_model.unit_cycle(u) in (None, mine)]
     elsewhere = [u for u in context_units if u not in others]
-    evaluate([unit, *others], as_of or dt.date.today(), cycle=mine, others=elsewhere)
+    as_of = as_of or dt.date.today()
+    evaluate([unit, *others], as_of, cycle=mine, others=elsewhere)
     unit_report = UnitReport(locator=raw.locator or raw.source, source=raw.source, path=raw.source)
     _fill_report(unit_report, unit)
-    unit_report.changes = writeback.plan_changes(unit)
+    unit_report.changes = writeback.plan_changes(unit, as_of)
     return unit_report
 
 

@@ -29,6 +29,7 @@ from .excel_layout import (
     plan_cells,
     protect_text,
     rollup_sheets,
+    unit_phase,
 )
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,8 @@ def _run(book: Any, mode: str) -> Any:
 
     raw = read_book(book)
     report = operations.score_workbook(raw, _as_of())
-    plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate")
+    ended, _ = unit_phase(raw, _as_of(), report.score)
+    plans = plan_cells(raw, report.changes.updates, "score" if mode == "score" else "validate", ended)
     sheets = [book.sheets[name] for name in raw.sheets]
     with contextlib.ExitStack() as stack:
         for sheet in sheets:
@@ -345,6 +347,8 @@ def write_rollup_sheets(book: Any, sheets: list[dict[str, Any]]) -> None:
                 sheet.range((2, c), (nrows, c)).number_format = fmt
         sheet.range((1, 1), (nrows, ncols)).value = block
         sheet.range((1, 1), (1, ncols)).font.bold = True
+        for r in spec.get("strong", []):  # objective rows, set apart from key results
+            sheet.range((r + 1, 1), (r + 1, ncols)).font.bold = True
         by_color: dict[tuple[int, str], list[int]] = {}
         for r, c, color in spec["fills"]:
             by_color.setdefault((c, color), []).append(r + 1)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .core import schema
+from .core import bands, parse, schema
 from .core.model import (
     CellError,
     CellUpdate,
@@ -19,21 +19,25 @@ from .core.model import (
     RawWorkbook,
     a1,
 )
-from .core.rollup import RollupBook
+from .core.rollup import TONED, RollupBook, cycle_ended, unit_status
 from .core.schema import Lang
 
 # Notes the add-in writes start with this, so the next run can tell them from people's own notes.
 NOTE_MARK = "okr-sync: "
 
-GREEN, YELLOW, RED, GREY = "#C6EFCE", "#FFEB9C", "#FFC7CE", "#EDEDED"
-STATUS_FILLS: dict[str, str] = {
-    "on track": GREEN,
-    "done": GREEN,
-    "at risk": YELLOW,
-    "off track": RED,
-    "no data": GREY,
-}
-SEVERITY_FILLS: dict[str, str] = {"error": RED, "warning": YELLOW, "错误": RED, "警告": YELLOW}
+
+
+def fill(tone: str | None) -> str | None:
+    """The '#RRGGBB' background of a bands.PALETTE colour name, None for none."""
+    return fill_hex(bands.PALETTE[tone].fill) if tone else None
+
+
+def fill_hex(colour: str) -> str:
+    """'RRGGBB' -> '#RRGGBB', as Excel's JavaScript API and the pane take colours."""
+    return f"#{colour}"
+
+
+GREY = f"#{bands.PALETTE['grey'].fill}"
 # Number formats of the computed columns the add-in writes.
 NUMBER_FORMATS: dict[str, str] = {"progress": "0%", "score": "0.00", "aligned_score": "0.00"}
 KIND_FORMATS: dict[str, str] = {"percent": "0%", "score": "0.00", "int": "0"}
@@ -169,13 +173,18 @@ def status_key(value: CellValue) -> str | None:
     return _STATUS_LOOKUP.get(schema.normalize(value))
 
 
-def score_fill(score: float | None) -> str | None:
-    """The grading band colour of a score: 0.7-1.0 green, 0.4-0.69 yellow, below red."""
-    if score is None:
-        return None
-    if score >= 0.7:
-        return GREEN
-    return YELLOW if score >= 0.4 else RED
+def row_fill(status: str | None, score: float | None, ended: bool) -> str:
+    """The one fill a row's Score and Status share (bands.tone): pace in a cycle, grade once it ended."""
+    return fill(bands.tone(status, score, ended)) or GREY
+
+
+def unit_phase(raw: RawWorkbook, as_of: dt.date | None, score: float | None) -> tuple[bool, str]:
+    """Whether the workbook's cycle has ended on as-of, and the fill of its unit score."""
+    day = as_of or dt.date.today()
+    unit = parse.read_unit(raw)
+    unit.score = score
+    ended = cycle_ended(unit, day)
+    return ended, row_fill(unit_status(unit, day), score, ended)
 
 
 @dataclass
@@ -262,8 +271,8 @@ def _kept_updates(layout: OkrLayout | None, updates: list[CellUpdate], mode: Pla
     return [u for u in updates if u.sheet == layout.sheet and u.col == check]
 
 
-def plan_cells(raw: RawWorkbook, updates: list[CellUpdate], mode: PlanMode) -> list[CellPlan]:
-    """The cells to write: the engine's updates (Check only when validating) and band colours."""
+def plan_cells(raw: RawWorkbook, updates: list[CellUpdate], mode: PlanMode, ended: bool = False) -> list[CellPlan]:
+    """The cells to write: the engine's updates (Check only when validating) and the rows' colours."""
     layout = find_layout(raw)
     kept = _kept_updates(layout, updates, mode)
     keys = {c: k for k, c in layout.cols.items()} if layout else {}
@@ -277,19 +286,15 @@ def plan_cells(raw: RawWorkbook, updates: list[CellUpdate], mode: PlanMode) -> l
         return list(plans.values())
     sheet = Sheet(raw.sheets[layout.sheet], {(u.row, u.col): u.new for u in kept if u.sheet == layout.sheet})
     for row in okr_rows(raw, layout):
-        for key, fill in (
-            ("score", score_fill(as_float(sheet.get(row, layout.cols.get("score"))))),
-            (
-                "status",
-                STATUS_FILLS.get(status_key(sheet.get(row, layout.cols.get("status"))) or ""),
-            ),
-        ):
+        # Score and Status share one colour; no colour: the grey the templates give computed cells.
+        colour = row_fill(status_key(sheet.get(row, layout.cols.get("status"))),
+                          as_float(sheet.get(row, layout.cols.get("score"))), ended)
+        for key in ("score", "status"):
             col = layout.cols.get(key)
             if col is None:
                 continue
             plan = plans.setdefault((layout.sheet, row, col), CellPlan(layout.sheet, row, col, key))
-            # No band: the grey the templates give computed cells, so the column stays marked ours.
-            plan.fill, plan.has_fill = fill or GREY, True
+            plan.fill, plan.has_fill = colour, True
     return sorted(plans.values(), key=lambda p: (p.sheet, p.col, p.row))
 
 
@@ -308,7 +313,7 @@ def okr_rows(raw: RawWorkbook, layout: OkrLayout) -> list[int]:
     return rows
 
 
-def summarize(raw: RawWorkbook, updates: list[CellUpdate]) -> list[dict[str, Any]]:
+def summarize(raw: RawWorkbook, updates: list[CellUpdate], ended: bool = False) -> list[dict[str, Any]]:
     """Each objective with its figures and colour, and its key results, after the run's updates."""
     layout = find_layout(raw)
     if layout is None:
@@ -335,7 +340,7 @@ def summarize(raw: RawWorkbook, updates: list[CellUpdate]) -> list[dict[str, Any
             "progress": as_float(sheet.get(row, cols.get("progress"))),
             "status": str(status_value) if status_value is not None else None,
             "status_key": status,
-            "fill": STATUS_FILLS.get(status or "") or score_fill(score),
+            "fill": row_fill(status, score, ended),
         }
         if kind == "O":
             objectives.append({**item, "krs": []})
@@ -352,18 +357,12 @@ def rollup_sheets(book: RollupBook, lang: Lang) -> list[dict[str, Any]]:
         headers = [_ROLLUP_HEADERS_ZH.get(h, h) if lang == "zh" else h for h in sheet.headers]
         rows = [[json_value(v) for v in line] for line in sheet.rows]
         fills: list[list[Any]] = []
-        for c, kind in enumerate(sheet.kinds):
-            for r, line in enumerate(sheet.rows):
-                value = line[c] if c < len(line) else None
-                color = None
-                if kind == "status":
-                    color = STATUS_FILLS.get(status_key(value) or "")
-                elif kind == "score":
-                    color = score_fill(as_float(value))
-                elif kind == "severity":
-                    color = SEVERITY_FILLS.get(str(value).lower()) if value else None
-                if color:
-                    fills.append([r + 1, c, color])
+        toned = [c for c, kind in enumerate(sheet.kinds) if kind in TONED]
+        for r, line in enumerate(sheet.rows):
+            # A row's toned cells share its one colour (the same as both rollup writers).
+            color = fill(sheet.tone(r))
+            if color:
+                fills.extend([r + 1, c, color] for c in toned if c < len(line) and line[c] is not None)
         out.append(
             {
                 "name": names[1] if lang == "zh" else names[0],
@@ -374,6 +373,10 @@ def rollup_sheets(book: RollupBook, lang: Lang) -> list[dict[str, Any]]:
                 "rows": rows,
                 "fills": fills,
                 "depths": sheet.depths,
+                # Header row and objective rows (1-based, set apart from key results) in the shared colours.
+                "header": {"fill": fill_hex(bands.HEADER.fill), "font": fill_hex(bands.HEADER.font)},
+                "strong": [r + 1 for r in range(len(sheet.rows)) if sheet.is_strong(r)],
+                "strong_fill": fill_hex(bands.OBJECTIVE_FILL),
             }
         )
     return out

@@ -136,6 +136,12 @@ class SyncReport:
 
     @property
     def coverage(self) -> Coverage | None:
+        """How much of the company score is measured (the company unit's key results)."""
+        return self.rollup.company_coverage if self.rollup else None
+
+    @property
+    def total_coverage(self) -> Coverage | None:
+        """How many key results of all units are measured."""
         parts = [u.coverage for u in self.units if u.coverage is not None]
         if not parts:
             return None
@@ -175,6 +181,7 @@ class SyncReport:
             "finished": self.finished.isoformat() if self.finished else None,
             "dry_run": self.dry_run, "company_score": self.company_score,
             "coverage": self.coverage.as_dict() if self.coverage else None,
+            "total_coverage": self.total_coverage.as_dict() if self.total_coverage else None,
             "unit_count": len(self.units), "errors": self.error_count, "warnings": self.warning_count,
             "cells_written": self.cells_written, "cells_planned": self.cells_planned,
             "units": [u.to_json(with_changes=with_changes) for u in self.units],
@@ -199,8 +206,8 @@ def rollup_json(book: RollupBook) -> dict[str, Any]:
         "company_score": book.company_score,
         "as_of": book.as_of,
         "sheets": [
-            {"name": s.name, "headers": list(s.headers), "kinds": list(s.kinds), "rows": json_safe(s.rows),
-             "depths": s.depths}
+            {"name": s.name, "keys": list(s.keys), "headers": list(s.headers), "kinds": list(s.kinds),
+             "tones": [s.tone(i) for i in range(len(s.rows))], "rows": json_safe(s.rows), "depths": s.depths}
             for s in book.sheets
         ],
     }

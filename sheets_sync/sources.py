@@ -1,9 +1,11 @@
-"""Reading KR Source cells: other local workbooks (python-calamine) and Google Sheets links."""
+"""Reading KR Source cells: other local workbooks (python-calamine), Google Sheets links and SharePoint/OneDrive
+workbooks."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .core.model import CellValue
 from .core.sources import is_google_source, parse_local_source
@@ -17,9 +19,13 @@ class SourceError(OkrSyncError):
 class SourceReader:
     """Reads Source cells in batches: each local workbook opened once, Google links in one call each."""
 
-    def __init__(self, base_dir: Path | None = None, credentials: str | None = None) -> None:
+    def __init__(self, base_dir: Path | None = None, credentials: str | None = None, microsoft: Any = None,
+                 microsoft_sources: Sequence[str] = ()) -> None:
         self.base_dir = base_dir
         self.credentials = credentials
+        # MicrosoftSettings and the SharePoint/OneDrive [[sources]] a Source may name a workbook inside.
+        self.microsoft = microsoft
+        self.microsoft_sources = list(microsoft_sources)
 
     def read_many(self, wanted: Sequence[tuple[str, str]]) -> list[CellValue | Exception]:
         """Values for (unit locator, Source text) pairs, an exception in place of each failure."""
@@ -35,15 +41,35 @@ class SourceReader:
             except OkrSyncError as exc:
                 for i, _ in google:
                     out[i] = exc
+        remote = [(i, spec) for i, (_, spec) in enumerate(wanted) if _is_microsoft(spec)]
+        if remote:
+            self._read_microsoft(remote, out)
+        done = {i for i, _ in remote}
         books: dict[Path, object] = {}
         for i, (locator, spec) in enumerate(wanted):
-            if is_google_source(spec):
+            if is_google_source(spec) or i in done:
                 continue
             try:
                 out[i] = self._read_local(locator, spec, books)
             except Exception as exc:  # noqa: BLE001 - reported on the KR's Source cell
                 out[i] = exc if isinstance(exc, OkrSyncError) else SourceError(str(exc))
         return out
+
+    def _read_microsoft(self, remote: list[tuple[int, str]], out: list[CellValue | Exception]) -> None:
+        if self.microsoft is None:
+            for i, _ in remote:
+                out[i] = SourceError("a SharePoint/OneDrive Source needs a [microsoft] table in okr-sync.toml")
+            return
+        try:
+            from .backends.microsoft import read_sources
+
+            found = read_sources([s for _, s in remote], self.microsoft, self.base_dir or Path.cwd(),
+                                 self.microsoft_sources)
+            for i, spec in remote:
+                out[i] = found.get(spec, SourceError("not found"))
+        except OkrSyncError as exc:
+            for i, _ in remote:
+                out[i] = exc
 
     def _read_local(self, locator: str, spec: str, books: dict[Path, object]) -> CellValue:
         from python_calamine import CalamineWorkbook
@@ -72,3 +98,8 @@ class SourceReader:
             return None
         value = values[r][c]
         return None if value == "" else value
+
+
+def _is_microsoft(spec: str) -> bool:
+    """A Source naming an https:// workbook that is not a Google spreadsheet (SharePoint or OneDrive)."""
+    return spec.strip().lower().startswith("https://") and not is_google_source(spec)

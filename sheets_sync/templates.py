@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import re
-import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -17,14 +15,19 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.utils import quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from .core import schema
+from . import template_style as look
+from .core import bands, schema
+from .core.cycles import current_cycle, cycle_dates, normalize_cycle
 from .core.model import column_letter
 from .core.schema import Lang
+from .core.writeback import SUMMARY_AS_OF_LABEL, SUMMARY_SCORE_LABEL, row_height
 from .errors import ConfigError
 from .template_text import (
     DEFAULT_NAMES,
@@ -39,8 +42,8 @@ __all__ = [
     "COLUMN_ORDER",
     "HEADER_ROW",
     "build_template",
-    "current_cycle",
-    "cycle_dates",
+    "save_workbook",
+    "workbook_bytes",
     "write_template",
 ]
 
@@ -48,12 +51,11 @@ __all__ = [
 COLUMN_ORDER: tuple[str, ...] = tuple(c.key for c in schema.ALL_COLUMNS)
 HEADER_ROW = 3  # a title banner and a one-line hint sit above the header
 DATA_ROWS = 200  # rows below the header that carry dropdowns, hints, unlocked cells and colours
-FIXED_TIME = dt.datetime(2026, 1, 1, 0, 0, 0)  # document timestamps of shipped files
 
 _WIDTHS: dict[str, float] = {
     "type": 9, "id": 8, "text": 50, "owner": 14, "aligns_to": 13, "depends_on": 16,
     "commitment": 13, "weight": 8, "metric": 12, "start": 10, "target": 10, "current": 10,
-    "source": 16, "confidence": 12, "due": 13, "notes": 30, "progress": 10, "score": 8,
+    "source": 16, "confidence": 12, "due": 13, "notes": 30, "progress": 10, "score": 10,
     "status": 11, "check": 40, "aligned_score": 10,
 }  # fmt: skip
 _WRAP = {"text", "notes", "check", "depends_on", "source"}
@@ -65,71 +67,15 @@ _NUMBER_FORMATS = {
     "start": "#,##0.##", "target": "#,##0.##", "current": "#,##0.##", "weight": "0.##",
 }  # fmt: skip
 
-NAVY = "1F3864"
-_HEADER_FILL = PatternFill("solid", fgColor=NAVY)
-_COMPUTED_HEADER_FILL = PatternFill("solid", fgColor="595959")
-_COMPUTED_FILL = PatternFill("solid", fgColor="EDEDED")
-_OBJECTIVE_FILL = PatternFill("solid", fgColor="DDEBF7")
-_THIN = Side(style="thin", color="BFBFBF")
+_HEADER_FILL = PatternFill("solid", fgColor=look.NAVY)
+_COMPUTED_HEADER_FILL = PatternFill("solid", fgColor=look.COMPUTED_HEADER)
+_COMPUTED_FILL = PatternFill("solid", fgColor=look.COMPUTED_CELL)
+_COMPUTED_FILL_DXF = PatternFill("solid", fgColor=look.COMPUTED_CELL, bgColor=look.COMPUTED_CELL)
+_THIN = Side(style="thin", color=look.GRID)
 _GRID = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_FONT = "Calibri"
-# Grading bands: (fill, font colour) for green, yellow, red.
-_GREEN = ("C6EFCE", "006100")
-_YELLOW = ("FFEB9C", "9C5700")
-_RED = ("FFC7CE", "9C0006")
-_BLUE = ("BDD7EE", "1F3864")
-_GREY = ("E7E6E6", "595959")
-_STATUS_COLOURS = {
-    "on track": _GREEN,
-    "at risk": _YELLOW,
-    "off track": _RED,
-    "done": _BLUE,
-    "no data": _GREY,
-}
-
-
-# ---------------------------------------------------------------- cycles
-
-
-_CYCLE_RE = re.compile(r"^\s*(\d{4})(?:\s*-\s*([QqHh])\s*([1-4]))?\s*$")
-
-
-def cycle_dates(cycle: str) -> tuple[dt.date, dt.date]:
-    """First and last day of a cycle: `2026-Q4`, `2026-H1` or `2026`."""
-    match = _CYCLE_RE.match(str(cycle))
-    if not match:
-        raise ConfigError(
-            f"Cycle {cycle!r} is not understood: write a quarter (2026-Q4), a half (2026-H1) or a year (2026)."
-        )
-    year = int(match.group(1))
-    if not 1900 <= year <= 9999:
-        raise ConfigError(f"Cycle {cycle!r}: the year {year} is out of range.")
-    kind, number = (match.group(2) or "").upper(), int(match.group(3) or 0)
-    if not kind:
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    if kind == "H" and number > 2:
-        raise ConfigError(f"Cycle {cycle!r}: a year has two halves, H1 and H2.")
-    months = 3 if kind == "Q" else 6
-    first_month = (number - 1) * months + 1
-    last_month = first_month + months - 1
-    end = dt.date(year + last_month // 12, last_month % 12 + 1, 1) - dt.timedelta(days=1)
-    return dt.date(year, first_month, 1), end
-
-
-def normalize_cycle(cycle: str) -> str:
-    """The canonical spelling of a cycle: `2026-q4 ` -> `2026-Q4`."""
-    cycle_dates(cycle)
-    match = _CYCLE_RE.match(str(cycle))
-    assert match is not None
-    if not match.group(2):
-        return match.group(1)
-    return f"{match.group(1)}-{match.group(2).upper()}{match.group(3)}"
-
-
-def current_cycle(today: dt.date | None = None) -> str:
-    """The quarter that holds today, e.g. `2026-Q4`."""
-    today = today or dt.date.today()
-    return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+_FONT = look.FONT
+# The Settings' cycle end, by name, so the colour rules can tell a running cycle from an ended one.
+CYCLE_END_NAME = "okr_cycle_end"
 
 
 # ---------------------------------------------------------------- building
@@ -201,6 +147,10 @@ def build_template(
     }
     _fill_settings(wb.create_sheet(schema.sheet_label(schema.SHEET_SETTINGS, language)),
                    language, settings)  # fmt: skip
+    cycle_end_row = next(i for i, s in enumerate(schema.SETTING_KEYS, start=1) if s.key == "cycle_end")
+    settings_title = quote_sheetname(schema.sheet_label(schema.SHEET_SETTINGS, language))
+    wb.defined_names[CYCLE_END_NAME] = DefinedName(
+        CYCLE_END_NAME, attr_text=f"{settings_title}!$B${cycle_end_row}")
     wb.active = 0
     props = wb.properties
     props.title = f"OKRs {code} {cycle}"
@@ -227,20 +177,20 @@ def _fill_okrs(
     first, last = HEADER_ROW + 1, HEADER_ROW + max(DATA_ROWS, len(rows) + 20)
 
     ui = UI[lang]
-    ws.sheet_properties.tabColor = NAVY
+    ws.sheet_properties.tabColor = look.TAB_OKRS
     banner = ws.cell(1, 1, ui["banner"].format(
         name=name, code=code, cycle=cycle, start=start.isoformat(), end=end.isoformat()))  # fmt: skip
-    banner.font = Font(name=_FONT, size=16, bold=True, color=NAVY)
+    banner.font = Font(name=_FONT, size=16, bold=True, color=look.NAVY)
     banner.alignment = Alignment(vertical="center")
     ws.row_dimensions[1].height = 28
     hint = ws.cell(2, 1, ui["subtitle"])
-    hint.font = Font(name=_FONT, size=10, italic=True, color="595959")
+    hint.font = Font(name=_FONT, size=10, italic=True, color=look.HINT)
     ws.row_dimensions[2].height = 18
 
     for key, col in col_of.items():
         column = schema.COLUMNS_BY_KEY[key]
         cell = ws.cell(HEADER_ROW, col, column.header(lang))
-        cell.font = Font(name=_FONT, bold=True, color="FFFFFF")
+        cell.font = Font(name=_FONT, bold=True, color=look.WHITE)
         cell.fill = _COMPUTED_HEADER_FILL if column.computed else _HEADER_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         cell.border = _GRID
@@ -249,6 +199,7 @@ def _fill_okrs(
         # Rows typed below the prepared ones stay editable (Excel applies column styles).
         ws.column_dimensions[letter].protection = Protection(locked=column.computed)
     ws.row_dimensions[HEADER_ROW].height = 32
+    _add_summary(ws, lang, col_of)
 
     # Style one prototype cell per column, then share its style array (fast for 4,000 cells).
     protos: dict[str, Any] = {}
@@ -267,17 +218,27 @@ def _fill_okrs(
         cell.fill = _COMPUTED_FILL if column.computed else PatternFill()
         cell.protection = Protection(locked=column.computed)
         protos[key] = cell._style
+    # Spare rows carry no border or fill of their own, so printing stops at the last row in use;
+    # a conditional format draws both once a row is typed in (see _add_colours).
+    spare: dict[str, Any] = {}
+    for key, col in col_of.items():
+        cell = ws.cell(first, col)
+        cell._style = copy(protos[key])
+        cell.border = Border()
+        cell.fill = PatternFill()
+        spare[key] = cell._style
     for r in range(first, last + 1):
         values = rows[r - first] if r - first < len(rows) else {}
         for key, col in col_of.items():
             cell = ws.cell(r, col)
-            cell._style = copy(protos[key])
+            cell._style = copy(protos[key] if r - first < len(rows) else spare[key])
             value = values.get(key)
             if value is not None and value != "":
                 cell.value = value
-        lines = max(text_lines(values.get(k), _WIDTHS[k]) for k in ("text", "notes", "depends_on"))
-        if lines > 1:
-            ws.row_dimensions[r].height = 15 * lines
+        # Wrapped rows need a height for viewers that do not autofit (LibreOffice print, calamine).
+        height = max(row_height(values.get(k), _WIDTHS[k]) for k in ("text", "notes", "depends_on"))
+        if height > row_height(None, 1):
+            ws.row_dimensions[r].height = height
         value_format = values.get("_format") or _value_format(values.get("metric"))
         if value_format:
             for key in ("start", "target", "current"):
@@ -301,20 +262,29 @@ def _fill_okrs(
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    # No fixed print area: Excel and LibreOffice print every row in use, however many there are,
+    # one page wide, with the header row on every page.
     ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    # The rows in use and ten spare ones; rows inserted inside the range extend it.
-    filled = HEADER_ROW + len(rows) + 10
-    ws.print_area = f"A1:{last_col}{filled}"
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    ws.page_margins.left = ws.page_margins.right = look.MARGIN_SIDE
+    ws.page_margins.top = ws.page_margins.bottom = look.MARGIN_TOP
 
 
-def text_lines(value: object, width: float) -> int:
-    """How many lines a wrapped cell needs in a column of a width (CJK counts double)."""
-    if value is None or value == "":
-        return 1
-    units = sum(2 if ord(ch) >= 0x2E80 else 1 for ch in str(value))
-    return max(1, -(-units // int(width * 1.15)))
+def _add_summary(ws: Worksheet, lang: Lang, col_of: dict[str, int]) -> None:
+    """The unit's own figures above the table: labels the sync looks for, cells it fills (core/writeback.py)."""
+    i = 1 if lang == "zh" else 0
+    labels = ((HEADER_ROW - 2, SUMMARY_SCORE_LABEL[i]), (HEADER_ROW - 1, SUMMARY_AS_OF_LABEL[i]))
+    for row, text in labels:
+        cell = ws.cell(row, col_of["progress"], text)
+        cell.font = Font(name=_FONT, bold=True, color=look.NAVY)
+        cell.alignment = Alignment(horizontal="right", vertical="top")
+        for key in ("score", "check"):
+            value = ws.cell(row, col_of[key])
+            value.font = Font(name=_FONT, bold=key == "score" and row == HEADER_ROW - 2, color=look.NAVY)
+            value.alignment = Alignment(horizontal="center" if key == "score" else "left", vertical="top",
+                                        wrap_text=key == "check")
+            value.fill = _COMPUTED_FILL
+    ws.cell(HEADER_ROW - 2, col_of["score"]).number_format = _NUMBER_FORMATS["score"]
+    ws.cell(HEADER_ROW - 1, col_of["score"]).number_format = _NUMBER_FORMATS["due"]
 
 
 def _value_format(metric: object) -> str | None:
@@ -364,54 +334,74 @@ def _add_validations(ws: Worksheet, lang: Lang, col_of: dict[str, int], first: i
         add(key, DataValidation(allow_blank=True))
 
 
-def _band_rules(ref: str, cell: str) -> list[tuple[str, tuple[str, str]]]:
-    return [
-        (f"AND(ISNUMBER({cell}),{cell}>=0.7)", _GREEN),
-        (f"AND(ISNUMBER({cell}),{cell}>=0.4,{cell}<0.7)", _YELLOW),
-        (f"AND(ISNUMBER({cell}),{cell}<0.4)", _RED),
-    ]
+def _rule(formula: str, colour: bands.Colour, *, bold: bool = False) -> FormulaRule:
+    return FormulaRule(formula=[formula], fill=PatternFill("solid", fgColor=colour.fill, bgColor=colour.fill),
+                       font=Font(color=colour.font, bold=bold or None))  # fmt: skip
+
+
+def _is_status(cell: str, status: str) -> str:
+    en, zh = bands.STATUS_LABELS[status]
+    return f'OR(TRIM({cell})="{en}",TRIM({cell})="{zh}")'
 
 
 def _add_colours(ws: Worksheet, col_of: dict[str, int], first: int, last: int) -> None:
-    """Grading bands on Score and Progress, status colours, objective rows highlighted."""
+    """One colour language (bands.py): pace while the cycle runs, grade bands once it has ended.
+
+    LibreOffice applies only the first rule that holds for a cell (Excel merges them), so the colours
+    come first and the grid of typed spare rows last.
+    """
+    status_cell = f"${column_letter(col_of['status'])}{first}"
+    ended = f"AND(ISNUMBER({CYCLE_END_NAME}),TODAY()>{CYCLE_END_NAME})"
+    green, yellow = f"{bands.GRADE_GREEN:g}", f"{bands.GRADE_YELLOW:g}"
     for key in ("progress", "score", "aligned_score"):
         letter = column_letter(col_of[key])
-        ref = f"{letter}{first}:{letter}{last}"
-        for formula, (fill, font) in _band_rules(ref, f"{letter}{first}"):
-            ws.conditional_formatting.add(ref, FormulaRule(
-                formula=[formula], fill=PatternFill("solid", fgColor=fill, bgColor=fill),
-                font=Font(color=font), stopIfTrue=True))  # fmt: skip
+        ref, cell = f"{letter}{first}:{letter}{last}", f"{letter}{first}"
+        number = f"ISNUMBER({cell})"
+        band_rules = [
+            (f"AND({number},{ended},{cell}>={green})", "green"),
+            (f"AND({number},{ended},{cell}>={yellow},{cell}<{green})", "yellow"),
+            (f"AND({number},{ended},{cell}<{yellow})", "red"),
+        ]
+        for formula, band in band_rules:
+            ws.conditional_formatting.add(ref, _rule(formula, bands.PALETTE[bands.BAND_COLOUR_NAMES[band]]))
+        # While the cycle runs a figure wears its row's status colour.
+        for status in bands.STATUS_ORDER:
+            ws.conditional_formatting.add(ref, _rule(
+                f"AND({number},{_is_status(status_cell, status)})", bands.status_colour(status)))  # fmt: skip
     letter = column_letter(col_of["status"])
     ref = f"{letter}{first}:{letter}{last}"
-    for status, (fill, font) in _STATUS_COLOURS.items():
-        en, zh = schema.STATUSES[status]
-        cell = f"{letter}{first}"
-        ws.conditional_formatting.add(ref, FormulaRule(
-            formula=[f'OR(TRIM({cell})="{en}",TRIM({cell})="{zh}")'],
-            fill=PatternFill("solid", fgColor=fill, bgColor=fill),
-            font=Font(color=font, bold=True), stopIfTrue=True))  # fmt: skip
+    for status in bands.STATUS_ORDER:
+        ws.conditional_formatting.add(ref, _rule(_is_status(f"{letter}{first}", status),
+                                                 bands.status_colour(status), bold=True))  # fmt: skip
     # Objective rows stand out over the input columns, whichever spelling of O is typed.
     type_cell = f"${column_letter(col_of['type'])}{first}"
     last_input = column_letter(len(schema.INPUT_COLUMNS))
     ws.conditional_formatting.add(f"A{first}:{last_input}{last}", FormulaRule(
         formula=[f'OR(TRIM({type_cell})="O",TRIM({type_cell})="目标")'],
-        fill=PatternFill("solid", fgColor=_OBJECTIVE_FILL.fgColor.rgb,
-                         bgColor=_OBJECTIVE_FILL.fgColor.rgb),
-        font=Font(bold=True, color=NAVY)))  # fmt: skip
+        fill=PatternFill("solid", fgColor=look.OBJECTIVE_ROW, bgColor=look.OBJECTIVE_ROW),
+        font=Font(bold=True, color=look.NAVY)))  # fmt: skip
+    # Spare rows have no border or fill of their own (so printing ends at the last row in use): once typed
+    # in, they get the grid, and their computed cells the grey of the cells the sync fills.
+    typed = f"COUNTA($A{first}:${last_input}{first})>0"
+    first_computed = column_letter(len(schema.INPUT_COLUMNS) + 1)
+    last_col = column_letter(len(COLUMN_ORDER))
+    ws.conditional_formatting.add(f"{first_computed}{first}:{last_col}{last}", FormulaRule(
+        formula=[typed], fill=_COMPUTED_FILL_DXF, border=_GRID))  # fmt: skip
+    ws.conditional_formatting.add(f"A{first}:{last_col}{last}", FormulaRule(formula=[typed], border=_GRID))
 
 
 def _fill_instructions(ws: Worksheet, lang: Lang) -> None:
     """The Instructions sheet: one paragraph per row in a wide wrapped column."""
-    ws.sheet_properties.tabColor = "70AD47"
+    ws.sheet_properties.tabColor = look.TAB_INSTRUCTIONS
     ws.sheet_view.showGridLines = False
     ws.column_dimensions["A"].width = 3
     ws.column_dimensions["B"].width = 110
     fonts = {
-        "h1": Font(name=_FONT, size=16, bold=True, color=NAVY),
-        "h2": Font(name=_FONT, size=12, bold=True, color=NAVY),
+        "h1": Font(name=_FONT, size=16, bold=True, color=look.NAVY),
+        "h2": Font(name=_FONT, size=12, bold=True, color=look.NAVY),
         "p": Font(name=_FONT, size=11),
-        "tip": Font(name=_FONT, size=11, italic=True, color="375623"),
-        "ex": Font(name="Consolas" if lang == "en" else _FONT, size=10, color="1F3864"),
+        "tip": Font(name=_FONT, size=11, italic=True, color=look.TIP),
+        "ex": Font(name="Consolas" if lang == "en" else _FONT, size=10, color=look.NAVY),
     }
     row = 2
     for style, text in INSTRUCTIONS[lang]:
@@ -421,7 +411,7 @@ def _fill_instructions(ws: Worksheet, lang: Lang) -> None:
         cell.font = fonts[style]
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         if style == "ex":
-            cell.fill = PatternFill("solid", fgColor="F2F2F2")
+            cell.fill = PatternFill("solid", fgColor=look.EXAMPLE_FILL)
         # Wrapped rows need a height for viewers that do not autofit (LibreOffice print, calamine).
         chars_per_line = 95 if lang == "en" else 56
         lines = max(1, -(-len(text) // chars_per_line))
@@ -436,15 +426,15 @@ def _fill_instructions(ws: Worksheet, lang: Lang) -> None:
 
 def _fill_settings(ws: Worksheet, lang: Lang, values: dict[str, Any]) -> None:
     """The Settings sheet: key and value from the first row, a help column beside them."""
-    ws.sheet_properties.tabColor = "A5A5A5"
+    ws.sheet_properties.tabColor = look.TAB_SETTINGS
     ws.column_dimensions["A"].width = 16
     ws.column_dimensions["B"].width = 24
     ws.column_dimensions["C"].width = 60
     help_texts = SETTING_HELP[lang]
     for r, setting in enumerate(schema.SETTING_KEYS, start=1):
         key_cell = ws.cell(r, 1, setting.zh if lang == "zh" else setting.en)
-        key_cell.font = Font(name=_FONT, bold=True, color=NAVY)
-        key_cell.fill = PatternFill("solid", fgColor="DDEBF7")
+        key_cell.font = Font(name=_FONT, bold=True, color=look.NAVY)
+        key_cell.fill = PatternFill("solid", fgColor=look.OBJECTIVE_ROW)
         key_cell.border = _GRID
         key_cell.protection = Protection(locked=True)
         value = values.get(setting.key)
@@ -456,7 +446,7 @@ def _fill_settings(ws: Worksheet, lang: Lang, values: dict[str, Any]) -> None:
         if isinstance(value, dt.date):
             val_cell.number_format = "yyyy-mm-dd"
         help_cell = ws.cell(r, 3, help_texts[setting.key])
-        help_cell.font = Font(name=_FONT, italic=True, color="7F7F7F")
+        help_cell.font = Font(name=_FONT, italic=True, color=look.HELP)
         help_cell.protection = Protection(locked=False)
     rows = {s.key: i for i, s in enumerate(schema.SETTING_KEYS, start=1)}
     level_labels = [schema.label(schema.LEVELS, lv, lang) for lv in schema.LEVELS]
@@ -553,148 +543,3 @@ def write_template(
     wb = build_template(level=level, code=code, parent=parent, name=name, owner=owner, lang=lang,
                         cycle=cycle, okrs=okrs)  # fmt: skip
     return save_workbook(wb, path)
-
-
-# ---------------------------------------------------------------- shipped files
-
-SHIPPED_CYCLE = "2026-Q4"
-# level -> (code, parent code) of the blank shipped templates.
-SHIPPED_UNITS: dict[str, tuple[str, str | None]] = {
-    "company": ("CO", None),
-    "department": ("DEPT", "CO"),
-    "team": ("TEAM", "DEPT"),
-    "individual": ("ME", "TEAM"),
-}
-
-
-def shipped_workbooks() -> dict[str, Workbook]:
-    """Every file `templates/` ships, by relative path, built fresh."""
-    from .demo import company_units
-
-    books: dict[str, Workbook] = {}
-    for lang in ("en", "zh"):
-        for level, (code, parent) in SHIPPED_UNITS.items():
-            books[f"{level}-{lang}.xlsx"] = build_template(
-                level=level, code=code, parent=parent, lang=lang, cycle=SHIPPED_CYCLE
-            )
-        for unit in company_units(lang=lang):
-            books[f"example-company-{lang}/{unit.file_name}"] = unit.build(SHIPPED_CYCLE)
-    return books
-
-
-def write_shipped(folder: str | Path) -> list[Path]:
-    """Regenerate the shipped templates in a folder (overwriting them); deterministic bytes."""
-    folder = Path(folder)
-    written = []
-    for rel, wb in shipped_workbooks().items():
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written.append(save_workbook(wb, target, overwrite=True, fixed_time=FIXED_TIME))
-    return written
-
-
-def _colour(colour: Any) -> str | None:
-    return None if colour is None else str(colour.rgb if colour.type == "rgb" else colour.value)
-
-
-def _style(cell: Any) -> tuple[Any, ...]:
-    f, fill, b, a = cell.font, cell.fill, cell.border, cell.alignment
-    return (
-        (f.name, f.sz, f.b, f.i, _colour(f.color)),
-        (fill.fill_type, _colour(fill.fgColor) if fill.fill_type else None),
-        tuple(getattr(b, side).style for side in ("left", "right", "top", "bottom")),
-        (a.horizontal, a.vertical, a.wrap_text),
-        cell.protection.locked,
-        cell.number_format,
-    )
-
-
-def semantic_digest(source: str | Path | bytes) -> list[Any]:
-    """What a person sees and gets in a workbook: cells, styles, validations, colours, protection."""
-    from openpyxl import load_workbook
-
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
-    wb = load_workbook(io.BytesIO(data))
-    props = wb.properties
-    # Timestamps are pinned for identical bytes only; a re-save changing them is no drift.
-    out: list[Any] = [("props", props.title, props.creator, props.language, wb.sheetnames,
-                       wb.active.title if wb.active else None)]  # fmt: skip
-    for ws in wb.worksheets:
-        prot = ws.protection
-        out.append((
-            "sheet", ws.title, ws.sheet_state, _colour(ws.sheet_properties.tabColor),
-            ws.freeze_panes, ws.auto_filter.ref, str(ws.print_area), ws.print_title_rows,
-            ws.page_setup.orientation, ws.page_setup.paperSize, ws.page_setup.fitToWidth,
-            ws.page_setup.fitToHeight, ws.sheet_view.showGridLines,
-            tuple(getattr(prot, a) for a in ("sheet", "formatCells", "formatColumns", "formatRows",
-                  "insertRows", "deleteRows", "sort", "autoFilter", "password")),
-            sorted((k, d.width) for k, d in ws.column_dimensions.items()),
-            sorted((k, d.height) for k, d in ws.row_dimensions.items() if d.height),
-            sorted(str(m) for m in ws.merged_cells.ranges),
-        ))  # fmt: skip
-        for dv in ws.data_validations.dataValidation:
-            out.append(("dv", ws.title, str(dv.sqref), dv.type, dv.operator, dv.formula1,
-                        dv.formula2, dv.errorStyle, dv.error, dv.errorTitle, dv.prompt,
-                        dv.promptTitle, dv.showInputMessage, dv.showErrorMessage))  # fmt: skip
-        for cf in ws.conditional_formatting:
-            for rule in cf.rules:
-                dxf = rule.dxf
-                out.append(("cf", ws.title, str(cf.sqref), rule.type, rule.formula,
-                            rule.stopIfTrue, _colour(dxf.fill.bgColor) if dxf and dxf.fill else None,
-                            _colour(dxf.font.color) if dxf and dxf.font else None))  # fmt: skip
-        for row in ws.iter_rows():
-            for cell in row:
-                out.append((ws.title, cell.coordinate, repr(cell.value), _style(cell)))
-    return out
-
-
-def shipped_bytes() -> dict[str, bytes]:
-    """Every shipped file's bytes, by relative path, as the generator makes them."""
-    return {rel: workbook_bytes(wb, fixed_time=FIXED_TIME) for rel, wb in shipped_workbooks().items()}
-
-
-def check_shipped(folder: str | Path, expected: dict[str, bytes] | None = None) -> list[str]:
-    """Differences between the shipped templates in a folder and what the generator makes."""
-    folder = Path(folder)
-    problems = []
-    expected = expected if expected is not None else shipped_bytes()
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*.xlsx")}
-    for rel in sorted(present - set(expected)):
-        problems.append(f"{folder / rel}: not made by the generator; remove it")
-    for rel, data in expected.items():
-        path = folder / rel
-        if not path.exists():
-            problems.append(f"{path}: missing")
-            continue
-        if path.read_bytes() == data:
-            continue
-        # Bytes may differ across openpyxl versions; what people see must not.
-        want, have = semantic_digest(data), semantic_digest(path)
-        if want != have:
-            diff = next((w, h) for w, h in zip(want + [None], have + [None], strict=False)
-                        if w != h)  # fmt: skip
-            problems.append(f"{path}: differs from the generator: expected {diff[0]!r}, "
-                            f"found {diff[1]!r}")  # fmt: skip
-    return problems
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sheets_sync.templates [--check] DIR` regenerates (or checks) the shipped files."""
-    args = sys.argv[1:] if argv is None else argv
-    check = "--check" in args
-    args = [a for a in args if a != "--check"]
-    folder = Path(args[0] if args else "templates")
-    if check:
-        problems = check_shipped(folder)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            print(f"Run: python -m sheets_sync.templates {folder}", file=sys.stderr)
-        return 1 if problems else 0
-    for path in write_shipped(folder):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

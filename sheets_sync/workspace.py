@@ -1,4 +1,5 @@
-"""A workspace: where the units are (folders, workbooks, Google spreadsheets) and where the rollup goes."""
+"""A workspace: where the units are (folders, workbooks, Google spreadsheets, SharePoint/OneDrive) and where the
+rollup goes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .sources import SourceReader
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
 # A workspace that holds several cycles keeps one rollup per cycle (docs/cycles.md).
 CYCLE_ROLLUP_NAME = "okr-rollup-{cycle}.xlsx"
+CONFIG_NAME = "okr-sync.toml"
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 
 
@@ -39,6 +41,8 @@ class Workspace:
     rollup_default: bool = False
     # A Google rollup spreadsheet per cycle ([rollup.google] as a table), by canonical cycle name.
     cycle_rollups: dict[str, RollupTarget] = field(default_factory=dict)
+    # The [microsoft] table, when a source or the rollup is in SharePoint/OneDrive (MicrosoftSettings).
+    microsoft: Any = None
 
     @classmethod
     def from_path(cls, path: str | Path, rollup: str | Path | None = None, *, cycle: str | None = None) -> Workspace:
@@ -46,6 +50,11 @@ class Workspace:
         path = Path(path).expanduser()
         if path.suffix.lower() == ".toml":
             workspace = cls.from_config(path, rollup)
+            workspace.cycle = cycle
+            return workspace
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            # A folder with its own okr-sync.toml means that config (its sources, rollup, server settings).
+            workspace = cls.from_config(path / CONFIG_NAME, rollup)
             workspace.cycle = cycle
             return workspace
         if not path.exists():
@@ -65,7 +74,8 @@ class Workspace:
 
     @classmethod
     def from_config(cls, path: Path, rollup: str | Path | None = None) -> Workspace:
-        """Read okr-sync.toml: [[sources]] path/google/google_folder, [rollup] path/google, credentials."""
+        """Read okr-sync.toml: [[sources]] path/google/google_folder/sharepoint/onedrive, [rollup]
+        path/google/sharepoint/onedrive, credentials, [microsoft]."""
         try:
             config = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -83,6 +93,7 @@ class Workspace:
         backends: list[Backend] = []
         sheets: list[str] = []
         folders: list[str] = []
+        microsoft: list[str] = []
         for index, source in enumerate(sources, start=1):
             if not isinstance(source, dict):
                 raise ConfigError(f"{path}: sources entry {index} must be a table.")
@@ -95,20 +106,40 @@ class Workspace:
                 sheets.append(str(source["google"]))
             elif "google_folder" in source:
                 folders.append(str(source["google_folder"]))
+            elif "sharepoint" in source or "onedrive" in source:
+                microsoft.append(str(source.get("sharepoint") or source.get("onedrive")))
             else:
-                raise ConfigError(f"{path}: [[sources]] {index} needs path, google or google_folder.")
+                raise ConfigError(f"{path}: [[sources]] {index} needs path, google, google_folder, sharepoint "
+                                  "or onedrive.")
         if sheets or folders:
             from .backends.google import GoogleBackend
 
             backends.append(GoogleBackend(spreadsheets=sheets, folders=folders,
                                           credentials=credentials))
-        target: RollupTarget | None = None
-        location: str | None = None
-        cycle_rollups: dict[str, RollupTarget] = {}
         spec = config.get("rollup", {})
         if rollup is not None:
             spec = {"path": str(rollup)}
-        if "google" in spec and isinstance(spec["google"], dict):
+        ms_rollup = spec.get("sharepoint") or spec.get("onedrive")
+        settings = None
+        if microsoft or ms_rollup:
+            from .backends.microsoft_client import MicrosoftSettings
+
+            settings = MicrosoftSettings.from_config(config.get("microsoft"), home, str(path))
+        if microsoft:
+            from .backends.microsoft import MicrosoftBackend
+
+            assert settings is not None
+            backends.append(MicrosoftBackend(microsoft, settings, home))
+        target: RollupTarget | None = None
+        location: str | None = None
+        cycle_rollups: dict[str, RollupTarget] = {}
+        if ms_rollup:
+            from .backends.microsoft import MicrosoftRollupTarget
+
+            assert settings is not None
+            location = str(ms_rollup)
+            target = MicrosoftRollupTarget(location, settings, home)
+        elif "google" in spec and isinstance(spec["google"], dict):
             from .backends.google import GoogleRollupTarget
             from .core.cycle_model import cycle_name
 
@@ -125,8 +156,9 @@ class Workspace:
             rollup_path = rollup_path if rollup_path.is_absolute() else home / rollup_path
             target, location = _xlsx_rollup(rollup_path), str(rollup_path)
         return cls(backends, target, home=home, config_path=path, config=config,
-                   rollup_location=location, credentials=credentials, rollup_default="path" not in spec and
-                   "google" not in spec, cycle_rollups=cycle_rollups)
+                   rollup_location=location, credentials=credentials, microsoft=settings,
+                   rollup_default="path" not in spec and "google" not in spec and not ms_rollup,
+                   cycle_rollups=cycle_rollups)
 
     def rollup_for(self, cycle: str | None, several: bool) -> tuple[RollupTarget | None, str | None]:
         """The rollup of one cycle and where it is: `okr-rollup.xlsx` while the workspace holds one cycle,
@@ -137,7 +169,7 @@ class Workspace:
             return found, (getattr(found, "spreadsheet", None) if found is not None else None)
         location = self.rollup_location
         if location is None or getattr(self.rollup, "path", None) is None:
-            return self.rollup, location  # a Google rollup spreadsheet, or none
+            return self.rollup, location  # a Google or Microsoft 365 rollup, or none
         path = Path(location)
         if "{cycle}" in path.name:
             path = path.with_name(path.name.replace("{cycle}", cycle or "all"))
@@ -172,7 +204,9 @@ class Workspace:
 
     def source_reader(self) -> SourceReader:
         """The reader for KR Source cells in this workspace."""
-        return SourceReader(self.home, self.credentials)
+        sources = [str(s.get("sharepoint") or s.get("onedrive")) for s in self.config.get("sources", [])
+                   if isinstance(s, dict) and (s.get("sharepoint") or s.get("onedrive"))]
+        return SourceReader(self.home, self.credentials, self.microsoft, sources)
 
 
 def _xlsx_backend(path: Path) -> Backend:

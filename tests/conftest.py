@@ -60,7 +60,7 @@ def screenshot_target(name: str, tmp_path: Path) -> Path:
     return DOCS / name if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / name
 
 
-SERVER_TOKEN = "test-token-0123456789abcdef"
+SERVER_TOKEN = "test-token-0123456789abcdef-0123456789"  # 32+ characters, as the server demands
 AUTH = {"Authorization": f"Bearer {SERVER_TOKEN}"}
 
 

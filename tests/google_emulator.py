@@ -74,6 +74,7 @@ class Fault:
     times: int = 1
     delay: float = 0.0
     spreadsheet: str | None = None
+    after: bool = False  # apply the call first, then answer `status` (a lost answer)
 
 
 class GoogleEmulator(BatchRequests):
@@ -173,6 +174,14 @@ class GoogleEmulator(BatchRequests):
     def slow(self, method: str | None, delay: float, times: int = 1) -> None:
         self.faults.append(Fault(method, None, times, delay))
 
+    def lose(
+        self, method: str, times: int = 1, spreadsheet: str | None = None, status: int = 503, delay: float = 0.0
+    ) -> None:
+        """Apply the next `times` calls of `method`, then lose their answer: wait `delay` (past the
+        client's timeout) and answer `status` instead of the result, as a dropped connection or a
+        failing front end does after the change was made."""
+        self.faults.append(Fault(method, status, times, delay, spreadsheet, after=True))
+
     def before(self, method: str, hook: Callable[[GoogleEmulator], None], spreadsheet: str | None = None) -> None:
         """Run `hook` once, just before the next call of `method` (an edit between two calls)."""
         self.hooks.append((method, spreadsheet, hook))
@@ -213,10 +222,8 @@ class GoogleEmulator(BatchRequests):
             for h in hooks:
                 self.hooks.remove(h)
             fault = self._take_fault(method, key)
-        if fault and fault.delay:
-            time.sleep(fault.delay)
-        if fault and fault.status:
-            raise ApiError(fault.status, "The service is currently unavailable.")
+        if fault and not fault.after:
+            self._answer_fault(fault)
         for _, _, hook in hooks:
             hook(self)
         with self.lock:
@@ -227,7 +234,16 @@ class GoogleEmulator(BatchRequests):
                 if book.shared_with is not None and identity not in book.shared_with:
                     raise ApiError(403, "The caller does not have permission")
             body = handler(request, key)
+        if fault and fault.after:
+            self._answer_fault(fault)  # the call was applied; its answer is lost
         return Response(json.dumps(body), mimetype="application/json")
+
+    @staticmethod
+    def _answer_fault(fault: Fault) -> None:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            raise ApiError(fault.status, "The service is currently unavailable.")
 
     def _route(self, verb: str, path: str) -> tuple[str, str | None, Callable[[Request, Any], Any]]:
         m = re.fullmatch(r"/v4/spreadsheets/([^/:]+)(.*)", path)
@@ -360,6 +376,8 @@ class GoogleEmulator(BatchRequests):
             by_sheet[g.sheet.sheet_id].append(g)
         sheets = []
         for s in book.sheets:
+            if ranges and s.sheet_id not in by_sheet:
+                continue  # documented: only the portions that intersect the requested ranges
             item: dict[str, Any] = {"properties": s.properties()}
             meta = [
                 m for m in book.metadata if meta_sheet(m) == s.sheet_id and m["location"]["locationType"] == "SHEET"

@@ -301,3 +301,32 @@ def test_demo_company_unit_scores_exactly_as_the_sync_writes_it(tmp_path: Path, 
         assert got == value or (got is None and value == ""), (row, col, got, value)
     # The alignment to the company's KRs resolved against the workspace: no missing-target error.
     assert not [f for f in data["findings"] if f["rule"].startswith("align") and f["severity"] == "error"]
+
+
+def test_one_colour_per_row_pace_in_the_cycle_grade_after_it(client: FlaskClient) -> None:
+    from sheets_sync.core import bands
+
+    def fill(name: str) -> str:
+        return f"#{bands.PALETTE[name].fill}"
+
+    mid = post(client, payload(as_of="2026-11-15")).get_json()
+    end = post(client, payload()).get_json()
+    for data in (mid, end):
+        by_a1 = cells(data)
+        for row in range(2, 7):  # Score R and Status S share one colour on every row
+            assert by_a1[f"R{row}"]["fill"] == by_a1[f"S{row}"]["fill"], row
+    # The unit's 0.48: on pace at mid-cycle (the status colour), yellow once the cycle has ended (the grade).
+    assert mid["score"] == end["score"] == 0.48
+    assert mid["fill"] == fill("green") and end["fill"] == fill("yellow")
+    # O1's KR1.2 (yes) is done: blue while the cycle runs, the grade's green after it.
+    assert cells(mid)["R4"]["fill"] == fill("blue") and cells(end)["R4"]["fill"] == fill("green")
+
+
+def test_the_pane_takes_its_colours_from_the_server(client: FlaskClient) -> None:
+    from sheets_sync.core import bands
+
+    css = client.get("/addin/bands.css").get_data(as_text=True)
+    assert f"--blue-bg: #{bands.PALETTE['blue'].fill};" in css
+    assert client.get("/addin/api/bands").get_json() == bands.as_json()
+    page = client.get("/addin/taskpane.html").get_data(as_text=True)
+    assert page.index('href="bands.css"') < page.index('href="taskpane.css"')

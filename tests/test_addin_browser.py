@@ -326,6 +326,8 @@ def test_real_chinese_template_workbook(page: Page) -> None:
             for c, value in enumerate(line):
                 if name == "OKRs" and r >= 3 and header[c] in ("进度", "得分", "状态", "校验", "对齐得分"):
                     continue
+                if name == "OKRs" and r < 2 and header[c] in ("得分", "校验"):
+                    continue  # the unit summary above the table (the standard's "unit summary")
                 got = values[r][c] if r < len(values) and c < len(values[r]) else ""
                 assert got == value, (name, r + 1, c + 1, got, value)
 

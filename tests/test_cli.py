@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,7 @@ def test_validate_prints_places_and_exits_1_on_errors(demo_folder: Path, runner:
     assert result.exit_code == 1
     assert "ERROR   [bad-number] mkt-seo.xlsx › OKRs › K10: Target 'TBD' is not a number" in result.output
     assert digest(demo_folder) == before  # validate writes nothing
+    assert result.output.strip().splitlines()[-1] == "nothing written"
 
 
 def test_validate_one_workbook_uses_its_folder_for_alignment(demo_folder: Path, runner: CliRunner) -> None:
@@ -91,7 +93,13 @@ def test_dry_run_prints_old_and_new_and_writes_nothing(demo_folder: Path, runner
     result = runner.invoke(cli, ["sync", str(demo_folder), "--as-of", "2026-12-20", "--dry-run"])
     assert " → " in result.output
     assert "› OKRs › S" in result.output  # a Status cell changes as the cycle moves on
-    assert "(dry run: nothing was written)" in result.output
+    # Each change names its key result and column; the last line counts what a real sync would write.
+    assert re.search(r"^co\.xlsx › OKRs › S\d+ \(KR\d\.\d Status\): \S.* → \S", result.output, re.M)
+    lines = result.output.strip().splitlines()
+    changes = [line for line in lines if " → " in line and (" (KR" in line or " (O" in line)]
+    books = {line.split(" › ")[0] for line in changes}
+    assert lines[-1] == f"would write {len(changes)} cells in {len(books)} workbooks (dry run: nothing written)"
+    assert "cell(s) written" not in result.output
     assert digest(demo_folder) == before
 
 

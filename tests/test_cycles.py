@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from builders import kr, o, unit, write_xlsx
 from click.testing import CliRunner
+from conftest import AUTH, SERVER_TOKEN
 from python_calamine import CalamineWorkbook
 
 from sheets_sync import operations
@@ -297,8 +298,8 @@ def test_the_dashboard_selects_a_cycle_shows_final_grades_and_the_trend_across_c
 
     operations.close_cycle(Workspace.from_path(three, cycle="2026-Q3"))
     operations.sync(Workspace.from_path(three), MID_Q4)
-    client = create_app({"WORKSPACE": str(three), "TOKENS": ["s3cret"], "TESTING": True}).test_client()
-    auth = {"Authorization": "Bearer s3cret"}
+    client = create_app({"WORKSPACE": str(three), "TOKENS": [SERVER_TOKEN], "TESTING": True}).test_client()
+    auth = AUTH
     page = client.get("/?lang=en", headers=auth).get_data(as_text=True)
     assert 'id="cycle-selector"' in page and "2026-Q3 · closed" in page and "2027-Q1" in page
     assert 'aria-current="page">2026-Q4' in page and 'id="final-grades"' not in page
@@ -309,8 +310,12 @@ def test_the_dashboard_selects_a_cycle_shows_final_grades_and_the_trend_across_c
     units = client.get("/api/units?cycle=2026-Q3", headers=auth).get_json()
     assert sorted(u["source"] for u in units["units"]) == ["co-2026-Q3.xlsx", "mkt-2026-Q3.xlsx"]
     assert client.get("/api/units?cycle=%3Cscript%3E", headers=auth).status_code == 400
+    assert client.get("/api/units?cycle=1999-Q1", headers=auth).status_code == 404
     answer = client.post("/api/sync", json={"cycle": "2027-Q1", "as_of": "2026-11-15"}, headers=auth).get_json()
     assert answer["cycle"]["name"] == "2027-Q1" and answer["cells_written"] > 0
+    # A cycle the workspace does not hold is the request's mistake, not the server's.
+    unknown = client.post("/api/sync", json={"cycle": "1999-Q1"}, headers=auth)
+    assert unknown.status_code == 400 and "the workspace holds: " in unknown.get_json()["message"]
 
 
 def test_a_workbook_named_on_its_own_is_checked_in_its_own_cycle(three: Path) -> None:
@@ -326,9 +331,9 @@ def test_a_workbook_named_on_its_own_is_checked_in_its_own_cycle(three: Path) ->
 def test_serve_cycle_pins_the_dashboard_and_the_api_sync(three: Path) -> None:
     from sheets_sync.server import create_app
 
-    app = create_app({"WORKSPACE": str(three), "TOKENS": ["s3cret"], "TESTING": True, "CYCLE": "2027-Q1"})
+    app = create_app({"WORKSPACE": str(three), "TOKENS": [SERVER_TOKEN], "TESTING": True, "CYCLE": "2027-Q1"})
     client = app.test_client()
-    auth = {"Authorization": "Bearer s3cret"}
+    auth = AUTH
     answer = client.post("/api/sync", json={"as_of": "2026-11-15"}, headers=auth).get_json()
     assert answer["cycle"]["name"] == "2027-Q1"
     page = client.get("/?lang=en", headers=auth).get_data(as_text=True)

@@ -83,7 +83,7 @@ def test_sync_calls_per_spreadsheet_and_nothing_new_writes_nothing(google_api: G
     # One spreadsheets:batchUpdate: bind the rows and create History.
     assert emu.calls["spreadsheets.batchUpdate"] == 1
     assert [s.title for s in emu.book(key).sheets] == ["Settings", "OKRs", "History"]
-    assert len(emu.values(key, "History")) == 4  # header + 3 KRs
+    assert len(emu.values(key, "History")) == 5  # header + O1 + 3 KRs
     emu.reset_counts()
     report = run(GoogleBackend([key]))
     assert not report.failed_units and report.cells_written == 0
@@ -96,7 +96,7 @@ def test_sync_calls_per_spreadsheet_and_nothing_new_writes_nothing(google_api: G
     assert emu.calls["values.batchUpdateByDataFilter"] == 1
     assert emu.calls["spreadsheets.batchUpdate"] == 0
     assert okrs(emu, key)["KR1.1"]["Score"] == 0.8
-    assert len(emu.values(key, "History")) == 5
+    assert len(emu.values(key, "History")) == 7  # + KR1.1 and its objective O1
 
 
 def _sheet_id(emu: GoogleEmulator, key: str, title: str = "OKRs") -> int:

@@ -57,7 +57,8 @@ def test_sync_a_mixed_config_dry_run_then_for_real(google_api: GoogleApi, tmp_pa
     runner = CliRunner()
     result = runner.invoke(cli, ["sync", str(config), "--as-of", "2026-11-15", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "Company OKRs › OKRs › R3: (blank) → 0.3" in result.output
+    assert "Company OKRs › OKRs › R3 (KR1.1 Score): (blank) → 0.3" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("would write 22 cells in 3 workbooks")
     assert "Traceback" not in result.output
     assert emu.write_calls() == 0
     result = runner.invoke(cli, ["sync", str(config), "--as-of", "2026-11-15"])

@@ -19,7 +19,9 @@ from sheets_sync.backends.google import (
     read_sources,
 )
 from sheets_sync.backends.google_client import Limits
-from sheets_sync.core import schema
+from sheets_sync.backends.google_rollup import rgb
+from sheets_sync.backends.xlsx_rollup import XlsxRollupTarget
+from sheets_sync.core import bands, schema
 from sheets_sync.core.rollup import ROLLUP_SHEETS
 from sheets_sync.engine import sync
 from sheets_sync.errors import ConfigError, RemoteError
@@ -56,19 +58,31 @@ def test_rollup_sheets_charts_bands_and_fingerprint(google_api: GoogleApi) -> No
     report = sync(ws, AS_OF)
     assert report.rollup_written and not report.failed_units
     book = emu.book(roll)
-    assert [s.title for s in book.sheets] == list(ROLLUP_SHEETS)
+    assert [s.title for s in book.sheets] == ["Summary", *ROLLUP_SHEETS]
     for name, columns in ROLLUP_SHEETS.items():
-        assert emu.values(roll, name)[0] == [c for c, _ in columns]
+        assert emu.values(roll, name)[0] == [title for _, title, _ in columns]
     rollup = emu.values(roll, "Rollup")
     texts = [r[4] for r in rollup[1:]]
     assert "=Grow revenue" in texts
     rollup_sheet = book.sheet_by_title("Rollup")
     assert rollup_sheet is not None
     assert all(c.formula is None for c in rollup_sheet.cells.values())
-    units_sheet = book.sheet_by_title("Units")
-    assert units_sheet is not None
-    assert {c["spec"]["title"] for c in units_sheet.charts} == {"Unit scores", "Status counts per unit"}
-    assert rollup_sheet.conditional and rollup_sheet.frozen_rows == 1
+    summary_sheet = book.sheet_by_title("Summary")
+    assert summary_sheet is not None
+    titles = {c["spec"]["title"] for c in summary_sheet.charts}
+    assert titles == {"Unit scores · 单元得分", "Status per unit · 各单元状态"}
+    assert rollup_sheet.frozen_rows == 1
+    # One colour per row: Progress, Score and Status share the status colour (pace) during the cycle.
+    header = emu.values(roll, "Rollup")[0]
+    for r, line in enumerate(emu.values(roll, "Rollup")[1:], start=1):
+        status = line[header.index("Status")]
+        want = rgb(bands.PALETTE[bands.STATUS_COLOUR_NAMES[status]].fill)
+        for title in ("Progress", "Score", "Status"):
+            assert rollup_sheet.cells[(r, header.index(title))].fmt["backgroundColor"] == want
+    # Objective rows are set apart from key results.
+    kinds = {r: line[header.index("Type")] for r, line in enumerate(emu.values(roll, "Rollup")[1:], start=1)}
+    bold = {r: rollup_sheet.cells[(r, header.index("ID"))].fmt.get("textFormat", {}).get("bold") for r in kinds}
+    assert all(bool(bold[r]) == (kind == "O") for r, kind in kinds.items())
     scores = {r[0]: r[6] for r in emu.values(roll, "Units")[1:]}
     assert scores == {"CO": 0.8, "MKT": 0.2}
     # The swap is one spreadsheets:batchUpdate after one read.
@@ -101,10 +115,30 @@ def test_rollup_is_never_half_written(google_api: GoogleApi) -> None:
     emu.fail("spreadsheets.batchUpdate", 503, times=2, spreadsheet=roll)
     with pytest.raises(RemoteError):
         target.write_rollup(report.rollup)
-    assert [s.title for s in emu.book(roll).sheets] == list(ROLLUP_SHEETS)
+    assert [s.title for s in emu.book(roll).sheets] == ["Summary", *ROLLUP_SHEETS]
     assert emu.values(roll, "Units") == before
     assert target.write_rollup(report.rollup)
     assert {r[0]: r[6] for r in emu.values(roll, "Units")[1:]}["MKT"] == 0.9
+
+
+def test_google_and_xlsx_rollups_carry_the_same_summary(google_api: GoogleApi, tmp_path: Any) -> None:
+    from python_calamine import CalamineWorkbook
+
+    emu = google_api.emulator
+    report = sync(Workspace([GoogleBackend(two_units(emu))]), AS_OF, write_rollup=False)
+    assert report.rollup is not None
+    roll = emu.add_spreadsheet("Company rollup", {"Sheet1": [["old"]]})
+    GoogleRollupTarget(roll).write_rollup(report.rollup)
+    XlsxRollupTarget(tmp_path / "rollup.xlsx").write_rollup(report.rollup)
+    xlsx = CalamineWorkbook.from_path(str(tmp_path / "rollup.xlsx")).get_sheet_by_name("Summary").to_python()
+
+    def figures(grid: list[list[Any]]) -> dict[str, Any]:
+        return {str(r[0]): (r[1] if len(r) > 1 and r[1] != "" else None) for r in grid if r and r[0]}
+
+    google = figures(emu.values(roll, "Summary"))
+    assert google == figures(xlsx)
+    assert google["Units · 单元"] == 2 and google["Key results · 关键结果"] == 2
+    assert google["Company score · 公司得分"] == report.rollup.summary().company_score
 
 
 def test_parse_source_forms() -> None:
@@ -195,7 +229,19 @@ def test_new_google_spreadsheet_from_the_template(google_api: GoogleApi, lang: s
     score_col = header.index(schema.COLUMNS_BY_KEY["score"].header(lang))  # type: ignore[arg-type]
     prot = okrs.protected[0]["range"]
     assert prot["startColumnIndex"] <= score_col < prot["endColumnIndex"]
-    assert okrs.conditional
+    # The template's colour rules, translated one for one: one colour language in both kinds of template.
+    from sheets_sync.templates import build_template
+
+    template = build_template(level="department", code="OPS", lang=lang)
+    xlsx_okrs = template[schema.sheet_label(schema.SHEET_OKRS, lang)]
+    xlsx_rules = [r for cf in xlsx_okrs.conditional_formatting for r in cf.rules if r.type == "expression"]
+    assert len(okrs.conditional) == len(xlsx_rules) > 0
+    assert all(r["booleanRule"]["condition"]["type"] == "CUSTOM_FORMULA" for r in okrs.conditional)
+    fills = {str(sorted(rgb((r.dxf.fill.bgColor.rgb or r.dxf.fill.fgColor.rgb)[-6:]).items()))
+             for r in xlsx_rules if r.dxf.fill}
+    google = {str(sorted(r["booleanRule"]["format"]["backgroundColor"].items()))
+              for r in okrs.conditional if "backgroundColor" in r["booleanRule"]["format"]}
+    assert fills == google
     emails = {p.get("emailAddress") for p in book.permissions}
     assert {"lee@example.com", "kim@example.com", google_api.email} <= emails
     # The new spreadsheet is a unit the sync reads without failing.

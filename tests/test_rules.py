@@ -40,6 +40,12 @@ def settings_with(key: str, value: Any) -> dict[str, Any]:
     return book
 
 
+def renamed(book: dict[str, Any], key: str, header: str) -> dict[str, Any]:
+    """A workbook whose header cell for `key` reads `header` instead."""
+    book["OKRs"][0][HEADER_KEYS.index(key)] = header
+    return book
+
+
 # rule → (workbooks, the workbook and cell the finding must name; None where it names a sheet only)
 SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
     "settings-missing": (with_co({"OKRs": okrs_grid([good_o()])}), "mkt.xlsx", None),
@@ -64,7 +70,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
     "unreadable-value": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, current=CellError("#DIV/0!"))])),
                          "mkt.xlsx", "L3"),
     "target-equals-start": (with_co(dept([good_o(), kr("KR1.1", "k", start=3, target=3)])), "mkt.xlsx", "K3"),
-    "bad-weight": (with_co(dept([good_o(weight=0), kr("KR1.1", "k", target=2)])), "mkt.xlsx", "H2"),
+    "bad-weight": (with_co(dept([good_o(weight="2x"), kr("KR1.1", "k", target=2)])), "mkt.xlsx", "H2"),
     "align-unknown": (with_co(dept([o("O1", "x", aligns_to="CO/O7"), kr("KR1.1", "k", target=2)])),
                       "mkt.xlsx", "E2"),
     "align-not-above": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=2)])),
@@ -110,6 +116,19 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                           "mkt.xlsx", "R2"),
     "aspirational-at-1": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=10)])), "mkt.xlsx", "R2"),
     "objective-below-0.4": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "R2"),
+    "percent-scale": (with_co(dept([good_o(), kr("KR1.1", "k", metric="percent", start="88%", target="97%",
+                                                 current=93)])), "mkt.xlsx", "L3"),
+    "date-in-number": (with_co(dept([good_o(), kr("KR1.1", "k", target=dt.date(2026, 1, 2), current=1)])),
+                       "mkt.xlsx", "K3"),
+    "progress-over-2": (with_co(dept([good_o(), kr("KR1.1", "k", target=1.5, current=750)])), "mkt.xlsx", "L3"),
+    "unit-scale": (with_co(dept([good_o(), kr("KR1.1", "k", metric="currency", target="20万", current=18)])),
+                   "mkt.xlsx", "L3"),
+    "unknown-header": (with_co(renamed(dept([good_o(), kr("KR1.1", "k", target=2, current=1, confidence=7)]),
+                                       "confidence", "Confidance")), "mkt.xlsx", "N1"),
+    "missing-input-column": (with_co(renamed(dept([good_o(), kr("KR1.1", "k", target=120, current=60)]),
+                                             "target", "Target value")), "mkt.xlsx", "K1"),
+    "confidence-unreadable": (with_co(dept([good_o(), kr("KR1.1", "k", target=2, current=1, confidence="high")])),
+                              "mkt.xlsx", "N3"),
     "unscored-krs": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1), kr("KR1.2", "k")])),
                      "mkt.xlsx", "B2"),
     # Cycles: the same company's previous quarter sits beside this one.

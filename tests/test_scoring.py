@@ -54,10 +54,14 @@ def test_kr_progress_and_score(fields: dict[str, Any], progress: float, score: f
     assert written(backend, "co.xlsx", 3, "Score") == score
 
 
-def test_blank_current_scores_zero_with_no_data() -> None:
-    _, backend = one_kr(target=10)
-    assert written(backend, "co.xlsx", 3, "Score") == 0.0
+def test_blank_current_leaves_score_blank_with_no_data() -> None:
+    # Issue 11: a key result that is not measured keeps a blank Score (it was 0.00, drawn red).
+    report, backend = one_kr(target=10)
+    assert written(backend, "co.xlsx", 3, "Score") is None
     assert written(backend, "co.xlsx", 3, "Status") == "no data"
+    assert written(backend, "co.xlsx", 2, "Score") is None  # nothing measured: the objective too
+    assert written(backend, "co.xlsx", 2, "Status") == "no data"
+    assert report.units[0].score is None
 
 
 def test_target_equal_to_start_is_an_error_and_unscored() -> None:
@@ -105,13 +109,14 @@ def test_objective_score_is_the_weighted_mean_of_rounded_kr_scores() -> None:
     rows = [o("O1", "Grow"),
             kr("KR1.1", "a", target=3, current=1, weight=1),       # 0.33
             kr("KR1.2", "b", target=3, current=2, weight=2),       # 0.67
-            kr("KR1.3", "c", target="TBD", current=1)]             # unscored
+            kr("KR1.3", "c", target="TBD", current=1)]             # unscored: counts as 0
     report, backend = run_memory({"co.xlsx": unit("CO", "company", rows)})
-    # (0.33 + 2 × 0.67) / 3 = 0.5566… → 0.56 (over the rounded figures, as a formula would see them)
-    assert written(backend, "co.xlsx", 2, "Score") == 0.56
+    # (0.33 + 2 × 0.67 + 0) / 4 = 0.4175 → 0.42 (over the rounded figures, as a formula would see them).
+    # Before issue 11 the unscored KR dropped out and the objective read 0.56.
+    assert written(backend, "co.xlsx", 2, "Score") == 0.42
     check = written(backend, "co.xlsx", 2, "Check")
-    assert "1 key result(s) not scored: KR1.3" in check
-    assert report.units[0].score == 0.56
+    assert "2 of 3 key results measured; not measured: KR1.3" in check
+    assert report.units[0].score == 0.42
 
 
 def test_objective_without_a_scored_kr_has_no_score() -> None:

@@ -11,17 +11,20 @@ from conftest import SERVER_TOKEN as TOKEN
 from flask import Flask
 from flask.testing import FlaskClient
 
+from sheets_sync.core import bands
+from sheets_sync.core.rollup import ROLLUP_SHEETS
 from sheets_sync.runlog import store
-
-
-def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:
-    return client.post("/login", query_string={"next": next_}, data={"token": token})
 
 
 def csrf_of(page: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', page)
     assert match
     return match.group(1)
+
+
+def login(client: FlaskClient, token: str = TOKEN, next_: str = "/") -> object:
+    csrf = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", query_string={"next": next_}, data={"token": token, "csrf": csrf})
 
 
 def test_without_auth_the_dashboard_sends_you_to_login(client: FlaskClient) -> None:
@@ -44,8 +47,9 @@ def test_login_sets_an_httponly_strict_session_and_logout_ends_it(client: FlaskC
     assert response.status_code == 302 and response.headers["Location"] == "/"  # type: ignore[attr-defined]
     cookie = response.headers["Set-Cookie"]  # type: ignore[attr-defined]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
-    assert client.get("/").status_code == 200
-    client.post("/logout")
+    page = client.get("/")
+    assert page.status_code == 200
+    client.post("/logout", data={"csrf": csrf_of(page.get_data(as_text=True))})
     assert client.get("/").status_code == 302
 
 
@@ -70,10 +74,14 @@ def test_dashboard_renders_every_part_from_the_latest_run(client: FlaskClient, c
     client.post("/api/sync", headers=AUTH, json={"as_of": "2026-11-15"})
     page = client.get("/?lang=en", headers=AUTH).get_data(as_text=True)
     assert "Tidewater Software" in page and "As of 2026-11-15" in page
-    assert re.search(r'class="big b-yellow">0\.58<', page)
-    # The bar chart: one bar per unit, band-coloured.
+    # 0.58 at mid-cycle is on pace: the company's score takes its status colour (green), not a grade band.
+    assert re.search(r'class="big b-green">0\.58<', page)
+    # The bar chart: one bar per unit, in its status colour (pace at mid-cycle): Sales' 0.38 is on pace,
+    # Marketing's 0.34 is at risk, and SEO's 0.32 (its unmeasured key result counts as 0) too.
     chart = page[page.index('id="unit-scores"') : page.index('id="alignment"')]
-    assert chart.count('<g class="bar') == 5 and "b-red" in chart and "b-yellow" in chart
+    assert chart.count('<g class="bar') == 5
+    assert re.search(r'class="bar b-yellow"><title>SEO team: 0\.32', chart)
+    assert re.search(r'class="bar b-yellow"><title>Marketing: 0\.34', chart)
     # The alignment tree, from the company down, nested.
     tree = page[page.index('id="alignment"') : page.index('id="dependencies"')]
     assert tree.index("CO/O1") < tree.index("MKT/O2") < tree.index("MKT-SEO/O1")
@@ -87,6 +95,42 @@ def test_dashboard_renders_every_part_from_the_latest_run(client: FlaskClient, c
     assert page.count('class="chart spark"') == 5
     assert "succeeded" in page and "by API" in page
     assert "cdn" not in page.lower() and "<script" not in page
+
+
+def renamed(columns: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [(key, f"{title} (renamed)", kind) for key, title, kind in columns]
+
+
+def test_renaming_rollup_columns_does_not_break_the_dashboard(
+    client: FlaskClient, company: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.post("/api/sync", headers=AUTH, json={"as_of": "2026-11-15"})
+    before = client.get("/?lang=en", headers=AUTH).get_data(as_text=True)
+    for name, columns in list(ROLLUP_SHEETS.items()):
+        monkeypatch.setitem(ROLLUP_SHEETS, name, renamed(columns))
+    client.post("/api/sync", headers=AUTH, json={"as_of": "2026-11-15"})
+    rollup = client.get("/api/rollup", headers=AUTH).get_json()
+    assert "Parent unit (renamed)" in rollup["sheets"]["Units"]["headers"]  # the titles did change...
+    after = client.get("/?lang=en", headers=AUTH).get_data(as_text=True)
+    # ...and the page reads the same: units nested under their parents, the tree, dependencies, colours.
+    def section(page: str, part: str, end: str) -> str:
+        start = page.index(f'id="{part}"')
+        return page[start : page.index(end, start)]
+
+    for part, end in (("unit-scores", 'id="alignment"'), ("alignment", 'id="dependencies"'),
+                      ("dependencies", 'id="trends"'), ("units", "</main>")):
+        assert section(after, part, end) == section(before, part, end), part
+    assert "depth-1" in after and "ENG/O3" in after[after.index('id="dependencies"') :]
+
+
+def test_colours_come_from_bands_css(client: FlaskClient) -> None:
+    css = client.get("/bands.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+    text = css.get_data(as_text=True)
+    for name, colour in bands.PALETTE.items():
+        assert f"--{name}-bg: #{colour.fill};" in text and f"--{name}-strong: #{colour.strong};" in text
+    page = client.get("/login").get_data(as_text=True)
+    assert page.index('href="/bands.css"') < page.index("dashboard.css")
 
 
 def test_a_preview_is_shown_before_any_sync(client: FlaskClient, company: Path) -> None:

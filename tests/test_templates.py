@@ -11,10 +11,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
-from sheets_sync import engine, templates
-from sheets_sync.core import schema
+from sheets_sync import engine, shipped, templates
+from sheets_sync.cli import cli
+from sheets_sync.core import cycles, schema
 from sheets_sync.errors import ConfigError
 from sheets_sync.workspace import Workspace
 
@@ -43,20 +45,20 @@ PARENTS = {"company": None, "department": "CO", "team": "MKT", "individual": "MK
     ],
 )
 def test_cycle_dates(cycle: str, start: dt.date, end: dt.date) -> None:
-    assert templates.cycle_dates(cycle) == (start, end)
+    assert cycles.cycle_dates(cycle) == (start, end)
 
 
 @pytest.mark.parametrize("bad", ["2026-Q5", "2026-Q0", "2026-H3", "Q4", "", "2026-13", "26-Q1"])
 def test_cycle_dates_rejects_bad_input(bad: str) -> None:
     with pytest.raises(ConfigError, match="2026-Q4|H1 and H2|out of range"):
-        templates.cycle_dates(bad)
+        cycles.cycle_dates(bad)
 
 
 def test_current_cycle_is_the_quarter_of_today() -> None:
-    assert templates.current_cycle(dt.date(2026, 11, 23)) == "2026-Q4"
-    assert templates.current_cycle(dt.date(2027, 1, 1)) == "2027-Q1"
-    assert templates.current_cycle(dt.date(2027, 6, 30)) == "2027-Q2"
-    assert templates.normalize_cycle("2026-q4") == "2026-Q4"
+    assert cycles.current_cycle(dt.date(2026, 11, 23)) == "2026-Q4"
+    assert cycles.current_cycle(dt.date(2027, 1, 1)) == "2027-Q1"
+    assert cycles.current_cycle(dt.date(2027, 6, 30)) == "2027-Q2"
+    assert cycles.normalize_cycle("2026-q4") == "2026-Q4"
 
 
 # ---------------------------------------------------------------- structure
@@ -263,7 +265,7 @@ def test_write_template_refuses_overwrite_and_bad_options(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.xlsx"]  # no temp files left
     # Chinese level names are accepted, and the default cycle is the current quarter.
     wb = templates.build_template(level="团队", code="T", lang="zh")
-    assert wb["设置"]["B5"].value == templates.current_cycle()
+    assert wb["设置"]["B5"].value == cycles.current_cycle()
 
 
 # ---------------------------------------------------------------- shipped files
@@ -271,11 +273,11 @@ def test_write_template_refuses_overwrite_and_bad_options(tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def generated() -> dict[str, bytes]:
-    return templates.shipped_bytes()
+    return shipped.shipped_bytes()
 
 
 def test_shipped_files_match_the_generator(generated: dict[str, bytes]) -> None:
-    assert templates.check_shipped(SHIPPED, generated) == []
+    assert shipped.check_shipped(SHIPPED, generated) == []
     names = {p.relative_to(SHIPPED).as_posix() for p in SHIPPED.rglob("*.xlsx")}
     assert {f"{lv}-{lang}.xlsx" for lv in LEVELS for lang in LANGS} <= names
     assert {n.split("/")[0] for n in names if "/" in n} == {
@@ -292,14 +294,16 @@ def test_drift_is_detected(tmp_path: Path, generated: dict[str, bytes], monkeypa
     wb.save(copy / "team-en.xlsx")
     (copy / "company-zh.xlsx").unlink()
     (copy / "example-company-en" / "stray.xlsx").write_bytes(generated["team-en.xlsx"])
-    problems = templates.check_shipped(copy, generated)
+    problems = shipped.check_shipped(copy, generated)
     assert len(problems) == 3, problems
     assert "stray.xlsx: not made by the generator" in problems[0]
     assert "team-en.xlsx: differs" in problems[1] and "Someone edited" in problems[1]
     assert "company-zh.xlsx: missing" in problems[2]
-    monkeypatch.setattr(templates, "shipped_bytes", lambda: generated)
-    assert templates.main(["--check", str(copy)]) == 1
-    assert templates.main(["--check", str(SHIPPED)]) == 0
+    monkeypatch.setattr(shipped, "shipped_bytes", lambda: generated)
+    runner = CliRunner()
+    drifted = runner.invoke(cli, ["templates", "build", "--check", str(copy)])
+    assert drifted.exit_code == 1 and "okr-sync templates build" in drifted.output
+    assert runner.invoke(cli, ["templates", "build", "--check", str(SHIPPED)]).exit_code == 0
 
 
 def test_every_validation_fits_excel_limits() -> None:
@@ -316,9 +320,9 @@ def test_every_validation_fits_excel_limits() -> None:
 
 def test_generation_is_deterministic(generated: dict[str, bytes]) -> None:
     assert len(generated) == 18
-    for rel, wb in templates.shipped_workbooks().items():
+    for rel, wb in shipped.shipped_workbooks().items():
         if rel in ("team-zh.xlsx", "example-company-en/sales.xlsx"):
-            again = templates.workbook_bytes(wb, fixed_time=templates.FIXED_TIME)
+            again = templates.workbook_bytes(wb, fixed_time=shipped.FIXED_TIME)
             assert again == generated[rel], rel
     # A user's new file gets real timestamps instead.
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

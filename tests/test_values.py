@@ -119,3 +119,11 @@ def test_same_value_treats_blank_and_number_noise_as_equal() -> None:
     assert not same_value(None, 0)
     assert not same_value(True, 1)
     assert same_value(dt.date(2026, 1, 2), dt.datetime(2026, 1, 2))
+
+
+def test_percentages_read_without_float_noise() -> None:
+    from sheets_sync.core.values import parse_confidence, parse_number
+
+    assert parse_number("82%") == 0.82 and repr(parse_number("82%")) == "0.82"  # not 0.8200000000000001
+    assert parse_number("1,234,567,890,123") == 1234567890123.0  # large figures keep every digit
+    assert [parse_confidence(v) for v in ("7", "7/10", "70%", "７／10")] == [7.0, 7.0, 7.0, 7.0]

@@ -22,7 +22,8 @@ from sheets_sync.backends.xlsx_rollup import (
     XlsxRollupTarget,
     read_marks,
 )
-from sheets_sync.core.rollup import RollupBook, empty_sheet
+from sheets_sync.core import bands
+from sheets_sync.core.rollup import RollupBook, empty_sheet, row_tone
 from sheets_sync.errors import ConfigError, WorkbookLocked
 
 FORMULA_LIKE = ['=HYPERLINK("http://evil.example","click")', "=1+1", "+SUM(A1:A2)", "@cmd"]
@@ -33,21 +34,21 @@ def make_book() -> RollupBook:
     """A small company: CO (en) with MKT (zh) below it, one issue of each severity."""
     rollup = empty_sheet("Rollup")
     rollup.rows = [
-        ["CO", "company", "O", "CO/O1", "Win the mid-market", "Ann", None, 0.8, 0.8, "on track", None],
-        ["CO", "company", "KR", "CO/KR1.1", FORMULA_LIKE[0], "Ann", None, 1.2, 1.0, "done", None],
-        ["CO", "company", "KR", "CO/KR1.2", FORMULA_LIKE[1], "Bo", None, 0.55, 0.55, "at risk", None],
-        ["CO", "company", "KR", "CO/KR1.3", LONG_TEXT, "Bo", None, 0.1, 0.1, "off track", None],
-        ["MKT", "部门", "目标", "MKT/O1", "提升品牌知名度", "王伟", "CO/KR1.1", 0.45, 0.45, "有风险", None],
-        ["MKT", "部门", "关键结果", "MKT/KR1.1", FORMULA_LIKE[2], "王伟", None, 0.9, 0.9, "正常", None],
+        ["CO", "company", "O", "CO/O1", "Win the mid-market", "Ann", None, 0.8, 0.8, "on track", None, "1 of 3"],
+        ["CO", "company", "KR", "CO/KR1.1", FORMULA_LIKE[0], "Ann", None, 1.2, 1.0, "done", None, "yes"],
+        ["CO", "company", "KR", "CO/KR1.2", FORMULA_LIKE[1], "Bo", None, 0.55, 0.55, "at risk", None, "yes"],
+        ["CO", "company", "KR", "CO/KR1.3", LONG_TEXT, "Bo", None, 0.1, 0.1, "off track", None, "yes"],
+        ["MKT", "部门", "目标", "MKT/O1", "提升品牌知名度", "王伟", "CO/KR1.1", 0.45, 0.45, "有风险", None, "1 of 3"],
+        ["MKT", "部门", "关键结果", "MKT/KR1.1", FORMULA_LIKE[2], "王伟", None, 0.9, 0.9, "正常", None, "yes"],
         ["MKT", "部门", "关键结果", "MKT/KR1.2", "官网访问量达到 50 万", "李娜", None, 0, 0, "无数据",
-         "当前值为空:请填写当前值"],
-        ["MKT", "部门", "关键结果", "MKT/KR1.3", FORMULA_LIKE[3], "李娜", None, 0.3, 0.3, "落后", None],
-        ["MKT", "部门", "关键结果", "MKT/KR1.4", "完成新品发布", "李娜", None, 1, 1, "完成", None],
+         "当前值为空:请填写当前值", "no"],
+        ["MKT", "部门", "关键结果", "MKT/KR1.3", FORMULA_LIKE[3], "李娜", None, 0.3, 0.3, "落后", None, "yes"],
+        ["MKT", "部门", "关键结果", "MKT/KR1.4", "完成新品发布", "李娜", None, 1, 1, "完成", None, "yes"],
     ]  # fmt: skip
     units = empty_sheet("Units")
     units.rows = [
-        ["CO", "Acme", "company", None, 1, 3, 0.8, 0, 1, "co.xlsx", 1, 1, 1, 1, 0],
-        ["MKT", "市场部", "department", "CO", 1, 4, 0.45, 1, 0, "mkt.xlsx", 1, 1, 1, 1, 1],
+        ["CO", "Acme", "company", None, 1, 3, 0.8, 0, 1, "co.xlsx", 1, 1, 1, 1, 0, "on track", 3],
+        ["MKT", "市场部", "department", "CO", 1, 4, 0.45, 1, 0, "mkt.xlsx", 1, 1, 1, 1, 1, "at risk", 3],
     ]
     alignment = empty_sheet("Alignment")
     alignment.rows = [
@@ -110,8 +111,8 @@ def test_layout_header_filter_widths_formats_wrap_indent(written: Path) -> None:
     wb = openpyxl.load_workbook(written)
     ws = wb["Rollup"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:K10"
-    assert ws["A1"].font.b and ws["A1"].fill.fgColor.rgb.endswith("305496")
+    assert ws.auto_filter.ref == "A1:S10"
+    assert ws["A1"].font.b and ws["A1"].fill.fgColor.rgb.endswith(bands.HEADER.fill)
     assert ws["H2"].number_format == "0%" and ws["I2"].number_format == "0.00"
     widths = {c: ws.column_dimensions[c].width for c in "ABCDEFGHIJK"}
     assert all(6 <= w <= MAX_WIDTH for w in widths.values())
@@ -135,36 +136,73 @@ def test_chinese_text_counts_double_in_column_widths(tmp_path: Path) -> None:
     assert 34 <= width <= 40
 
 
-def rules_for(ws: openpyxl.worksheet.worksheet.Worksheet, column: str) -> list[tuple[str, str]]:
-    """(formula, fill colour) of every conditional format rule over one column."""
-    found = []
-    for cf in ws.conditional_formatting:
-        if re.match(rf"{column}2(:|$)", str(cf.sqref)):
-            for rule in cf.rules:
-                found.append((rule.formula[0], rule.dxf.fill.bgColor.rgb[-6:]))
-    return found
+def fill_of(cell: openpyxl.cell.Cell) -> str | None:
+    """The solid background of a cell (RRGGBB), None when it has none."""
+    return cell.fill.fgColor.rgb[-6:] if cell.fill and cell.fill.fill_type == "solid" else None
 
 
-def test_colour_bands_for_scores_statuses_and_severities(written: Path) -> None:
+def test_a_rows_score_progress_and_status_share_one_colour(written: Path) -> None:
+    """In a cycle (the book's rows carry no tones): the status colour, on Progress, Score and Status alike."""
     wb = openpyxl.load_workbook(written)
-    score = rules_for(wb["Rollup"], "I")
-    assert [c for _, c in score] == ["C6EFCE", "FFEB9C", "FFC7CE"]
-    assert "I2>=0.7" in score[0][0] and "I2<0.7" in score[1][0] and "I2<0.4" in score[2][0]
-    assert all("ISNUMBER" in f for f, _ in score)  # blank (unscored) cells stay white
-    assert [c for _, c in rules_for(wb["Rollup"], "H")] == ["C6EFCE", "FFEB9C", "FFC7CE"]
-    status = dict((c, f) for f, c in rules_for(wb["Rollup"], "J"))
-    for label in ("on track", "done", "正常", "完成"):
-        assert f'"{label}"' in status["C6EFCE"]
-    for label in ("at risk", "有风险"):
-        assert f'"{label}"' in status["FFEB9C"]
-    for label in ("off track", "落后"):
-        assert f'"{label}"' in status["FFC7CE"]
-    for label in ("no data", "无数据"):
-        assert f'"{label}"' in status["E7E6E6"]
-    severity = dict((c, f) for f, c in rules_for(wb["Issues"], "A"))
-    assert '"error"' in severity["FFC7CE"] and '"warning"' in severity["FFEB9C"]
-    assert rules_for(wb["Units"], "G") and rules_for(wb["Alignment"], "E")
-    assert rules_for(wb["Dependencies"], "C")
+    ws = wb["Rollup"]
+    expected = {2: "green", 3: "blue", 4: "yellow", 5: "red", 6: "yellow", 7: "green", 8: "grey", 9: "red", 10: "blue"}
+    for r, tone in expected.items():
+        want = bands.PALETTE[tone]
+        for col in "HIJ":
+            assert fill_of(ws[f"{col}{r}"]) == want.fill, (col, r)
+            assert ws[f"{col}{r}"].font.color.rgb.endswith(want.font)
+    # Nothing outside the toned columns is coloured by status, and no conditional format is left to disagree.
+    assert fill_of(ws["K8"]) is None and not list(ws.conditional_formatting)
+    severity = wb["Issues"]
+    assert fill_of(severity["A2"]) == bands.PALETTE["red"].fill
+    assert fill_of(severity["A3"]) == bands.PALETTE["yellow"].fill
+    units = wb["Units"]
+    assert fill_of(units["G2"]) == bands.PALETTE["green"].fill and fill_of(units["G3"]) == bands.PALETTE["yellow"].fill
+    assert fill_of(wb["Dependencies"]["C2"]) == bands.PALETTE["yellow"].fill
+    assert fill_of(wb["Alignment"]["D2"]) == fill_of(wb["Alignment"]["F2"]) == bands.PALETTE["green"].fill
+
+
+def test_after_the_cycle_score_takes_the_grade_band(tmp_path: Path) -> None:
+    book = make_book()
+    rollup = book.sheet("Rollup")
+    # The core decides the phase per row; here every row's cycle has ended.
+    rollup.tones = [row_tone(rollup, row, ended=True) for row in rollup.rows]
+    path = tmp_path / "rollup.xlsx"
+    XlsxRollupTarget(path).write_rollup(book)
+    ws = openpyxl.load_workbook(path)["Rollup"]
+    # 0.55 "at risk" and 0.45: yellow; 0.9: green; 0.1 and 0.3: red; 1.0 "done": green (grade), not blue.
+    assert fill_of(ws["I4"]) == fill_of(ws["I6"]) == bands.PALETTE["yellow"].fill
+    assert fill_of(ws["I7"]) == fill_of(ws["I3"]) == bands.PALETTE["green"].fill
+    assert fill_of(ws["I5"]) == fill_of(ws["I9"]) == bands.PALETTE["red"].fill
+    assert fill_of(ws["J5"]) == fill_of(ws["I5"])
+
+
+def test_objective_rows_are_set_apart_and_long_text_has_room(tmp_path: Path) -> None:
+    book = make_book()
+    rollup = book.sheet("Rollup")
+    rollup.strong = [row[2] in ("O", "目标") for row in rollup.rows]
+    rollup.rows[6][10] = "当前值为空:请填写当前值\nKR1.2 has no Current: fill it in\nthird line"
+    path = tmp_path / "rollup.xlsx"
+    XlsxRollupTarget(path).write_rollup(book)
+    ws = openpyxl.load_workbook(path)["Rollup"]
+    assert ws["E2"].font.b and fill_of(ws["E2"]) == bands.OBJECTIVE_FILL and not ws["E3"].font.b
+    assert ws["E6"].font.b and fill_of(ws["A6"]) == bands.OBJECTIVE_FILL
+    assert fill_of(ws["I2"]) == bands.PALETTE["green"].fill  # the tone wins on toned cells
+    # Wrapped text: the row is tall enough for every line (15 points a line).
+    assert ws["K8"].alignment.wrap_text and ws.row_dimensions[8].height >= 3 * 15
+    assert ws["E5"].alignment.wrap_text and ws.row_dimensions[5].height >= 2 * 15
+    assert ws.row_dimensions[2].height is None  # one-line rows keep the default height
+
+
+def test_printing_one_page_wide_and_the_summary_on_one_page(written: Path) -> None:
+    wb = openpyxl.load_workbook(written)
+    for name in ("Rollup", "Units", "Issues"):
+        ws = wb[name]
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.fitToHeight == 0 and ws.print_title_rows == "$1:$1"
+    summary = wb["Summary"]
+    assert summary.sheet_properties.pageSetUpPr.fitToPage
+    assert summary.page_setup.fitToWidth == 1 and summary.page_setup.fitToHeight == 1
 
 
 def test_summary_sheet_figures(written: Path) -> None:
@@ -192,8 +230,11 @@ def test_native_charts_reference_the_units_sheet(written: Path) -> None:
     for col in "KLMNO":
         assert f"<f>'Units'!${col}$2:${col}$3</f>" in stacked
     assert stacked.count("<ser>") == 5
-    # Each score bar is coloured by its band: CO 0.8 green, MKT 0.45 yellow.
-    assert scores.count("<dPt>") == 2 and "63BE7B" in scores and "FFD966" in scores
+    # Each score bar in its unit's colour (in a cycle, its status): CO on track green, MKT at risk yellow.
+    assert scores.count("<dPt>") == 2
+    assert bands.PALETTE["green"].strong in scores and bands.PALETTE["yellow"].strong in scores
+    # Status series in the status colours; done is blue.
+    assert bands.PALETTE["blue"].strong in stacked
 
 
 def test_owned_marks_and_unchanged_content_is_not_rewritten(written: Path) -> None:

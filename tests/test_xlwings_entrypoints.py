@@ -44,7 +44,9 @@ def test_score_cycle_reads_each_sheet_once_and_writes_each_column_once() -> None
     # One read per sheet: Settings and OKRs; the user's Budget sheet is never read.
     assert book.ops("read") == ["A1:B9", "A1:U6"]
     # One array write per computed column: Progress Q, Score R, Status S, Check T.
-    assert sorted(book.ops("write", "OKRs")) == ["Q2:Q6", "R2:R6", "S2:S6", "T5"]
+    # Check T2 holds O1's coverage ("2 of 2 key results measured", issue 11), T5 a finding.
+    assert sorted(book.ops("write", "OKRs")) == ["Q2:Q6", "R2:R6", "S2:S6", "T2:T5"]
+    assert book.sheets["OKRs"].get("T2") == "2 of 2 key results measured"
     okrs = book.sheets["OKRs"]
     assert [okrs.get(f"R{r}") for r in range(2, 7)] == [0.75, 0.5, 1.0, 0.2, 0.2]
     assert [okrs.get(f"S{r}") for r in range(2, 7)] == [

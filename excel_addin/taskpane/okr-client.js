@@ -326,8 +326,13 @@
     all.values = values;
     var head = ws.getRangeByIndexes(0, 0, 1, ncols);
     head.format.font.bold = true;
-    head.format.font.color = "#FFFFFF";
-    head.format.fill.color = "#1F3864";
+    head.format.font.color = s.header.font;  // colours come from the server (sheets_sync/core/bands.py)
+    head.format.fill.color = s.header.fill;
+    (s.strong || []).forEach(function (r) {
+      var line = ws.getRangeByIndexes(r, 0, 1, ncols);
+      line.format.font.bold = true;
+      line.format.fill.color = s.strong_fill;
+    });
     s.fills.forEach(function (f) { ws.getRangeByIndexes(f[0], f[1], 1, 1).format.fill.color = f[2]; });
     (s.depths || []).forEach(function (depth, r) {
       if (depth > 0) ws.getRangeByIndexes(r + 1, 0, 1, 2).format.indentLevel = Math.min(depth, 15);

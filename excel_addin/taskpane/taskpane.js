@@ -55,6 +55,7 @@
 
   var lang = OkrClient.uiLanguage();
   var busy = false;
+  var NO_COLOUR = "var(--grey-bg)";  // bands.css, served from the core
 
   function $(id) { return document.getElementById(id); }
 
@@ -99,14 +100,15 @@
     $("summary").hidden = false;
     var badge = $("score-badge");
     badge.textContent = fmtScore(result.score);
-    var color = result.score === null || result.score === undefined ? "#ededed"
-      : result.score >= 0.7 ? "#c6efce" : result.score >= 0.4 ? "#ffeb9c" : "#ffc7ce";
-    badge.style.background = color;
+    // The server colours the score (pace during the cycle, grade band after it): no thresholds here.
+    badge.style.background = result.fill || NO_COLOUR;
     var names = [result.unit];
     if (result.name && result.name !== result.unit) names.push(result.name);
     $("unit-name").textContent = names.filter(Boolean).join(" · ") || result.source;
     $("unit-line").textContent = result.source;
     $("counts").textContent = tr("counts", { errors: result.errors, warnings: result.warnings });
+    // How much of the score is measured, next to it (the server's figure, in the workbook's language).
+    $("coverage").textContent = result.coverage_text || "";
 
     var list = $("objectives");
     list.textContent = "";
@@ -114,7 +116,7 @@
     if (!result.objectives.length) list.appendChild(el("li", "empty", tr("noObjectives")));
     result.objectives.forEach(function (o) {
       var li = el("li");
-      li.style.borderLeftColor = o.fill || "#ededed";
+      li.style.borderLeftColor = o.fill || NO_COLOUR;
       li.setAttribute("data-id", o.id);
       var head = el("div", "head");
       var id = el("span", "oid", o.id);
@@ -122,14 +124,14 @@
       head.appendChild(id);
       head.appendChild(el("span", "otext", o.text));
       var pill = el("span", "pill", o.status || tr("unscored"));
-      pill.style.background = o.fill || "#ededed";
+      pill.style.background = o.fill || NO_COLOUR;
       head.appendChild(pill);
       head.appendChild(el("span", "oscore", fmtScore(o.score)));
       li.appendChild(head);
       var krs = el("ul", "krs");
       o.krs.forEach(function (k) {
         var kli = el("li");
-        kli.style.borderLeftColor = k.fill || "#ededed";
+        kli.style.borderLeftColor = k.fill || NO_COLOUR;
         kli.appendChild(el("span", "kid", k.id));
         kli.appendChild(el("span", "ktext", k.text));
         kli.appendChild(el("span", "kscore", fmtScore(k.score)));

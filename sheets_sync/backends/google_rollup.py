@@ -1,5 +1,5 @@
-"""The company rollup as a Google spreadsheet: same sheets as the xlsx rollup, native charts,
-colour bands, swapped in whole by one atomic spreadsheets:batchUpdate."""
+"""The company rollup as a Google spreadsheet: the xlsx rollup's sheets, Summary and charts, swapped in whole
+by one atomic spreadsheets:batchUpdate."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import schema
+from ..core import bands
 from ..core.model import CellValue
-from ..core.rollup import ColumnKind, RollupBook, RollupSheet
+from ..core.rollup import STATUS_COUNT_KEYS, TONED, ColumnKind, RollupBook, RollupSheet
+from ..errors import AnswerLost, RemoteError
 from .google_client import GoogleClient, Limits, spreadsheet_key
 
 FINGERPRINT_KEY = "okr-sync.rollup-fingerprint"
@@ -20,17 +21,17 @@ ROLLUP_KEYS: set[str] = set()
 _META_FIELDS = (
     "properties(title),developerMetadata(metadataId,metadataKey,metadataValue),sheets(properties(sheetId,title))"
 )
-_NAVY = {"red": 0.12, "green": 0.22, "blue": 0.39}
-_WHITE = {"red": 1.0, "green": 1.0, "blue": 1.0}
-_BANDS = {
-    "green": ({"red": 0.78, "green": 0.94, "blue": 0.81}, {"red": 0.0, "green": 0.38, "blue": 0.0}),
-    "yellow": ({"red": 1.0, "green": 0.92, "blue": 0.61}, {"red": 0.61, "green": 0.34, "blue": 0.0}),
-    "red": ({"red": 1.0, "green": 0.78, "blue": 0.81}, {"red": 0.61, "green": 0.0, "blue": 0.02}),
-    "blue": ({"red": 0.74, "green": 0.84, "blue": 0.93}, {"red": 0.12, "green": 0.22, "blue": 0.39}),
-    "grey": ({"red": 0.91, "green": 0.9, "blue": 0.9}, {"red": 0.35, "green": 0.35, "blue": 0.35}),
-}
-STATUS_BANDS = {"on track": "green", "at risk": "yellow", "off track": "red", "done": "blue",
-                "no data": "grey"}  # fmt: skip
+
+
+def rgb(hex_colour: str) -> dict[str, float]:
+    """'FF8000' -> Sheets' {red, green, blue} in 0–1."""
+    return {name: round(int(hex_colour[i:i + 2], 16) / 255, 3) for name, i in (("red", 0), ("green", 2), ("blue", 4))}
+
+
+_NAVY = rgb(bands.HEADER.fill)
+_WHITE = rgb(bands.HEADER.font)
+_OBJECTIVE = rgb(bands.OBJECTIVE_FILL)
+SUMMARY_SHEET = "Summary"
 _NUMBER_FORMATS: dict[ColumnKind, dict[str, str]] = {
     "score": {"type": "NUMBER", "pattern": "0.00"},
     "percent": {"type": "PERCENT", "pattern": "0%"},
@@ -54,61 +55,41 @@ def cell_data(value: CellValue, kind: ColumnKind) -> dict[str, Any]:
     return {"userEnteredValue": {"stringValue": str(value)}}
 
 
-def band_rule(rng: dict[str, int], condition: dict[str, Any], band: str) -> dict[str, Any]:
-    """One conditional-format request colouring a range in a band (green, yellow, red, blue, grey)."""
-    fill, font = _BANDS[band]
-    return {
-        "addConditionalFormatRule": {
-            "index": 0,
-            "rule": {
-                "ranges": [rng],
-                "booleanRule": {
-                    "condition": condition,
-                    "format": {"backgroundColor": fill, "textFormat": {"foregroundColor": font}},
-                },
-            },
-        }
-    }
+def tone_format(tone: str | None) -> dict[str, Any]:
+    """The fill and text colour of a bands.PALETTE colour name (empty for none)."""
+    if not tone:
+        return {}
+    colour = bands.PALETTE[tone]
+    return {"backgroundColor": rgb(colour.fill), "textFormat": {"foregroundColor": rgb(colour.font)}}
 
 
-def band_rules(sheet_id: int, col: int, rows: int, kind: ColumnKind) -> list[dict[str, Any]]:
-    """Conditional formats: 0.7+ green, 0.4–0.69 yellow, below red; status words by colour."""
-    rng = {
-        "sheetId": sheet_id,
-        "startRowIndex": 1,
-        "endRowIndex": max(rows, 2),
-        "startColumnIndex": col,
-        "endColumnIndex": col + 1,
-    }
-
-    def rule(condition: dict[str, Any], band: str) -> dict[str, Any]:
-        return band_rule(rng, condition, band)
-
-    def num(kind_: str, *values: float) -> dict[str, Any]:
-        return {"type": kind_, "values": [{"userEnteredValue": str(v)} for v in values]}
-
-    if kind in ("score", "percent"):
-        return [
-            rule(num("NUMBER_GREATER_THAN_EQ", 0.7), "green"),
-            rule(num("NUMBER_BETWEEN", 0.4, 0.6999), "yellow"),
-            rule(num("NUMBER_LESS", 0.4), "red"),
-        ]
-    if kind == "status":
-        out = []
-        for status, band in STATUS_BANDS.items():
-            for text in schema.STATUSES[status]:
-                out.append(rule({"type": "TEXT_EQ", "values": [{"userEnteredValue": text}]}, band))
-        return out
-    if kind == "severity":
-        return [
-            rule({"type": "TEXT_EQ", "values": [{"userEnteredValue": "error"}]}, "red"),
-            rule({"type": "TEXT_EQ", "values": [{"userEnteredValue": "warning"}]}, "yellow"),
-        ]
-    return []
+def _row_cells(sheet: RollupSheet, r: int, row: list[CellValue]) -> list[dict[str, Any]]:
+    """One data row: values, the row's tone on its toned cells, objective rows set apart, long text wrapped."""
+    tone = tone_format(sheet.tone(r))
+    strong = sheet.is_strong(r)
+    cells = []
+    for c, (value, kind) in enumerate(zip(row, sheet.kinds, strict=False)):
+        cell = cell_data(value, kind)
+        fmt: dict[str, Any] = dict(cell.get("userEnteredFormat", {}))
+        if strong:
+            fmt["backgroundColor"] = _OBJECTIVE
+            fmt["textFormat"] = {"bold": True}
+        if kind in TONED and value is not None and tone:
+            fmt["backgroundColor"] = tone["backgroundColor"]
+            fmt["textFormat"] = {**fmt.get("textFormat", {}), **tone["textFormat"]}
+        if isinstance(value, str) and kind == "text":
+            fmt["wrapStrategy"] = "WRAP"
+            fmt["verticalAlignment"] = "TOP"
+        if sheet.depths is not None and r < len(sheet.depths) and c in (0, 1) and sheet.depths[r]:
+            fmt["padding"] = {"left": 3 + 14 * sheet.depths[r]}  # ID and Objective indent with the tree
+        if fmt:
+            cell["userEnteredFormat"] = fmt
+        cells.append(cell)
+    return cells
 
 
 def sheet_requests(sheet: RollupSheet, sheet_id: int, title: str, index: int) -> list[dict[str, Any]]:
-    """Add one rollup sheet under a temporary title, with its data, header and bands."""
+    """Add one rollup sheet under a temporary title, with its data, header and colours."""
     rows = len(sheet.rows) + 1
     cols = len(sheet.headers)
     header = [
@@ -118,23 +99,15 @@ def sheet_requests(sheet: RollupSheet, sheet_id: int, title: str, index: int) ->
         }
         for h in sheet.headers
     ]
-    body = []
-    for r, row in enumerate(sheet.rows):
-        cells = [cell_data(v, k) for v, k in zip(row, sheet.kinds, strict=False)]
-        if sheet.depths is not None and r < len(sheet.depths):
-            for c in (0, 1):  # ID and Objective indent with the tree
-                if c < len(cells) and sheet.depths[r]:
-                    cells[c].setdefault("userEnteredFormat", {})["padding"] = {"left": 3 + 14 * sheet.depths[r]}
-        body.append({"values": cells})
-    requests: list[dict[str, Any]] = [
+    body = [{"values": _row_cells(sheet, r, row)} for r, row in enumerate(sheet.rows)]
+    return [
         {
             "addSheet": {
                 "properties": {
                     "sheetId": sheet_id,
                     "title": title,
                     "index": index,
-                    # Room beside and below the table for the Units charts.
-                    "gridProperties": {"rowCount": max(rows + 1, 45), "columnCount": cols + 12, "frozenRowCount": 1},
+                    "gridProperties": {"rowCount": max(rows + 1, 45), "columnCount": cols + 2, "frozenRowCount": 1},
                 }
             }
         },
@@ -146,22 +119,87 @@ def sheet_requests(sheet: RollupSheet, sheet_id: int, title: str, index: int) ->
             }
         },
     ]
-    for col, kind in enumerate(sheet.kinds):
-        requests += band_rules(sheet_id, col, rows, kind)
+
+
+def summary_requests(book: RollupBook, sheet_id: int, units_id: int | None) -> list[dict[str, Any]]:
+    """The Summary sheet from the core's Summary (the xlsx rollup's figures), with the Units charts."""
+    summary = book.summary()
+    label = {"userEnteredFormat": {"textFormat": {"bold": True}}}
+
+    def line(caption: str, value: CellValue, kind: ColumnKind = "int", tone: str | None = None) -> dict[str, Any]:
+        cell = cell_data(value, kind)
+        if tone:
+            cell["userEnteredFormat"] = {**cell.get("userEnteredFormat", {}), **tone_format(tone)}
+        return {"values": [{"userEnteredValue": {"stringValue": caption}, **label}, cell]}
+
+    def note(text: str) -> dict[str, Any]:
+        return {"values": [{"userEnteredValue": {"stringValue": text},
+                            "userEnteredFormat": {"textFormat": {"italic": True}}}]}
+
+    rows: list[dict[str, Any]] = [
+        {"values": [{"userEnteredValue": {"stringValue": "OKR rollup · OKR 汇总"},
+                     "userEnteredFormat": {"textFormat": {"bold": True, "fontSize": 16, "foregroundColor": _NAVY}}}]},
+        {"values": []},
+        line("Company score · 公司得分", summary.company_score, "score",
+             summary.company_tone if summary.company_score is not None else None),
+        line("As of · 截至", summary.as_of or None, "text"),
+        line("Units · 单元", summary.units),
+        line("Objectives · 目标", summary.objectives),
+        line("Key results · 关键结果", summary.key_results),
+        {"values": []},
+        note("Objectives and key results by status · 目标与关键结果的状态"),
+        *[line(f"{en[:1].upper()}{en[1:]} · {zh}", summary.statuses[s], tone=bands.STATUS_COLOUR_NAMES[s])
+          for s in bands.STATUS_ORDER for en, zh in [bands.STATUS_LABELS[s]]],
+        {"values": []},
+        line("Errors · 错误", summary.errors, tone="red" if summary.errors else None),
+        line("Warnings · 警告", summary.warnings, tone="yellow" if summary.warnings else None),
+        {"values": []},
+        note("Written by okr-sync on every sync: edit the units' workbooks, not this one."),
+        note("本工作簿由 okr-sync 在每次同步时重写：请修改各单元的工作簿，不要在此编辑。"),
+    ]
+    requests: list[dict[str, Any]] = [
+        {
+            "addSheet": {
+                "properties": {
+                    "sheetId": sheet_id,
+                    "title": SUMMARY_SHEET,
+                    "index": 0,
+                    "gridProperties": {"rowCount": max(len(rows) + 1, 45), "columnCount": 26},
+                }
+            }
+        },
+        {
+            "updateCells": {
+                "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                "rows": rows,
+                "fields": "userEnteredValue,userEnteredFormat",
+            }
+        },
+        {
+            "updateDimensionProperties": {
+                "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": 0, "endIndex": 1},
+                "properties": {"pixelSize": 230},
+                "fields": "pixelSize",
+            }
+        },
+    ]
+    units = book.find("Units")
+    if units is not None and units.rows and units_id is not None:
+        requests += chart_requests(units, units_id, sheet_id)
     return requests
 
 
-def chart_requests(units: RollupSheet, sheet_id: int) -> list[dict[str, Any]]:
-    """Unit scores (bar chart) and status counts per unit (stacked columns) on the Units sheet."""
+def chart_requests(units: RollupSheet, units_id: int, summary_id: int | None = None) -> list[dict[str, Any]]:
+    """Unit scores (bars in each unit's colour) and status counts per unit (stacked), on the Summary sheet."""
     rows = len(units.rows) + 1
-    col = {h: i for i, h in enumerate(units.headers)}
+    on = units_id if summary_id is None else summary_id
 
     def source(c: int) -> dict[str, Any]:
         return {
             "sourceRange": {
                 "sources": [
                     {
-                        "sheetId": sheet_id,
+                        "sheetId": units_id,
                         "startRowIndex": 0,
                         "endRowIndex": rows,
                         "startColumnIndex": c,
@@ -171,55 +209,62 @@ def chart_requests(units: RollupSheet, sheet_id: int) -> list[dict[str, Any]]:
             }
         }
 
-    def anchor(row: int) -> dict[str, Any]:
-        return {
-            "overlayPosition": {
-                "anchorCell": {"sheetId": sheet_id, "rowIndex": row, "columnIndex": len(units.headers) + 1}
-            }
-        }
+    def anchor(column: int) -> dict[str, Any]:
+        return {"overlayPosition": {"anchorCell": {"sheetId": on, "rowIndex": 1, "columnIndex": column}}}
 
-    scores = {
-        "addChart": {
-            "chart": {
-                "position": anchor(0),
-                "spec": {
-                    "title": "Unit scores",
-                    "basicChart": {
-                        "chartType": "BAR",
-                        "legendPosition": "NO_LEGEND",
-                        "headerCount": 1,
-                        "axis": [{"position": "BOTTOM_AXIS", "title": "Score"}],
-                        "domains": [{"domain": source(col["Unit"])}],
-                        "series": [{"series": source(col["Score"]), "targetAxis": "BOTTOM_AXIS"}],
+    unit_col, score_col = units.col("unit"), units.col("score")
+    out: list[dict[str, Any]] = []
+    if unit_col is not None and score_col is not None:
+        styles = [
+            {"index": i, "color": rgb(bands.PALETTE[tone].strong)}
+            for i in range(len(units.rows))
+            if (tone := units.tone(i)) is not None
+        ]
+        out.append({
+            "addChart": {
+                "chart": {
+                    "position": anchor(3),
+                    "spec": {
+                        "title": "Unit scores · 单元得分",
+                        "basicChart": {
+                            "chartType": "BAR",
+                            "legendPosition": "NO_LEGEND",
+                            "headerCount": 1,
+                            "axis": [{"position": "BOTTOM_AXIS", "title": "Score"}],
+                            "domains": [{"domain": source(unit_col)}],
+                            "series": [{"series": source(score_col), "targetAxis": "BOTTOM_AXIS",
+                                        "styleOverrides": styles}],
+                        },
                     },
-                },
+                }
             }
-        }
-    }
-    statuses = [h for h in ("On track", "At risk", "Off track", "Done", "No data") if h in col]
-    colours = ["green", "yellow", "red", "blue", "grey"]
-    counts = {
-        "addChart": {
-            "chart": {
-                "position": anchor(20),
-                "spec": {
-                    "title": "Status counts per unit",
-                    "basicChart": {
-                        "chartType": "COLUMN",
-                        "stackedType": "STACKED",
-                        "legendPosition": "BOTTOM_LEGEND",
-                        "headerCount": 1,
-                        "domains": [{"domain": source(col["Unit"])}],
-                        "series": [
-                            {"series": source(col[h]), "targetAxis": "LEFT_AXIS", "color": _BANDS[c][1]}
-                            for h, c in zip(statuses, colours, strict=False)
-                        ],
+        })
+    series = [
+        {"series": source(col), "targetAxis": "LEFT_AXIS",
+         "color": rgb(bands.PALETTE[bands.STATUS_COLOUR_NAMES[status]].strong)}
+        for status in bands.STATUS_ORDER
+        if (col := units.col(STATUS_COUNT_KEYS[status])) is not None
+    ]
+    if unit_col is not None and series:
+        out.append({
+            "addChart": {
+                "chart": {
+                    "position": anchor(12),
+                    "spec": {
+                        "title": "Status per unit · 各单元状态",
+                        "basicChart": {
+                            "chartType": "BAR",
+                            "stackedType": "STACKED",
+                            "legendPosition": "BOTTOM_LEGEND",
+                            "headerCount": 1,
+                            "domains": [{"domain": source(unit_col)}],
+                            "series": series,
+                        },
                     },
-                },
+                }
             }
-        }
-    }
-    return [scores, counts]
+        })
+    return out
 
 
 class GoogleRollupTarget:
@@ -249,62 +294,82 @@ class GoogleRollupTarget:
         return self._client
 
     def write_rollup(self, book: RollupBook) -> bool:
-        """One read, then (if the content changed) one atomic batchUpdate that swaps every sheet."""
+        """One read, then (if the content changed) one atomic batchUpdate that swaps every sheet.
+        The swap is never resent blind: after a lost answer, a look at the fingerprint says
+        whether it was applied (then it is written) or must be sent again."""
         client = self.client
         fingerprint = book.fingerprint()
+        lost = False
         with client.errors(f"Google rollup spreadsheet {self.key}"):
-            meta = client.get(self.key, _META_FIELDS)
-            title = str(meta.get("properties", {}).get("title") or self.key)
-            old_meta = [
-                m for m in meta.get("developerMetadata", []) if m.get("metadataKey") in (FINGERPRINT_KEY, OWNED_KEY)
-            ]
-            if any(m.get("metadataKey") == FINGERPRINT_KEY and m.get("metadataValue") == fingerprint for m in old_meta):
-                return False
-            old = [s["properties"] for s in meta.get("sheets", [])]
-            ids = {str(p["title"]): int(p["sheetId"]) for p in old}
-            taken = set(ids.values())
+            for _ in range(client.limits.attempts):
+                meta = client.get(self.key, _META_FIELDS)
+                title = str(meta.get("properties", {}).get("title") or self.key)
+                if any(
+                    m.get("metadataKey") == FINGERPRINT_KEY and m.get("metadataValue") == fingerprint
+                    for m in meta.get("developerMetadata", [])
+                ):
+                    self.title = title
+                    return lost  # unchanged, or our swap whose answer was lost
+                try:
+                    client.batch_update(self.key, swap_requests(book, meta, fingerprint), once=True)
+                except AnswerLost:
+                    lost = True
+                    continue
+                self.title = title
+                return True
+        raise RemoteError(
+            f"Google rollup spreadsheet {self.key}: Google did not confirm the swap after "
+            f"{client.limits.attempts} tries (the swap is all-or-nothing: readers see the previous "
+            "rollup). Run the sync again / Google 仍未确认汇总表的替换（替换要么全部生效，要么全不生效："
+            "读者看到的是上一版汇总）。请重新同步"
+        )
 
-            def fresh() -> int:
-                candidate = 100
-                while candidate in taken:
-                    candidate += 1
-                taken.add(candidate)
-                return candidate
 
-            # One atomic call: readers see the old rollup until it returns, then the new one.
-            # Each sheet keeps its id, so links to a tab (#gid=) survive every write.
-            placeholder = fresh()
-            requests: list[dict[str, Any]] = [
-                {"addSheet": {"properties": {"sheetId": placeholder, "title": f"~okr-sync {time.time_ns()}"}}}
-            ]
-            requests += [{"deleteSheet": {"sheetId": p["sheetId"]}} for p in old]
-            for index, sheet in enumerate(book.sheets):
-                sheet_id = ids[sheet.name] if sheet.name in ids else fresh()
-                requests += sheet_requests(sheet, sheet_id, sheet.name, index)
-                if sheet.name == "Units" and sheet.rows:
-                    requests += chart_requests(sheet, sheet_id)
-            requests.append({"deleteSheet": {"sheetId": placeholder}})
-            requests += [
-                {
-                    "deleteDeveloperMetadata": {
-                        "dataFilter": {"developerMetadataLookup": {"metadataId": m["metadataId"]}}
+def swap_requests(book: RollupBook, meta: dict[str, Any], fingerprint: str) -> list[dict[str, Any]]:
+    """One atomic call: readers see the old rollup until it returns, then the new one. Each sheet
+    keeps its id, so links to a tab (#gid=) survive every write."""
+    old_meta = [m for m in meta.get("developerMetadata", []) if m.get("metadataKey") in (FINGERPRINT_KEY, OWNED_KEY)]
+    old = [s["properties"] for s in meta.get("sheets", [])]
+    ids = {str(p["title"]): int(p["sheetId"]) for p in old}
+    taken = set(ids.values())
+
+    def fresh() -> int:
+        candidate = 100
+        while candidate in taken:
+            candidate += 1
+        taken.add(candidate)
+        return candidate
+
+    placeholder = fresh()
+    requests: list[dict[str, Any]] = [
+        {"addSheet": {"properties": {"sheetId": placeholder, "title": f"~okr-sync {time.time_ns()}"}}}
+    ]
+    requests += [{"deleteSheet": {"sheetId": p["sheetId"]}} for p in old]
+    # The same sheets as the xlsx rollup: Summary first, then the core's sheets in order.
+    summary_id = ids[SUMMARY_SHEET] if SUMMARY_SHEET in ids else fresh()
+    units_id = None
+    for index, sheet in enumerate(book.sheets, start=1):
+        sheet_id = ids[sheet.name] if sheet.name in ids else fresh()
+        requests += sheet_requests(sheet, sheet_id, sheet.name, index)
+        if sheet.name == "Units":
+            units_id = sheet_id
+    requests += summary_requests(book, summary_id, units_id)
+    requests.append({"deleteSheet": {"sheetId": placeholder}})
+    requests += [
+        {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": m["metadataId"]}}}}
+        for m in old_meta
+    ]
+    for key, value in ((FINGERPRINT_KEY, fingerprint), (OWNED_KEY, "rollup")):
+        requests.append(
+            {
+                "createDeveloperMetadata": {
+                    "developerMetadata": {
+                        "metadataKey": key,
+                        "metadataValue": value,
+                        "visibility": "DOCUMENT",
+                        "location": {"spreadsheet": True},
                     }
                 }
-                for m in old_meta
-            ]
-            for key, value in ((FINGERPRINT_KEY, fingerprint), (OWNED_KEY, "rollup")):
-                requests.append(
-                    {
-                        "createDeveloperMetadata": {
-                            "developerMetadata": {
-                                "metadataKey": key,
-                                "metadataValue": value,
-                                "visibility": "DOCUMENT",
-                                "location": {"spreadsheet": True},
-                            }
-                        }
-                    }
-                )
-            client.batch_update(self.key, requests)
-        self.title = title
-        return True
+            }
+        )
+    return requests

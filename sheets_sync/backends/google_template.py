@@ -4,6 +4,7 @@ colour bands, a frozen header, warning-only protection of computed columns, shar
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ from ..core import schema
 from ..core.model import column_index
 from ..core.schema import Lang
 from .google_client import GoogleClient, Limits, spreadsheet_url
-from .google_rollup import _NAVY, _WHITE, STATUS_BANDS, band_rule
+from .google_rollup import _NAVY, _WHITE, rgb
 
 _GREY_HEADER = {"red": 0.35, "green": 0.35, "blue": 0.35}
 _COMPUTED_FILL = {"red": 0.93, "green": 0.93, "blue": 0.93}
@@ -218,25 +219,8 @@ def _okrs_requests(sheet_id: int, ws: Any, lang: Lang, header_row: int, last_row
                     }
                 }
             )
-    for key in ("progress", "score", "aligned_score"):
-        if key in col_of:
-            c = col_of[key]
-            rng = _rng(sheet_id, first, last_row, c, c + 1)
-            for condition, band in (
-                ({"type": "NUMBER_GREATER_THAN_EQ", "values": [{"userEnteredValue": "0.7"}]}, "green"),
-                (
-                    {"type": "NUMBER_BETWEEN", "values": [{"userEnteredValue": "0.4"}, {"userEnteredValue": "0.6999"}]},
-                    "yellow",
-                ),
-                ({"type": "NUMBER_LESS", "values": [{"userEnteredValue": "0.4"}]}, "red"),
-            ):
-                out.append(band_rule(rng, condition, band))
-    if "status" in col_of:
-        c = col_of["status"]
-        rng = _rng(sheet_id, first, last_row, c, c + 1)
-        for status, band in STATUS_BANDS.items():
-            for text in schema.STATUSES[status]:
-                out.append(band_rule(rng, {"type": "TEXT_EQ", "values": [{"userEnteredValue": text}]}, band))
+    # Colours: the template's own conditional formats, translated, so both templates share one colour language.
+    out += colour_rules(sheet_id, ws)
     computed_cols = sorted(c for k, c in col_of.items() if schema.COLUMNS_BY_KEY[k].computed)
     if computed_cols:
         note = (
@@ -258,3 +242,65 @@ def _okrs_requests(sheet_id: int, ws: Any, lang: Lang, header_row: int, last_row
     return out
 
 
+
+
+# A reference into another sheet: Sheets' conditional formats reach other sheets only through INDIRECT.
+_SHEET_REF = re.compile(r"((?:'[^']+'|[A-Za-z_][\w.]*)!\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
+
+
+def colour_rules(sheet_id: int, ws: Any) -> list[dict[str, Any]]:
+    """The xlsx template's formula conditional formats as Sheets CUSTOM_FORMULA rules, in the same order."""
+    out: list[dict[str, Any]] = []
+    rules = sorted(
+        ((rule.priority or 0, str(cf.sqref), rule) for cf in ws.conditional_formatting for rule in cf.rules),
+        key=lambda item: item[0],
+    )
+    for _, sqref, rule in rules:
+        if rule.type != "expression" or not rule.formula or rule.dxf is None:
+            continue
+        formula = _SHEET_REF.sub(lambda m: f'INDIRECT("{m.group(1).replace(chr(34), chr(34) * 2)}")', rule.formula[0])
+        fmt: dict[str, Any] = {}
+        fill = rule.dxf.fill
+        colour = (fill.bgColor.rgb if fill is not None and fill.bgColor is not None else None) or (
+            fill.fgColor.rgb if fill is not None and fill.fgColor is not None else None
+        )
+        if isinstance(colour, str) and colour not in ("00000000",):
+            fmt["backgroundColor"] = rgb(colour[-6:])
+        font = rule.dxf.font
+        if font is not None:
+            text: dict[str, Any] = {}
+            if font.color is not None and isinstance(font.color.rgb, str):
+                text["foregroundColor"] = rgb(font.color.rgb[-6:])
+            if font.b:
+                text["bold"] = True
+            if text:
+                fmt["textFormat"] = text
+        ranges = [_a1_range(sheet_id, part) for part in sqref.split()]
+        out.append({
+            "addConditionalFormatRule": {
+                "index": len(out),
+                "rule": {
+                    "ranges": ranges,
+                    "booleanRule": {
+                        "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": f"={formula}"}]},
+                        "format": fmt,
+                    },
+                },
+            }
+        })
+    return out
+
+
+def _a1_range(sheet_id: int, ref: str) -> dict[str, int]:
+    """'R5:R54' -> a 0-based, end-exclusive GridRange."""
+    first, _, last = ref.partition(":")
+    last = last or first
+    (r1, c1), (r2, c2) = (_split(first), _split(last))
+    return _rng(sheet_id, r1 - 1, r2, c1 - 1, c2)
+
+
+def _split(cell: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\$?([A-Z]{1,3})\$?(\d+)", cell)
+    if match is None:
+        raise ValueError(cell)
+    return int(match[2]), column_index(match[1])

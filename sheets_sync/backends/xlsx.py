@@ -128,6 +128,16 @@ class XlsxBackend:
         source = self.source(path)
         self._check_lock(path, source)
         blob, z = self._load(path, source)
+        return self.parse(blob, z, source, str(path))
+
+    @classmethod
+    def read_bytes(cls, blob: bytes, source: str, locator: str) -> RawWorkbook:
+        """Read a workbook held in memory (downloaded from a remote store), with the same messages."""
+        return cls.parse(blob, cls.open_package(blob, source), source, locator)
+
+    @classmethod
+    def parse(cls, blob: bytes, z: zipfile.ZipFile, source: str, locator: str) -> RawWorkbook:
+        """The standard sheets of an opened package."""
         try:
             with z:
                 refs = workbook_sheets(
@@ -142,7 +152,7 @@ class XlsxBackend:
                     if name is None or name in sheets:
                         continue
                     ref = next((r for r in refs if r.name == name), None)
-                    sheets[name] = self._grid(book, z, name, ref)
+                    sheets[name] = cls._grid(book, z, name, ref)
         except WorkbookError:
             raise
         except Exception as exc:  # calamine and zipfile raise many kinds; none may reach a person raw
@@ -153,7 +163,7 @@ class XlsxBackend:
                     f"无法读取（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=str(path))
+        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=locator)
 
     @staticmethod
     def _grid(book: python_calamine.CalamineWorkbook, z: zipfile.ZipFile, name: str, ref: SheetRef | None) -> Grid:
@@ -197,6 +207,11 @@ class XlsxBackend:
             raise WorkbookError(
                 source, _msg(f"cannot be opened ({exc}); run again", f"无法打开（{exc}），请重新运行")
             ) from exc
+        return blob, self.open_package(blob, source)
+
+    @staticmethod
+    def open_package(blob: bytes, source: str) -> zipfile.ZipFile:
+        """The zip of a workbook's bytes, once they are known to be an .xlsx/.xlsm package."""
         if not blob:
             raise NotAWorkbook(
                 source,
@@ -244,7 +259,7 @@ class XlsxBackend:
                 source,
                 _msg(f"{en}: save it as .xlsx", f"{zh}：请另存为 .xlsx"),
             )
-        return blob, z
+        return z
 
     @staticmethod
     def _check_lock(path: Path, source: str) -> None:
@@ -274,11 +289,20 @@ class XlsxBackend:
             before = None
         blob, z = self._load(path, source)
         z.close()
+        pkg = self.patch(blob, changes, source)
+        if pkg is not None:
+            self._save(path, source, pkg, before)
+
+    @classmethod
+    def patch(cls, blob: bytes, changes: WorkbookChanges, source: str) -> Package | None:
+        """The package with the computed cells (rows bound by ID) and owned sheets patched in; None if
+        nothing changed. Shared by every backend that writes whole files (local, Microsoft app-only)."""
         try:
             pkg = Package.from_bytes(blob)
-            updates = self._bind_rows(blob, changes)
-            if not patch_package(pkg, updates, changes.appends):
-                return
+            updates = cls._bind_rows(blob, changes)
+            wrap = {changes.okrs_sheet: changes.wrap_col} if changes.okrs_sheet and changes.wrap_col else None
+            if not patch_package(pkg, updates, changes.appends, wrap):
+                return None
         except PatchError as exc:
             raise WorkbookError(
                 source,
@@ -295,9 +319,10 @@ class XlsxBackend:
                     f"无法写入（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        self._save(path, source, pkg, before)
+        return pkg
 
-    def _bind_rows(self, blob: bytes, changes: WorkbookChanges) -> dict[str, dict[tuple[int, int], CellValue]]:
+    @staticmethod
+    def _bind_rows(blob: bytes, changes: WorkbookChanges) -> dict[str, dict[tuple[int, int], CellValue]]:
         """Cell writes by sheet; OKRs rows move with their ID if rows were inserted since the read."""
         ids: dict[int, str] | None = None
         if changes.okrs_sheet and changes.id_col and any(u.row_id for u in changes.updates):

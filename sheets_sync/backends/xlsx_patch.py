@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..core import schema
 from ..core.model import CellError, CellValue, NoCachedValue, OwnedSheet, a1
+from ..core.writeback import row_height
 from .xlsx_ooxml import (
     ATTR_RE,
     CELL_RE,
@@ -38,6 +39,9 @@ MAX_TEXT = 32767  # Excel's limit for one cell
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 DATE_FORMAT = "yyyy-mm-dd"
 
+_FORMAT_PR_RE = re.compile(rf"<{PFX}sheetFormatPr(?=[\s/>])([^>]*?)/?>")
+DEFAULT_WIDTH = 8.43  # Excel's column width when a sheet names none
+DEFAULT_HEIGHT = 15.0
 _SHEETDATA_RE = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?)sheetData(?=[\s/>])([^>]*?)(/?)>")
 _COL_RE = re.compile(rf"<{PFX}col(?=[\s/>])([^>]*?)/?>")
 _DIMENSION_RE = re.compile(rf"<{PFX}dimension(?=[\s/>])([^>]*?)/?>")
@@ -221,6 +225,47 @@ class SheetPatch:
         self.body = "".join(out)
         self.written.extend(writes)
         self._repair_shared_formulas()
+
+    def column_width(self, col: int) -> float:
+        """A column's width in characters, as the sheet sets it or Excel's default."""
+        for cm in _COL_RE.finditer(self.head):
+            a = attrs(cm.group(1))
+            if a.get("min", "").isdigit() and a.get("max", "").isdigit() and int(a["min"]) <= col <= int(a["max"]):
+                try:
+                    return float(a.get("width", DEFAULT_WIDTH))
+                except ValueError:
+                    return DEFAULT_WIDTH
+        m = _FORMAT_PR_RE.search(self.head)
+        try:
+            return float(attrs(m.group(1)).get("defaultColWidth", DEFAULT_WIDTH)) if m else DEFAULT_WIDTH
+        except ValueError:
+            return DEFAULT_WIDTH
+
+    def grow_rows(self, heights: dict[int, float]) -> None:
+        """Make rows at least this tall (points); a row already as tall keeps its height, nothing else changes."""
+        m = _FORMAT_PR_RE.search(self.head)
+        try:
+            default = float(attrs(m.group(1)).get("defaultRowHeight", DEFAULT_HEIGHT)) if m else DEFAULT_HEIGHT
+        except ValueError:
+            default = DEFAULT_HEIGHT
+
+        def grow(rm: re.Match[str]) -> str:
+            a = attrs(rm.group(1))
+            need = heights.get(int(a["r"])) if a.get("r", "").isdigit() else None
+            if need is None:
+                return rm.group(0)
+            try:
+                have = float(a["ht"]) if "ht" in a else default
+            except ValueError:
+                have = default
+            if have >= need:
+                return rm.group(0)
+            body = _with_attr(_with_attr(rm.group(1), "ht", f"{need:g}"), "customHeight", "1")
+            whole = rm.group(0)
+            return whole[: rm.start(1) - rm.start()] + body + whole[rm.end(1) - rm.start() :]
+
+        if heights:
+            self.body = ROW_RE.sub(grow, self.body)
 
     def _cell(self, p: str, kept: list[tuple[str, str]], ref: str, w: Write) -> str:
         t, inner = encode(w.value, p, self.date1904)
@@ -609,8 +654,13 @@ def patch_package(
     pkg: Package,
     updates: dict[str, dict[tuple[int, int], CellValue]],
     appends: Iterable[OwnedSheet],
+    wrap: dict[str, int] | None = None,
 ) -> bool:
-    """Apply cell updates and owned-sheet appends to a package; True when any part changed."""
+    """Apply cell updates and owned-sheet appends to a package; True when any part changed.
+
+    `wrap` names, per sheet, a column of wrapped text: a row whose text there the patch writes grows to
+    show all of it (never shrinks; a taller row a person set stays).
+    """
     wb = pkg.text(WORKBOOK_PART)
     rels = pkg.text(WORKBOOK_RELS)
     sheets = workbook_sheets(wb, rels)
@@ -633,6 +683,11 @@ def patch_package(
             if last == 0:
                 writes.update({(1, c): Write(h) for c, h in enumerate(header, start=1)})
         sheet.set_cells(writes)
+        col = (wrap or {}).get(ref.name) if header is None else None
+        if col is not None:
+            width = sheet.column_width(col)
+            sheet.grow_rows({r: row_height(w.value, width) for (r, c), w in writes.items()
+                             if c == col and isinstance(w.value, str) and w.value})  # fmt: skip
         pkg.set_text(ref.part, sheet.xml)
         # calcChain's i is the sheetId (ECMA-376 18.6.1); some writers use the sheet's position.
         # Dropping an entry of a formula that still exists is harmless, so match both.

@@ -9,7 +9,6 @@ import os
 import secrets
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Mapping
 from copy import copy
 from pathlib import Path
 from xml.etree import ElementTree
@@ -20,23 +19,25 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.chart.marker import DataPoint
-from openpyxl.formatting.rule import Rule
 from openpyxl.packaging.custom import StringProperty
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.styles.cell_style import StyleArray
-from openpyxl.styles.differential import DifferentialStyle
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from ..core import bands
 from ..core.model import CellValue
-from ..core.rollup import ColumnKind, RollupBook, RollupSheet
+from ..core.rollup import STATUS_COUNT_KEYS, TONED, ColumnKind, RollupBook, RollupSheet
 from ..errors import ConfigError, WorkbookLocked
 
 # The one marker of every workbook the service owns; the xlsx backend skips such files as units.
 from .xlsx import OWNED_PROPERTY, lock_file
 
 OWNED_VALUE = "rollup"
+# The refusal names the option of the command that was run: -o for `okr-sync rollup`, --rollup for `sync`.
+PICK_EN = "Pick another path (-o for okr-sync rollup, --rollup for okr-sync sync)"
+PICK_ZH = "请用 -o（okr-sync rollup）或 --rollup（okr-sync sync）另选路径"
 FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
 # Layout version, as-of and company score: not in book.fingerprint(), yet shown on the Summary.
 STAMP_PROPERTY = "okr-sync-stamp"
@@ -52,30 +53,7 @@ MAX_INDENT = 15
 _FORMATS: dict[ColumnKind, str] = {"score": "0.00", "percent": "0%", "int": "0"}
 _NUMBER_WIDTH: dict[ColumnKind, int] = {"score": 6, "percent": 6}
 
-# Colour bands (Excel's Good / Neutral / Bad look) shared by scores, statuses and severities.
-_BANDS = {
-    "green": ("C6EFCE", "006100"),
-    "yellow": ("FFEB9C", "9C5700"),
-    "red": ("FFC7CE", "9C0006"),
-    "grey": ("E7E6E6", "595959"),
-}
-# Status and severity labels per band, in English and Chinese (Excel's = ignores case).
-_STATUS_BANDS = {
-    "green": ("on track", "done", "正常", "完成"),
-    "yellow": ("at risk", "有风险"),
-    "red": ("off track", "落后"),
-    "grey": ("no data", "无数据"),
-}
-_SEVERITY_BANDS = {"red": ("error", "错误"), "yellow": ("warning", "警告")}
-# Units columns of the stacked status chart, with the colour of each series.
-_STATUS_SERIES = (
-    ("On track", "63BE7B"),
-    ("At risk", "FFD966"),
-    ("Off track", "F8696B"),
-    ("Done", "2E8B57"),
-    ("No data", "BFBFBF"),
-)
-
+LINE_HEIGHT = 15.0  # points per line of 11-point Calibri: wrapped rows are made this tall per line
 
 class XlsxRollupTarget:
     """Writes the rollup to one .xlsx file, only if the file is the service's own or new."""
@@ -103,9 +81,8 @@ class XlsxRollupTarget:
             if marks.get(OWNED_PROPERTY) != OWNED_VALUE:
                 raise ConfigError(
                     f"{self.path} is not a rollup workbook written by okr-sync, so it was left "
-                    "untouched. Pick another --rollup path (a new file name). / "
-                    f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。"
-                    "请用 --rollup 另选一个路径（新的文件名）。"
+                    f"untouched. {PICK_EN} (a new file name). / "
+                    f"{self.path} 不是 okr-sync 生成的汇总工作簿,未作任何改动。{PICK_ZH}（新的文件名）。"
                 )
             if marks.get(FINGERPRINT_PROPERTY) == fingerprint and marks.get(STAMP_PROPERTY) == stamp:
                 return False
@@ -115,14 +92,14 @@ class XlsxRollupTarget:
     def _check_target(self) -> None:
         if self.path.suffix.lower() != ".xlsx":
             raise ConfigError(
-                f"The rollup path {self.path} must end in .xlsx; pick another --rollup path. / "
-                f"汇总文件 {self.path} 必须以 .xlsx 结尾，请用 --rollup 另选一个路径。"
+                f"The rollup path {self.path} must end in .xlsx; {PICK_EN.lower()}. / "
+                f"汇总文件 {self.path} 必须以 .xlsx 结尾，{PICK_ZH}。"
             )
         if self.path.is_dir():
             raise ConfigError(
                 f"The rollup path {self.path} is a folder; give a file name such as "
-                f"{self.path / 'rollup.xlsx'} to --rollup. / "
-                f"汇总路径 {self.path} 是文件夹，请给 --rollup 一个文件名。"
+                f"{self.path / 'rollup.xlsx'} to -o (rollup) or --rollup (sync). / "
+                f"汇总路径 {self.path} 是文件夹，请给 -o 或 --rollup 一个文件名。"
             )
 
     def _save(self, workbook: Workbook, rows: dict[WriteOnlyWorksheet, str]) -> None:
@@ -133,7 +110,7 @@ class XlsxRollupTarget:
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the folder {folder} for the rollup ({exc.strerror}); "
-                f"pick another --rollup path. / 无法创建汇总文件夹 {folder}，请用 --rollup 另选路径。"
+                f"{PICK_EN.lower()}. / 无法创建汇总文件夹 {folder}，{PICK_ZH}。"
             ) from exc
         # A .tmp suffix so a folder scan for unit workbooks never picks up the half-written file.
         temp = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -144,8 +121,8 @@ class XlsxRollupTarget:
                     os.fsync(handle.fileno())
             except OSError as exc:
                 raise ConfigError(
-                    f"Cannot write the rollup in {folder} ({exc.strerror}); pick another "
-                    f"--rollup path. / 无法在 {folder} 写入汇总文件，请用 --rollup 另选路径。"
+                    f"Cannot write the rollup in {folder} ({exc.strerror}); {PICK_EN.lower()}. / "
+                    f"无法在 {folder} 写入汇总文件，{PICK_ZH}。"
                 ) from exc
             try:
                 os.replace(temp, self.path)
@@ -226,10 +203,10 @@ class _Styles:
         self._sheet = wb.create_sheet("_styles")
         wb.remove(self._sheet)
         self._cache: dict[tuple[object, ...], StyleArray] = {}
-        thin = Side(style="thin", color="8EA9C1")
+        thin = Side(style="thin", color=bands.PALETTE["grey"].strong)
         self.header = self._make(
-            font=Font(name=FONT, size=11, bold=True, color="FFFFFF"),
-            fill=PatternFill("solid", fgColor="305496"),
+            font=Font(name=FONT, size=11, bold=True, color=bands.HEADER.font),
+            fill=PatternFill("solid", fgColor=bands.HEADER.fill),
             alignment=Alignment(vertical="center", wrap_text=True),
             border=Border(bottom=thin),
         )
@@ -241,11 +218,22 @@ class _Styles:
         probe.number_format = number_format
         return copy(probe._style)
 
-    def cell(self, kind: ColumnKind, wrap: bool = False, indent: int = 0) -> StyleArray:
-        """The style of a data cell: top-aligned, kind's number format, optional wrap and indent."""
-        key = (kind, wrap, indent)
+    def cell(
+        self, kind: ColumnKind, wrap: bool = False, indent: int = 0, tone: str | None = None, strong: bool = False
+    ) -> StyleArray:
+        """A data cell: top-aligned, kind's number format, optional wrap and indent, a tone (bands.PALETTE name)
+        or the objective rows' shading."""
+        key = (kind, wrap, indent, tone, strong)
         style = self._cache.get(key)
         if style is None:
+            attrs: dict[str, object] = {}
+            if tone:
+                colour = bands.PALETTE[tone]
+                attrs["fill"] = PatternFill("solid", fgColor=colour.fill)
+                attrs["font"] = Font(name=FONT, color=colour.font, bold=strong or None)
+            elif strong:
+                attrs["fill"] = PatternFill("solid", fgColor=bands.OBJECTIVE_FILL)
+                attrs["font"] = Font(name=FONT, bold=True)
             style = self._make(
                 number_format=_FORMATS.get(kind, "General"),
                 alignment=Alignment(
@@ -254,6 +242,7 @@ class _Styles:
                     wrap_text=wrap or None,
                     indent=indent,
                 ),
+                **attrs,
             )
             self._cache[key] = style
         return style
@@ -373,17 +362,15 @@ def _write_table(ws: WriteOnlyWorksheet, sheet: RollupSheet, styles: _Styles) ->
         header.append(cell)
     ws.append(header)
 
-    for col, kind in enumerate(kinds, 1):
-        letter = get_column_letter(col)
-        area = f"{letter}2:{letter}{last_row}"
-        top = f"{letter}2"
-        if kind in ("score", "percent"):
-            _add_score_bands(ws, area, top)
-        elif kind == "status":
-            _add_label_bands(ws, area, top, _STATUS_BANDS)
-        elif kind == "severity":
-            _add_label_bands(ws, area, top, _SEVERITY_BANDS)
-    return _rows_xml(values, kinds, widths, sheet.depths, styles)
+    # Colours are plain cell fills, decided by the core per row (bands.tone): the file is rewritten on change.
+    tones = [sheet.tone(i) for i in range(len(values))]
+    strong = [sheet.is_strong(i) for i in range(len(values))]
+    return _rows_xml(values, kinds, widths, sheet.depths, styles, tones, strong)
+
+
+def _lines(text: str, limit: int) -> int:
+    """How many lines a wrapped text takes in a column `limit` characters wide (wide characters count twice)."""
+    return sum(max(1, -(-_width(part) // max(limit, 1))) for part in text.split("\n"))
 
 
 def _rows_xml(
@@ -392,37 +379,53 @@ def _rows_xml(
     widths: list[int],
     depths: list[int] | None,
     styles: _Styles,
+    tones: list[str | None],
+    strong: list[bool],
 ) -> str:
     letters = [get_column_letter(c) for c in range(1, len(kinds) + 1)]
-    plain = [styles.id(styles.cell(k)) for k in kinds]
-    wrapped = [styles.id(styles.cell(k, wrap=True)) for k in kinds]
     date_id = styles.id(styles.date())
     limits = [w - 2 for w in widths]
+    ids: dict[tuple[object, ...], int] = {}
+
+    def sid(kind: ColumnKind, wrap: bool = False, indent: int = 0, tone: str | None = None, bold: bool = False) -> int:
+        key = (kind, wrap, indent, tone, bold)
+        if key not in ids:
+            ids[key] = styles.id(styles.cell(kind, wrap, indent, tone, bold))
+        return ids[key]
+
     out: list[str] = []
     add = out.append
     for index, row in enumerate(values):
         r = index + 2
         depth = min(depths[index], MAX_INDENT) if depths and index < len(depths) else 0
-        add(f'<row r="{r}">')
+        tone, bold = tones[index], strong[index]
+        cells: list[str] = []
+        lines = 1
         for col, value in enumerate(row):
             if value is None:
                 continue
             ref = f"{letters[col]}{r}"
+            kind = kinds[col]
+            cell_tone = tone if kind in TONED else None
             if isinstance(value, str):
                 # Text copied from units stays text (t="inlineStr"): "=1+1" never becomes a formula.
                 long = "\n" in value or (len(value) > limits[col] // 2 and _width(value) > limits[col])
-                if depth and col < 2:
-                    sid = styles.id(styles.cell(kinds[col], wrap=long, indent=depth))
-                else:
-                    sid = wrapped[col] if long else plain[col]
-                add(f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">{_escape(value)}</t></is></c>')
+                if long:
+                    # Wrapped text gets a row tall enough for its lines, so Check and Issues text is all readable.
+                    lines = max(lines, _lines(value, limits[col]))
+                s_id = sid(kind, long, depth if col < 2 else 0, cell_tone, bold)
+                cells.append(f'<c r="{ref}" s="{s_id}" t="inlineStr"><is><t xml:space="preserve">'
+                             f"{_escape(value)}</t></is></c>")
             elif isinstance(value, bool):
-                add(f'<c r="{ref}" s="{plain[col]}" t="b"><v>{int(value)}</v></c>')
+                cells.append(f'<c r="{ref}" s="{sid(kind, tone=cell_tone, bold=bold)}" t="b"><v>{int(value)}</v></c>')
             elif isinstance(value, dt.date):
                 serial = to_excel(value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value)
-                add(f'<c r="{ref}" s="{date_id}"><v>{serial!r}</v></c>')
+                cells.append(f'<c r="{ref}" s="{date_id}"><v>{serial!r}</v></c>')
             else:
-                add(f'<c r="{ref}" s="{plain[col]}"><v>{value!r}</v></c>')
+                cells.append(f'<c r="{ref}" s="{sid(kind, tone=cell_tone, bold=bold)}"><v>{value!r}</v></c>')
+        height = f' ht="{lines * LINE_HEIGHT:g}" customHeight="1"' if lines > 1 else ""
+        add(f'<row r="{r}"{height}>')
+        out.extend(cells)
         add("</row>")
     return "".join(out)
 
@@ -442,73 +445,8 @@ def _package(wb: Workbook, rows: dict[WriteOnlyWorksheet, str], target: Path) ->
             package.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=3)
 
 
-def _rule(formula: str, band: str) -> Rule:
-    fill, font = _BANDS[band]
-    style = DifferentialStyle(font=Font(color=font), fill=PatternFill(bgColor=fill, fill_type="solid"))
-    return Rule(type="expression", formula=[formula], dxf=style, stopIfTrue=True)
-
-
-def _add_score_bands(ws: WriteOnlyWorksheet, area: str, top: str) -> None:
-    # ISNUMBER keeps blank (unscored) cells uncoloured; a plain "< 0.4" would paint them red.
-    rules = (
-        ("green", f"AND(ISNUMBER({top}),{top}>=0.7)"),
-        ("yellow", f"AND(ISNUMBER({top}),{top}>=0.4,{top}<0.7)"),
-        ("red", f"AND(ISNUMBER({top}),{top}<0.4)"),
-    )
-    for band, formula in rules:
-        ws.conditional_formatting.add(area, _rule(formula, band))
-
-
-def _add_label_bands(ws: WriteOnlyWorksheet, area: str, top: str, bands: Mapping[str, tuple[str, ...]]) -> None:
-    for band, labels in bands.items():
-        # TRIM: a label typed with a stray space still gets its colour.
-        tests = ",".join(f'TRIM({top})="{label}"' for label in labels)
-        ws.conditional_formatting.add(area, _rule(f"OR({tests})", band))
-
-
 # ---------------------------------------------------------------------------------------------
 # Summary sheet and charts
-
-
-def _number(value: CellValue) -> float:
-    if isinstance(value, bool):
-        return 0.0
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return 0.0
-
-
-def _column(sheet: RollupSheet, header: str) -> int | None:
-    try:
-        return sheet.headers.index(header)
-    except ValueError:
-        return None
-
-
-def _total(sheet: RollupSheet | None, header: str) -> int:
-    if sheet is None:
-        return 0
-    col = _column(sheet, header)
-    if col is None:
-        return 0
-    return int(sum(_number(row[col]) for row in sheet.rows if col < len(row)))
-
-
-def _count(sheet: RollupSheet | None, header: str, labels: Iterable[str]) -> int:
-    if sheet is None:
-        return 0
-    col = _column(sheet, header)
-    if col is None:
-        return 0
-    wanted = {label.casefold() for label in labels}
-    return sum(1 for row in sheet.rows if col < len(row) and str(row[col]).strip().casefold() in wanted)
-
-
-def _find(book: RollupBook, name: str) -> RollupSheet | None:
-    try:
-        return book.sheet(name)
-    except KeyError:
-        return None
 
 
 def _write_summary(
@@ -517,22 +455,31 @@ def _write_summary(
     styles: _Styles,
     units_ws: WriteOnlyWorksheet | None,
 ) -> None:
-    units = _find(book, "Units")
-    issues = _find(book, "Issues")
-    title = styles.plain("title", font=Font(name=FONT, bold=True, size=16, color="305496"))
+    """The Summary sheet from the core's Summary (the Google rollup writes the same figures)."""
+    summary = book.summary()
+    title = styles.plain("title", font=Font(name=FONT, bold=True, size=16, color=bands.HEADER.fill))
     label = styles.plain("label", font=Font(name=FONT, size=11, bold=True), alignment=Alignment(vertical="top"))
-    note = styles.plain("note", font=Font(name=FONT, size=11, italic=True, color="595959"))
-    score_style = styles.plain(
-        "big-score",
-        number_format="0.00",
-        font=Font(name=FONT, bold=True, size=14),
-        alignment=Alignment(horizontal="left"),
-    )
+    note = styles.plain("note", font=Font(name=FONT, size=11, italic=True, color=bands.PALETTE["grey"].font))
     left = styles.plain("left", alignment=Alignment(horizontal="left"))
+
+    def toned(tone: str | None, number_format: str = "General", big: bool = False) -> StyleArray:
+        colour = bands.PALETTE[tone] if tone else None
+        return styles.plain(
+            f"summary-{tone}-{number_format}-{big}",
+            number_format=number_format,
+            font=Font(name=FONT, bold=big, size=14 if big else 11, color=colour.font if colour else None),
+            fill=PatternFill("solid", fgColor=colour.fill) if colour else PatternFill(),
+            alignment=Alignment(horizontal="left"),
+        )
 
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 14
     ws.sheet_view.showGridLines = False
+    # Printed: the figures and both charts on one landscape page.
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 1
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
 
     def row(caption: str, value: object, style: StyleArray = left) -> list[WriteOnlyCell | None]:
         first = WriteOnlyCell(ws, caption)
@@ -555,23 +502,24 @@ def _write_summary(
     heading._style = copy(title)
     ws.append([heading])
     ws.append([])
-    company = book.company_score
-    if company is not None and not math.isfinite(company):
-        company = None
-    status_counts = [(h, _total(units, h)) for h, _ in _STATUS_SERIES]
-    zh_status = ("正常", "有风险", "落后", "完成", "无数据")
+    company_tone = summary.company_tone if summary.company_score is not None else None
     lines: list[list[WriteOnlyCell | None]] = [
-        row("Company score · 公司得分", company, score_style),
-        row("As of · 截至", _text(book.as_of) or None),
-        row("Units · 单元", len(units.rows) if units else 0),
-        row("Objectives · 目标", _total(units, "Objectives")),
-        row("Key results · 关键结果", _total(units, "Key results")),
+        row("Company score · 公司得分", summary.company_score, toned(company_tone, "0.00", big=True)),
+        row("As of · 截至", _text(summary.as_of) or None),
+        row("Units · 单元", summary.units),
+        row("Objectives · 目标", summary.objectives),
+        row("Key results · 关键结果", summary.key_results),
         [],
         [_note("Objectives and key results by status · 目标与关键结果的状态")],
-        *[row(f"{h} · {zh}", n) for (h, n), zh in zip(status_counts, zh_status, strict=True)],
+        *[
+            row(f"{en[:1].upper()}{en[1:]} · {zh}", summary.statuses[status],
+                toned(bands.STATUS_COLOUR_NAMES[status]))
+            for status in bands.STATUS_ORDER
+            for en, zh in [bands.STATUS_LABELS[status]]
+        ],
         [],
-        row("Errors · 错误", _count(issues, "Severity", _SEVERITY_BANDS["red"])),
-        row("Warnings · 警告", _count(issues, "Severity", _SEVERITY_BANDS["yellow"])),
+        row("Errors · 错误", summary.errors, toned("red" if summary.errors else None)),
+        row("Warnings · 警告", summary.warnings, toned("yellow" if summary.warnings else None)),
         [],
     ]
     for line in lines:
@@ -581,8 +529,7 @@ def _write_summary(
         "本工作簿由 okr-sync 在每次同步时重写：请修改各单元的工作簿，不要在此编辑。",
     ):
         ws.append([_note(text)])
-    # Colour the company score like every other score.
-    _add_score_bands(ws, "B3", "B3")
+    units = book.find("Units")
     if units is not None and units_ws is not None and units.rows:
         _add_charts(ws, units, units_ws)
 
@@ -590,8 +537,8 @@ def _write_summary(
 def _add_charts(ws: WriteOnlyWorksheet, units: RollupSheet, units_ws: WriteOnlyWorksheet) -> None:
     n = len(units.rows)
     last = n + 1
-    unit_col = _column(units, "Unit")
-    score_col = _column(units, "Score")
+    unit_col = units.col("unit")
+    score_col = units.col("score")
     if unit_col is None:
         return
     height = max(7.5, min(0.5 * n + 3.0, 150.0))
@@ -607,14 +554,13 @@ def _add_charts(ws: WriteOnlyWorksheet, units: RollupSheet, units_ws: WriteOnlyW
         chart.add_data(data, titles_from_data=True)
         _set_categories(chart, categories)
         series = chart.series[0]
-        series.graphicalProperties.solidFill = "305496"
-        # Each bar in its grading band; the file is rewritten whenever a score changes.
-        for index, row in enumerate(units.rows):
-            value = row[score_col] if score_col < len(row) else None
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                colour = "63BE7B" if value >= 0.7 else "FFD966" if value >= 0.4 else "F8696B"
+        series.graphicalProperties.solidFill = bands.HEADER.fill
+        # Each bar in its unit's colour (bands.tone); the file is rewritten whenever a score changes.
+        for index in range(n):
+            tone = units.tone(index)
+            if tone and isinstance(units.value(units.rows[index], "score"), int | float):
                 point = DataPoint(idx=index)
-                point.graphicalProperties.solidFill = colour
+                point.graphicalProperties.solidFill = bands.PALETTE[tone].strong
                 series.dPt.append(point)
         _style_axes(chart, number_format="0.00")
         chart.y_axis.scaling.min = 0
@@ -627,12 +573,12 @@ def _add_charts(ws: WriteOnlyWorksheet, units: RollupSheet, units_ws: WriteOnlyW
     stacked.overlap = 100
     stacked.title = "Status per unit · 各单元状态"
     stacked.height, stacked.width = height, 16.0
-    for header, colour in _STATUS_SERIES:
-        col = _column(units, header)
+    for status in bands.STATUS_ORDER:
+        col = units.col(STATUS_COUNT_KEYS[status])
         if col is None:
             continue
         stacked.add_data(Reference(units_ws, min_col=col + 1, min_row=1, max_row=last), titles_from_data=True)
-        stacked.series[-1].graphicalProperties.solidFill = colour
+        stacked.series[-1].graphicalProperties.solidFill = bands.PALETTE[bands.STATUS_COLOUR_NAMES[status]].strong
         stacked.series[-1].graphicalProperties.line.noFill = True
     if stacked.series:
         _set_categories(stacked, categories)

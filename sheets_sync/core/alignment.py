@@ -179,8 +179,10 @@ def fill_aligned_scores(company: Company) -> None:
     for unit in company.units:
         for objective in unit.objectives:
             children = company.children.get(company_key(unit, objective), [])
-            scores = [row.score for _, row in children if row.score is not None]
-            objective.aligned_score = round2(sum(scores) / len(scores)) if scores else None
+            # An aligned objective without a score counts as 0: a missing figure never raises the mean.
+            scores = [row.score for _, row in children]
+            measured = any(score is not None for score in scores)
+            objective.aligned_score = round2(sum(s or 0.0 for s in scores) / len(scores)) if measured else None
 
 
 def dependency_findings(company: Company) -> list[tuple[Unit, Row, str, Unit | None, Row | None]]:

@@ -16,6 +16,8 @@ Lang = Literal["en", "zh"]
 # End-of-cycle grade bands: 0.7–1.0 green, 0.4–0.69 yellow, below 0.4 red.
 GRADE_GREEN: Final = 0.7
 GRADE_YELLOW: Final = 0.4
+# The sweet spot of an aspirational grade: from here up to GRADE_GREEN.
+SWEET_SPOT_LOW: Final = 0.6
 
 # The canonical statuses in the order every count and legend shows them, with their labels.
 STATUS_ORDER: Final = ("on track", "at risk", "off track", "done", "no data")
@@ -50,6 +52,10 @@ PALETTE: Final[dict[str, Colour]] = {
     "grey": Colour("EDEDED", "595959", "BFBFBF"),
 }
 
+# Not bands, but shared by every writer too: the header row and objective rows set apart from key results.
+HEADER: Final = Colour("1F3864", "FFFFFF", "1F3864")
+OBJECTIVE_FILL: Final = "DDEBF7"
+
 STATUS_COLOUR_NAMES: Final[dict[str, str]] = {
     "on track": "green",
     "at risk": "yellow",
@@ -80,10 +86,25 @@ def band_colour(score: float | None) -> Colour:
     return PALETTE[band] if band else PALETTE["grey"]
 
 
+def tone(status: str | None, score: float | None, ended: bool) -> str:
+    """The one colour (a PALETTE name) a row's Score and Status share: pace during a cycle, grade once it ended."""
+    if ended:
+        return grade_band(score) or "grey"
+    return STATUS_COLOUR_NAMES.get(status or "no data", "grey")
+
+
 def status_label(status: str, lang: Lang) -> str:
     """A canonical status in a language."""
     en, zh = STATUS_LABELS[status]
     return zh if lang == "zh" else en
+
+
+def css() -> str:
+    """Every palette colour as CSS custom properties (--green-bg, --green, --green-strong, ...) in :root,
+    with the header's (--header-bg, --header) and the objective rows' shading (--objective-bg)."""
+    parts = [c.css(name) for name, c in PALETTE.items()]
+    parts += [HEADER.css("header"), f"--objective-bg: #{OBJECTIVE_FILL};"]
+    return ":root { " + " ".join(parts) + " }\n"
 
 
 def as_json() -> dict[str, object]:

@@ -74,9 +74,19 @@ _RULES: tuple[Rule, ...] = (
          "Target equals Start ({value}), so progress cannot be measured. Set a Target different from "
          "the Start.",
          "目标值与起始值相同（{value}），无法计算进度。请设置不同于起始值的目标值。"),
-    Rule("bad-weight", "error",
-         "Weight {value} is not above 0. Use a positive number, or leave it blank for 1.",
-         "权重 {value} 不大于 0。请填写正数，或留空表示 1。"),
+    Rule("percent-scale", "error",
+         "{column} {value} — did you mean {value}%? Start and Target are percentages, so a plain number "
+         "above 1.5 would be read as {percent}. Type {value}% (or {fraction}).",
+         "{column} {value} —— 是否应为 {value}%？起始值和目标值是百分比，大于 1.5 的普通数字会被读作 {percent}。"
+         "请填写 {value}%（或 {fraction}）。"),
+    Rule("date-in-number", "error",
+         "{column} holds the date {value}, not a number (a spreadsheet turns 1/2 into a date). Format the "
+         "cell as a number and type the figure again.",
+         "{column}是日期 {value}，不是数字（表格会把 1/2 变成日期）。请把单元格设为数字格式后重新填写。"),
+    Rule("missing-input-column", "error",
+         "The OKRs sheet has no {column} column, which the rows need{lookalike}. Add a column headed "
+         "'{column}'.",
+         "OKRs 工作表缺少“{column}”列，而各行需要它{lookalike}。请添加表头为“{column}”的列。"),
     Rule("align-unknown", "error",
          "Aligns to {target}: no such objective or key result. Use a global ID such as CO/O1 or "
          "CO/KR1.2 from a unit above.",
@@ -96,6 +106,29 @@ _RULES: tuple[Rule, ...] = (
          "{column} holds a formula with no computed value (the file was saved by a tool that does not "
          "calculate). Open and save it in Excel or LibreOffice; until then it counts as blank.",
          "{column}包含公式但没有计算结果（文件由不计算公式的工具保存）。请用 Excel 或 LibreOffice 打开并保存；在此之前按空白处理。"),
+    Rule("bad-weight", "warning",
+         "Weight '{value}' is not a number above 0, so it counts as 1. Type a positive number such as 1, "
+         "2 or 0.5, or leave it blank for 1.",
+         "权重“{value}”不是大于 0 的数字，按 1 计。请填写正数，如 1、2 或 0.5，或留空表示 1。"),
+    Rule("confidence-unreadable", "warning",
+         "Confidence '{value}' is not a figure from 0 to 10, so it is left out (the score stands). Type 7, "
+         "7/10 or 70%.",
+         "信心指数“{value}”不是 0–10 的数字，暂不计入（不影响得分）。请填写 7、7/10 或 70%。"),
+    Rule("progress-over-2", "warning",
+         "Progress is {progress} (Start {start}, Target {target}, Current {current}). Above 200% usually "
+         "means a misplaced decimal point (1.500 reads as 1.5, not 1500) or a missing % or 万: check the "
+         "three figures.",
+         "进度为 {progress}（起始值 {start}，目标值 {target}，当前值 {current}）。超过 200% 通常是小数点位置错了"
+         "（1.500 会读作 1.5 而不是 1500）或漏了 % 或 万：请核对这三个数字。"),
+    Rule("unit-scale", "warning",
+         "{column} {value} — did you mean {value}{suffix}? {other} is typed in {suffix}, so {value} reads as "
+         "only {value} and progress is {progress}. Type {value}{suffix}.",
+         "{column} {value} —— 是否应为 {value}{suffix}？{other}以{suffix}为单位，{value} 只会读作 {value}，进度为 "
+         "{progress}。请填写 {value}{suffix}。"),
+    Rule("unknown-header", "warning",
+         "'{value}' is not a column okr-sync knows — did you mean {column}? Rename the header to '{column}' "
+         "so it is read.",
+         "“{value}”不是 okr-sync 认识的列 —— 是否应为“{column}”？请把表头改为“{column}”，否则不会读取。"),
     Rule("missing-column", "warning",
          "The OKRs sheet has no '{column}' column, so it cannot be filled. Add the column to the header.",
          "OKRs 工作表没有“{column}”列，无法写入。请在表头中添加该列。"),
@@ -154,11 +187,11 @@ _RULES: tuple[Rule, ...] = (
          "Aspirational objective {id} scored 1.0: the target may have been set too low.",
          "挑战型目标 {id} 得分 1.0：目标可能定得太低。"),
     Rule("objective-below-0.4", "warning",
-         "Objective {id} ended at {score}, below 0.4: worth a retrospective, for learning.",
-         "目标 {id} 最终得分 {score}，低于 0.4：值得复盘，用于学习。"),
+         "Objective {id} ended at {score}, below {floor}: worth a retrospective, for learning.",
+         "目标 {id} 最终得分 {score}，低于 {floor}：值得复盘，用于学习。"),
     Rule("unscored-krs", "warning",
-         "{count} key result(s) not scored: {ids}.",
-         "{count} 个关键结果未计分：{ids}。"),
+         "{coverage}; not measured: {ids} (each counts as 0 in this score).",
+         "{coverage}；未衡量：{ids}（在本得分中按 0 计）。"),
     # Cycles (docs/cycles.md): references resolve within the unit's own cycle.
     Rule("align-other-cycle", "error",
          "Aligns to {target}: that objective or key result belongs to cycle {other}, not {cycle}. Align to "
@@ -191,6 +224,20 @@ def finding(
     rule = RULES[code]
     template = rule.zh if lang == "zh" else rule.en
     return Finding(rule.severity, code, place, template.format(**values), unit, row_id)
+
+
+def coverage_text(measured: int, total: int, lang: Lang) -> str:
+    """ "7 of 8 key results measured" in a language."""
+    if lang == "zh":
+        return f"{total} 个关键结果中已衡量 {measured} 个"
+    return f"{measured} of {total} key result{'s' if total != 1 else ''} measured"
+
+
+def lookalike_text(cell: str, value: str, lang: Lang) -> str:
+    """The look-alike clause of missing-input-column: " ('Target value' in J4 looks like it)"."""
+    if lang == "zh":
+        return f"（{cell} 的“{value}”看起来像它）"
+    return f" ('{value}' in {cell} looks like it)"
 
 
 def column_name(key: str, lang: Lang) -> str:

@@ -152,6 +152,8 @@ class CellUpdate:
     new: CellValue
     # The row's local ID, so a backend whose rows may move under it (Google) can re-bind by ID.
     row_id: str | None = None
+    # The column's header in the workbook's language, for dry runs: "Q4 (KR1.2 Score)".
+    column: str | None = None
 
     @property
     def a1(self) -> str:
@@ -176,6 +178,8 @@ class WorkbookChanges:
     # Column (1-based) holding local IDs in the OKRs sheet, for re-binding rows by ID.
     id_col: int | None = None
     okrs_sheet: str | None = None
+    # The OKRs column whose written text wraps (Check): a file backend makes those rows tall enough to show it.
+    wrap_col: int | None = None
 
     @property
     def empty(self) -> bool:

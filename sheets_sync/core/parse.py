@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import schema
-from .messages import column_name, finding
+from .messages import column_name, finding, lookalike_text
 from .model import CellValue, Coverage, Finding, Grid, NoCachedValue, Place, RawWorkbook
 from .schema import Lang
 from .values import (
@@ -16,6 +16,7 @@ from .values import (
     is_blank,
     is_unreadable,
     parse_choice,
+    parse_confidence,
     parse_date,
     parse_number,
 )
@@ -70,6 +71,7 @@ class Row:
     owner: str | None = None
     aligns_to: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    notes: str | None = None
     commitment: str = "aspirational"
     weight: float = 1.0
     metric: str = "number"
@@ -80,6 +82,10 @@ class Row:
     confidence: float | None = None
     due: dt.date | None = None
     has_error: bool = False
+    # Columns (keys) carrying an error on this row: an objective is scored unless one concerns measurement.
+    error_keys: set[str] = field(default_factory=set)
+    # Start, Target and Current as typed, for the scale checks (`93` vs `93%`, `20` vs `20万`).
+    typed: dict[str, CellValue] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     # Computed.
     progress: float | None = None
@@ -88,6 +94,8 @@ class Row:
     aligned_score: float | None = None
     # Objectives: how many of their key results are measured (filled by scoring).
     coverage: Coverage | None = None
+    # Key results: whether the score was computed from a Current (filled by scoring).
+    measured: bool = False
     source_value: CellValue = None
     objective: Row | None = None
     krs: list[Row] = field(default_factory=list)
@@ -116,6 +124,8 @@ class Unit:
     score: float | None = None
     coverage: Coverage | None = None
     unusable: bool = False
+    # The day the figures are computed for (set by scoring; History records it).
+    as_of: dt.date | None = None
 
     @property
     def source(self) -> str:
@@ -156,6 +166,7 @@ class Unit:
             row.findings.append(item)
             if item.severity == "error":
                 row.has_error = True
+                row.error_keys.add(col_key or "")
 
 
 def _detect_language(raw: RawWorkbook) -> Lang:
@@ -223,6 +234,94 @@ def _read_settings(unit: Unit, grid: Grid) -> None:
         settings.cycle_end = None
 
 
+# Input columns every row needs, and those key results need (Start, Weight... have defaults).
+_NEEDED_ALWAYS = ("type", "id", "text")
+_NEEDED_BY_KRS = ("target", "current")
+_WORDS_ADDED = 8  # how many characters may be added to a known header (`Target value`, `目标值（万元）`)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Letters typed wrong, missing, extra or swapped (optimal string alignment distance)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        line = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            line[j] = min(rows[i - 1][j] + 1, line[j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                line[j] = min(line[j], rows[i - 2][j - 2] + 1)
+        rows.append(line)
+    return rows[-1][-1]
+
+
+def lookalike_key(text: str) -> str | None:
+    """The known column a header cell resembles (a letter or two off, or words added), else None."""
+    folded = schema.normalize(text)
+    if not folded or folded in schema.HEADER_LOOKUP:
+        return None
+    best: tuple[int, str] | None = None
+    for spelling, key in schema.HEADER_LOOKUP.items():
+        cjk = bool(_CJK.search(spelling))
+        # Short names allow no typo: "id" is not like "ip", nor 类别 like 类型; longer ones one or two letters.
+        if len(spelling) <= (2 if cjk else 3):
+            limit = 0
+        else:
+            limit = 1 if cjk or len(spelling) <= 5 else 2
+        distance = _edit_distance(folded, spelling) if limit and abs(len(folded) - len(spelling)) <= limit else 99
+        if distance > limit:
+            added = len(folded) - len(spelling)
+            long_enough = len(spelling) >= (3 if cjk else 5)
+            if not (long_enough and 0 < added <= _WORDS_ADDED
+                    and (folded.startswith(spelling) or folded.endswith(spelling))):
+                continue
+            distance = limit + 1  # words added: weaker than a typo
+        if best is None or distance < best[0]:
+            best = (distance, key)
+    return best[1] if best else None
+
+
+def _check_header(unit: Unit, grid: Grid) -> None:
+    """Warn on header cells that look like a known column; an error for a needed column that is missing."""
+    assert unit.header_row is not None and unit.okrs_sheet is not None
+    lang = unit.lang
+    looks: dict[str, tuple[int, str]] = {}
+    for col, value in enumerate(grid[unit.header_row - 1], start=1):
+        if not isinstance(value, str):
+            continue
+        key = lookalike_key(value)
+        if key is None or key in unit.columns or key in looks:
+            continue
+        looks[key] = (col, value.strip())
+    needed = list(_NEEDED_ALWAYS)
+    if _has_kr_rows(unit, grid):
+        needed += _NEEDED_BY_KRS
+    for key, (col, value) in looks.items():
+        unit.findings.append(finding(
+            "unknown-header", Place(unit.source, unit.okrs_sheet, unit.header_row, col), lang,
+            unit=unit.code, value=value, column=column_name(key, lang)))
+    for key in needed:
+        if key in unit.columns:
+            continue
+        look = looks.get(key)
+        where = look[0] if look else None
+        clause = lookalike_text(Place(unit.source, None, unit.header_row, look[0]).cell or "", look[1], lang) \
+            if look else ""
+        unit.findings.append(finding(
+            "missing-input-column", Place(unit.source, unit.okrs_sheet, unit.header_row, where), lang,
+            unit=unit.code, column=column_name(key, lang), lookalike=clause))
+
+
+def _has_kr_rows(unit: Unit, grid: Grid) -> bool:
+    """Whether any row below the header is typed KR (so Target and Current are needed)."""
+    col = unit.columns.get("type")
+    if col is None:
+        return True  # cannot tell: Type is missing, and that alone is reported
+    for line in grid[unit.header_row or 0:]:
+        value = _cell(line, col)
+        if isinstance(value, str) and _TYPE_LOOKUP.get(schema.normalize(value)) == "KR":
+            return True
+    return False
+
+
 def _find_header(grid: Grid) -> tuple[int, dict[str, int]] | None:
     """The first row holding at least three known headers, with each column's 1-based index."""
     for index, line in enumerate(grid[:50], start=1):
@@ -267,6 +366,10 @@ def _read_rows(unit: Unit, grid: Grid) -> None:
             value = get(key)
             if isinstance(value, NoCachedValue):
                 unit.report("formula-no-value", row, key, column=column_name(key, lang))
+            elif is_unreadable(value) and key == "confidence":
+                unit.report("confidence-unreadable", row, key, value=str(value))
+            elif is_unreadable(value) and key == "weight":
+                unit.report("bad-weight", row, key, value=str(value))
             elif is_unreadable(value):
                 unit.report("unreadable-value", row, key, column=column_name(key, lang),
                             value=str(value))
@@ -294,6 +397,9 @@ def _type_row(unit: Unit, row: Row, get: object) -> None:
         value = get(key)
         if is_blank(value) or is_unreadable(value):
             return None
+        if isinstance(value, dt.date):
+            unit.report("date-in-number", row, key, column=column_name(key, lang), value=as_text(value))
+            return None
         try:
             return parse_number(value)
         except Unreadable:
@@ -312,23 +418,18 @@ def _type_row(unit: Unit, row: Row, get: object) -> None:
             "key result" if row.kind == "KR" else "objective")
         unit.report("missing-text", row, "text", kind=kind)
     row.owner = as_text(get("owner"))
+    row.notes = as_text(get("notes"))
     aligns = as_text(get("aligns_to"))
     row.aligns_to = re.sub(r"\s+", "", aligns) if aligns else None
     depends = as_text(get("depends_on")) or ""
     row.depends_on = [re.sub(r"\s+", "", d) for d in re.split(r"[,，;；\n]", depends) if d.strip()]
     row.commitment = choice("commitment", _COMMITMENT_LOOKUP, schema.COMMITMENTS) or "aspirational"
     row.metric = choice("metric", _METRIC_LOOKUP, schema.METRICS) or "number"
-    weight = number("weight")
-    if weight is not None:
-        if weight <= 0:
-            unit.report("bad-weight", row, "weight", value=as_text(get("weight")))
-        else:
-            row.weight = weight
+    row.weight = _weight(unit, row, get("weight"))
     row.start = number("start") or 0.0
     row.target = number("target")
-    row.confidence = number("confidence")
-    if row.confidence is not None and not 0 <= row.confidence <= 10:
-        unit.report("confidence-range", row, "confidence", value=as_text(get("confidence")))
+    row.typed = {"start": get("start"), "target": get("target"), "current": get("current")}
+    row.confidence = _confidence(unit, row, get("confidence"))
     row.source = as_text(get("source"))
     current = get("current")
     row.current = None if is_unreadable(current) else current
@@ -338,6 +439,36 @@ def _type_row(unit: Unit, row: Row, get: object) -> None:
             row.due = parse_date(due)
         except Unreadable:
             unit.report("bad-date", row, "due", column=column_name("due", lang), value=as_text(due))
+
+
+def _weight(unit: Unit, row: Row, value: CellValue) -> float:
+    """Weight never blocks a score: unreadable or not above 0 is a warning and counts as 1."""
+    if is_blank(value) or is_unreadable(value):
+        return 1.0
+    try:
+        weight = parse_number(value) if not isinstance(value, dt.date) else 0.0
+    except Unreadable:
+        weight = 0.0
+    if weight <= 0:
+        unit.report("bad-weight", row, "weight", value=as_text(value))
+        return 1.0
+    return weight
+
+
+def _confidence(unit: Unit, row: Row, value: CellValue) -> float | None:
+    """Confidence never blocks a score: an unreadable one is a warning and left out."""
+    if is_blank(value) or is_unreadable(value):
+        return None
+    try:
+        confidence = parse_confidence(value) if not isinstance(value, dt.date) else None
+    except Unreadable:
+        confidence = None
+    if confidence is None:
+        unit.report("confidence-unreadable", row, "confidence", value=as_text(value))
+        return None
+    if not 0 <= confidence <= 10:
+        unit.report("confidence-range", row, "confidence", value=as_text(value))
+    return confidence
 
 
 def read_unit(raw: RawWorkbook) -> Unit:
@@ -370,5 +501,6 @@ def read_unit(raw: RawWorkbook) -> Unit:
             unit.findings.append(finding(
                 "missing-column", Place(raw.source, unit.okrs_sheet, unit.header_row), unit.lang,
                 unit=unit.code, column=column_name(key, unit.lang)))
+    _check_header(unit, grid)
     _read_rows(unit, grid)
     return unit

@@ -172,7 +172,9 @@ def match_sheet(names: list[str], sheet: str) -> str | None:
     return None
 
 
+HISTORY_KEYS: tuple[str, ...] = (
+    "time", "as_of", "id", "current", "confidence", "progress", "score", "status", "measured")
 HISTORY_HEADERS: dict[Lang, tuple[str, ...]] = {
-    "en": ("Time", "ID", "Current", "Confidence", "Progress", "Score", "Status"),
-    "zh": ("时间", "编号", "当前值", "信心指数", "进度", "得分", "状态"),
+    "en": ("Time", "As of", "ID", "Current", "Confidence", "Progress", "Score", "Status", "Measured"),
+    "zh": ("时间", "截至日期", "编号", "当前值", "信心指数", "进度", "得分", "状态", "已衡量"),
 }

@@ -74,7 +74,9 @@ def check_unit(unit: Unit) -> None:
         if kr.aligns_to:
             unit.report("align-on-kr", kr, "aligns_to", id=kr.local_id)
         measured_by_target = kr.metric in NUMERIC_METRICS or kr.metric.startswith("stay")
-        if measured_by_target and kr.target is None and not _cell_has_error(unit, kr, "target"):
+        # Without a Target column the header row carries one missing-input-column error instead.
+        if measured_by_target and kr.target is None and "target" in unit.columns \
+                and not _cell_has_error(unit, kr, "target"):
             unit.report("kr-not-measurable", kr, "target", id=kr.local_id)
         if kr.metric in NUMERIC_METRICS and kr.target is not None and kr.target == kr.start:
             unit.report("target-equals-start", kr, "target", value=f"{kr.target:g}")

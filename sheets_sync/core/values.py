@@ -71,7 +71,7 @@ def parse_number(value: CellValue) -> float:
     text = _GROUPING.sub("", text).replace(" ", "")
     if not _NUMBER.fullmatch(text):
         raise Unreadable("number", value)
-    return float(text) * factor
+    return clean_float(float(text) * factor)
 
 
 _DATE_PATTERNS = (
@@ -112,6 +112,39 @@ def parse_choice(value: CellValue, lookup: dict[str, str], kind: str) -> str:
     if found is None:
         raise Unreadable(kind, value)
     return found
+
+
+_FRACTION_OF_TEN = re.compile(r"\s*([0-9.]+)\s*/\s*10\s*")
+
+
+def parse_confidence(value: CellValue) -> float:
+    """Read a 0–10 Confidence as people type it: `7`, `7/10`, `70%` (= 7)."""
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value)
+        match = _FRACTION_OF_TEN.fullmatch(text)
+        if match:
+            return parse_number(match.group(1))
+        if text.strip().endswith("%"):
+            return clean_float(parse_number(text) * 10)
+    return parse_number(value)
+
+
+def clean_float(value: float) -> float:
+    """Drop binary noise: 0.8200000000000001 → 0.82 (15 significant digits, as a spreadsheet keeps)."""
+    return float(format(value, ".15g"))
+
+
+def typed_with(value: CellValue) -> str | None:
+    """How a number cell was typed: "%" or a multiplier (万, 亿) when text carries one, else None."""
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip()
+    text = _CURRENCY.sub("", text).strip()
+    if text.endswith("%"):
+        return "%"
+    if text and text[-1] in _MULTIPLIERS:
+        return text[-1]
+    return None
 
 
 _YES = {normalize(w) for w in ("yes", "y", "true", "1", "done", "是", "完成")}

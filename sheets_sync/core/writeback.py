@@ -3,18 +3,106 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from . import schema
+from .messages import column_name, coverage_text
 from .model import CellUpdate, CellValue, OwnedSheet, WorkbookChanges
 from .parse import Row, Unit
-from .values import Unreadable, as_text, is_blank, parse_number, same_value
+from .values import Unreadable, as_text, clean_float, is_blank, parse_number, same_value
 
 CHECK_MARKS = {"error": "✖", "warning": "⚠"}
+# The unit's own summary sits above the OKRs table: labels in the Progress column of the two rows above the
+# header, the service's figures in the Score and Check columns beside them (the standard's "Unit summary").
+SUMMARY_SCORE_LABEL = ("Unit score", "单元得分")
+SUMMARY_AS_OF_LABEL = ("As of", "截至")
+
+
+# Wrapped text: points per line of 11-pt text, and how many average characters fit one unit of column width.
+# Both err on the generous side, so a row is never too short in Excel (Calibri) or LibreOffice (Carlito).
+LINE_POINTS = 15.0
+CHARS_PER_WIDTH = 1.0
+
+
+def _char_units(ch: str) -> float:
+    """The width of one character in average-character units: CJK and symbols are about two."""
+    return 2.2 if ord(ch) >= 0x2E80 or ch in CHECK_MARKS.values() else 1.0
+
+
+def wrapped_lines(text: object, width: float) -> int:
+    """How many lines a wrapped cell of a column width shows: each line of the text, word-wrapped."""
+    if text is None or text == "":
+        return 1
+    room = max(1.0, width * CHARS_PER_WIDTH)
+    lines = 0
+    for paragraph in str(text).split("\n"):
+        lines += 1
+        used = 0.0
+        # Words break at spaces; CJK text can break between any two characters.
+        for word in re.findall(r"[\u2e80-\uffff]|[^\s\u2e80-\uffff]+\s*|\s+", paragraph):
+            size = sum(_char_units(ch) for ch in word.rstrip())
+            if used and used + size > room:
+                lines += 1
+                used = 0.0
+            while size > room:  # a word longer than the line breaks inside
+                size -= room
+                lines += 1
+            used += size + (len(word) - len(word.rstrip()))
+    return lines
+
+
+def row_height(text: object, width: float) -> float:
+    """The row height in points that shows every line of a wrapped cell."""
+    return wrapped_lines(text, width) * LINE_POINTS + 3
+
+
+def status_counts_text(unit: Unit) -> str:
+    """How many key results are in each status, in the standard's order and the workbook's language."""
+    counts = {s: 0 for s in schema.STATUSES}
+    for kr in unit.krs:
+        counts[kr.status if kr.status in counts else "no data"] += 1
+    if unit.lang == "zh":
+        return " · ".join(f"{schema.label(schema.STATUSES, s, 'zh')} {n}" for s, n in counts.items())
+    return " · ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def summary_cells(unit: Unit, as_of: dt.date) -> dict[tuple[int, int], tuple[str, CellValue]] | None:
+    """The unit summary's cells {(row, col): (what, value)}, or None when the workbook has no summary labels."""
+    header, cols = unit.header_row, unit.columns
+    if header is None or header < 3 or unit.okrs_sheet is None:
+        return None
+    if not all(k in cols for k in ("progress", "score", "check")):
+        return None
+    grid = unit.raw.sheets[unit.okrs_sheet]
+
+    def label(row: int) -> str:
+        line = grid[row - 1] if row <= len(grid) else []
+        col = cols["progress"]
+        return schema.normalize(as_text(line[col - 1]) or "") if col <= len(line) else ""
+
+    wanted = {schema.normalize(x) for x in SUMMARY_SCORE_LABEL}, {schema.normalize(x) for x in SUMMARY_AS_OF_LABEL}
+    if label(header - 2) not in wanted[0] or label(header - 1) not in wanted[1]:
+        return None
+    coverage = unit.coverage
+    return {
+        (header - 2, cols["score"]): ("score", unit.score),
+        (header - 2, cols["check"]): ("coverage", coverage_text(coverage.measured, coverage.total, unit.lang)
+                                      if coverage else None),
+        (header - 1, cols["score"]): ("as_of", as_of),
+        (header - 1, cols["check"]): ("counts", status_counts_text(unit)),
+    }  # fmt: skip
 
 
 def check_text(unit: Unit, row: Row) -> str | None:
-    """The row's Check cell: one line per finding, the cell it concerns first."""
+    """The row's Check cell: one line per finding, the cell it concerns first.
+
+    An objective's Check always says how much of its score is measured: the unscored-krs warning when
+    some key result is not, else a plain first line "3 of 3 key results measured".
+    """
     lines = []
+    coverage = row.coverage
+    if row.is_objective and coverage and coverage.total and coverage.complete:
+        lines.append(coverage_text(coverage.measured, coverage.total, unit.lang))
     for item in row.findings:
         cell = item.place.cell
         prefix = f"{cell}: " if cell and item.place.col else ""
@@ -36,9 +124,14 @@ def computed_values(unit: Unit, row: Row) -> dict[str, CellValue]:
     return values
 
 
-def plan_changes(unit: Unit) -> WorkbookChanges:
-    """Every cell whose value must change, compared with what the workbook holds now."""
-    changes = WorkbookChanges(id_col=unit.columns.get("id"), okrs_sheet=unit.okrs_sheet)
+def plan_changes(unit: Unit, as_of: dt.date | None = None) -> WorkbookChanges:
+    """Every cell whose value must change, compared with what the workbook holds now.
+
+    With as_of, the unit summary above the table too; its as-of date moves only with another change,
+    so a sync with nothing new writes nothing.
+    """
+    changes = WorkbookChanges(id_col=unit.columns.get("id"), okrs_sheet=unit.okrs_sheet,
+                              wrap_col=unit.columns.get("check"))
     if unit.okrs_sheet is None or unit.header_row is None:
         return changes
     grid = unit.raw.sheets[unit.okrs_sheet]
@@ -53,14 +146,57 @@ def plan_changes(unit: Unit) -> WorkbookChanges:
                 continue
             old = line[col - 1] if col <= len(line) else None
             if not same_value(old, new):
-                changes.updates.append(
-                    CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id))
-    history = history_rows(unit)
+                changes.updates.append(CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id,
+                                                  column_name(key, unit.lang)))
+    header = _history_header(unit)
+    history = history_rows(unit, keys=set(header_keys(header)))
+    if as_of is not None:
+        _plan_summary(unit, as_of, changes, bool(history))
     if history:
         name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY) or \
             schema.sheet_label(schema.SHEET_HISTORY, unit.lang)
-        changes.appends.append(OwnedSheet(name, list(schema.HISTORY_HEADERS[unit.lang]), history))
+        rows = [[record.get(key) for key in header_keys(header)] for record in history]
+        changes.appends.append(OwnedSheet(name, header, rows))
     return changes
+
+
+def _plan_summary(unit: Unit, as_of: dt.date, changes: WorkbookChanges, history: bool) -> None:
+    cells = summary_cells(unit, as_of)
+    if cells is None or unit.okrs_sheet is None:
+        return
+    grid = unit.raw.sheets[unit.okrs_sheet]
+    pending: list[CellUpdate] = []
+    date_update: CellUpdate | None = None
+    for (r, c), (what, new) in cells.items():
+        line = grid[r - 1] if r <= len(grid) else []
+        old = line[c - 1] if c <= len(line) else None
+        if what == "as_of" and isinstance(old, dt.datetime):
+            old = old.date()
+        if same_value(old, new):
+            continue
+        update = CellUpdate(unit.okrs_sheet, r, c, old, new)
+        if what == "as_of":
+            date_update = update
+        else:
+            pending.append(update)
+    if date_update is not None and (pending or changes.updates or history):
+        pending.append(date_update)
+    changes.updates.extend(pending)
+def header_keys(header: list[str]) -> list[str]:
+    """The History key of each header cell (an unknown header gets a key no record carries)."""
+    lookup = {schema.normalize(h): k for headers in schema.HISTORY_HEADERS.values()
+              for h, k in zip(headers, schema.HISTORY_KEYS, strict=True)}
+    return [lookup.get(schema.normalize(h), f"?{i}") for i, h in enumerate(header)]
+
+
+def _history_header(unit: Unit) -> list[str]:
+    """The existing History sheet's header (an earlier layout is kept), or the standard one."""
+    name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY)
+    grid = unit.raw.sheets.get(name or "") or []
+    existing = [as_text(v) or "" for v in grid[0]] if grid else []
+    if existing and "id" in header_keys(existing):
+        return existing
+    return list(schema.HISTORY_HEADERS[unit.lang])
 
 
 def _comparable(value: CellValue) -> object:
@@ -73,47 +209,63 @@ def _comparable(value: CellValue) -> object:
         return as_text(value)
 
 
-def last_history(unit: Unit) -> dict[str, tuple[object, object, object]]:
-    """The last (current, confidence, score) recorded in History for each KR ID."""
+Snapshot = tuple[object, object, object, object]
+
+
+def last_history(unit: Unit) -> dict[str, Snapshot]:
+    """The last (current, confidence, score, measured) recorded in History for each ID."""
     name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY)
-    latest: dict[str, tuple[object, object, object]] = {}
-    if name is None:
+    latest: dict[str, Snapshot] = {}
+    if name is None or not unit.raw.sheets[name]:
         return latest
-    for line in unit.raw.sheets[name][1:]:
-        cells = list(line) + [None] * (7 - len(line))
-        row_id = as_text(cells[1])
+    grid = unit.raw.sheets[name]
+    keys = header_keys([as_text(v) or "" for v in grid[0]])
+    for line in grid[1:]:
+        record = dict(zip(keys, line, strict=False))
+        row_id = as_text(record.get("id"))
         if row_id:
-            latest[row_id.upper()] = (_comparable(cells[2]), _comparable(cells[3]),
-                                      _comparable(cells[5]))
+            latest[row_id.upper()] = (_comparable(record.get("current")), _comparable(record.get("confidence")),
+                                      _comparable(record.get("score")), as_text(record.get("measured")))
     return latest
 
 
-def history_rows(unit: Unit, now: dt.datetime | None = None) -> list[list[CellValue]]:
-    """One row per KR whose Current, Confidence or Score changed since History last saw it."""
+def history_rows(unit: Unit, now: dt.datetime | None = None,
+                 keys: set[str] | None = None) -> list[dict[str, CellValue]]:
+    """One record per KR whose Current, Confidence or Score changed, and per objective whose Score or
+    coverage changed, since History last saw it. `keys`: the History columns there are (all by default)."""
     stamp = (now or dt.datetime.now()).replace(microsecond=0)
     previous = last_history(unit)
-    rows: list[list[CellValue]] = []
-    for kr in unit.krs:
-        if not kr.local_id or kr.has_error:
+    records: list[dict[str, CellValue]] = []
+    for row in unit.objectives + unit.krs:
+        if not row.local_id or (row.is_kr and row.has_error):
             continue
-        current = kr.source_value if kr.source and kr.source_value is not None else kr.current
-        snapshot = (_comparable(current), _comparable(kr.confidence), _comparable(kr.score))
-        before = previous.get(kr.local_id.upper())
-        if before is None and snapshot[0] is None and snapshot[1] is None:
-            continue
+        current = row.source_value if row.source and row.source_value is not None else row.current
+        if row.is_objective:
+            current = None
+        cover = row.coverage
+        measured = f"{cover.measured}/{cover.total}" if row.is_objective and cover and cover.total else None
+        if keys is not None and "measured" not in keys:
+            measured = None  # a History without the column cannot tell whether it changed
+        snapshot = (_comparable(current), _comparable(row.confidence), _comparable(row.score), measured)
+        before = previous.get(row.local_id.upper())
+        if before is None and (snapshot[:3] == (None, None, None)):
+            continue  # nothing to record yet
         if before == snapshot:
             continue
-        status = schema.label(schema.STATUSES, kr.status, unit.lang) if kr.status else None
-        rows.append([stamp.strftime("%Y-%m-%d %H:%M:%S"), kr.local_id, _plain(current),
-                     kr.confidence, kr.progress, kr.score, status])
-    return rows
+        status = schema.label(schema.STATUSES, row.status, unit.lang) if row.status else None
+        records.append({
+            "time": stamp, "as_of": unit.as_of, "id": row.local_id, "current": _plain(current),
+            "confidence": row.confidence, "progress": row.progress, "score": row.score, "status": status,
+            "measured": measured,
+        })
+    return records
 
 
 def _plain(value: CellValue) -> CellValue:
-    """A value as History stores it: numbers as numbers (1,500 → 1500), everything else as text."""
+    """A value as History stores it: numbers as numbers (1,500 → 1500, 82% → 0.82), else text."""
     if isinstance(value, bool):
         return str(value).upper()
     try:
-        return parse_number(value)
+        return clean_float(parse_number(value))
     except Unreadable:
         return as_text(value)

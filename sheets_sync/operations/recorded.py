@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import errorlog
 from ..core.values import same_value
 from ..errors import OkrSyncError
 from ..locking import hold
@@ -69,13 +68,11 @@ def recorded(workspace: Workspace, kind: str, trigger: str, as_of: dt.date | Non
             store.fail_run(workspace.state_home, run_id, str(exc))
             raise
         except Exception as exc:
-            reason = f"unexpected {type(exc).__name__}: {exc}"
-            where = errorlog.record(exc, f"run {run_id} ({kind}) failed")
-            store.fail_run(workspace.state_home, run_id, reason)
-            raise OkrSyncError(
-                f"the {kind} failed ({reason}); run {run_id} is logged as failed and the details are in "
-                f"{where} — please report them"
-            ) from exc
+            # Closed honestly in the log; the exception goes on to the front end, which keeps its traceback out
+            # of sight (the CLI's error log, the server's log with a reference in the answer).
+            store.fail_run(workspace.state_home, run_id, f"unexpected {type(exc).__name__}: {exc}")
+            log.error("run %s (%s) failed: unexpected %s", run_id, kind, type(exc).__name__)
+            raise
 
 
 def finish(run: Run, report: SyncReport) -> None:

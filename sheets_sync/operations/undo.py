@@ -62,12 +62,16 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
             f"{workspace.config_path or workspace.home}: okr-sync has not synced here (no .okr-sync/ run log), "
             "so there is nothing to undo. Give the folder or okr-sync.toml you sync."
         )
-    target = store.run_to_undo(home, run_id, cycle)
-    closed = store.closed_cycles(home)
-    if target.cycle in closed:
-        raise ConfigError(f"run {target.id} wrote cycle {target.cycle}, which is {closed[target.cycle]}; a closed "
-                          f"cycle is frozen. Reopen it first: okr-sync close-cycle --reopen --cycle {target.cycle}")
-    with recorded(workspace, "undo", trigger, undo_of=target.id) as run:
+    with recorded(workspace, "undo", trigger) as run:
+        # Picked once the run is open: opening it settles an interrupted run, which may be the one to undo.
+        target = store.run_to_undo(home, run_id, cycle, exclude=run.id)
+        closed = store.closed_cycles(home)
+        if target.cycle in closed:
+            # Before mark_undo_of: a refused undo must not count as having undone its target.
+            raise ConfigError(f"run {target.id} wrote cycle {target.cycle}, which is {closed[target.cycle]}; a "
+                              "closed cycle is frozen. Reopen it first: okr-sync close-cycle --reopen --cycle "
+                              f"{target.cycle}")
+        store.mark_undo_of(home, run.id, target.id)
         cells = store.run_cells(home, target.id)
         result = UndoResult(undone_run=target.id, run_id=run.id)
         by_unit: dict[str, list[CellRecord]] = {}

@@ -532,14 +532,15 @@ def run_cells(home: str | Path, run_id: int) -> list[CellRecord]:
     return [_cell(r) for r in rows]
 
 
-def run_to_undo(home: str | Path, run_id: int | None, cycle: CycleSpan | None = None) -> RunRecord:
+def run_to_undo(home: str | Path, run_id: int | None, cycle: CycleSpan | None = None,
+                exclude: int | None = None) -> RunRecord:
     """The run `undo` should revert: the one named, or the newest (of a cycle) that wrote cells and is not
     undone yet."""
     where, args = _cycle_filter(cycle, "r.")
     with connect(home) as conn:
         if run_id is None:
             row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE kind IN ('sync', 'addin', 'close') AND status != 'running'"
+                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE kind IN ('sync', 'close') AND status != 'running'"
                 " AND EXISTS (SELECT 1 FROM cell_changes c WHERE c.run_id = r.id)"
                 f" AND NOT EXISTS (SELECT 1 FROM runs u WHERE u.undo_of = r.id) AND {where}"
                 " ORDER BY id DESC LIMIT 1", args,
@@ -551,9 +552,17 @@ def run_to_undo(home: str | Path, run_id: int | None, cycle: CycleSpan | None = 
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
     if row is None:
         raise ConfigError(f"there is no run {run_id} — `okr-sync log` lists the runs")
-    if row["status"] == "running":
+    if row["status"] == "running" and row["id"] != exclude:
         raise ConfigError(f"run {run_id} has not finished yet — undo it once it has")
+    if row["id"] == exclude:
+        raise ConfigError(f"run {run_id} is this undo itself — `okr-sync log` lists the runs")
     return _run(row)
+
+
+def mark_undo_of(home: str | Path, run_id: int, undone: int) -> None:
+    """Say which run an undo run reverts."""
+    with connect(home) as conn:
+        conn.execute("UPDATE runs SET undo_of=? WHERE id=?", (undone, run_id))
 
 
 def later_run(home: str | Path, cell: CellRecord) -> int | None:
