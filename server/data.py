@@ -21,7 +21,7 @@ from sheets_sync.core.values import SERIAL_EPOCH, clean_float
 from sheets_sync.errors import ConfigError, UnknownCycle
 from sheets_sync.locking import LockHolder, current_holder
 from sheets_sync.operations import RunRecord
-from sheets_sync.operations.undo import backend_for
+from sheets_sync.operations.workbooks import backend_for
 from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 

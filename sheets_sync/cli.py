@@ -179,7 +179,7 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo("")
     click.echo("Where to look:")
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
-    sheets = ", ".join(s.name for s in report.rollup.sheets) if report.rollup else ""
+    sheets = ", ".join(report.rollup.sheet_names) if report.rollup else ""
     click.echo(f"  • The company view: {report.rollup_location} ({sheets})")
     click.echo(f"  • Last quarter's final grades: {closing.rollup_location}, and a Retrospective sheet in each "
                f"workbook of {folder}/{previous}/ (docs/cycles.md: the quarterly rhythm)")
@@ -240,7 +240,8 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, cycle: str | No
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
-                what = f" ({change.row_id or change.row} {change.column})" if change.column else ""
+                what = f" ({change.row_id} {change.column})" if change.row_id and change.column else \
+                    f" ({change.column})" if change.column else ""
                 click.echo(f"{unit.source} › {change.sheet} › {change.a1}{what}: "
                            f"{_show(change.old)} → {_show(change.new)}")
             for owned in unit.changes.appends:

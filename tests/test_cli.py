@@ -96,7 +96,8 @@ def test_dry_run_prints_old_and_new_and_writes_nothing(demo_folder: Path, runner
     # Each change names its key result and column; the last line counts what a real sync would write.
     assert re.search(r"^co\.xlsx › OKRs › S\d+ \(KR\d\.\d Status\): \S.* → \S", result.output, re.M)
     lines = result.output.strip().splitlines()
-    changes = [line for line in lines if " → " in line and (" (KR" in line or " (O" in line)]
+    changes = [line for line in lines if " → " in line and " › OKRs › " in line]
+    assert all(re.search(r" › [A-Z]+\d+ \(", line) for line in changes)  # each names its row and column
     books = {line.split(" › ")[0] for line in changes}
     assert lines[-1] == f"would write {len(changes)} cells in {len(books)} workbooks (dry run: nothing written)"
     assert "cell(s) written" not in result.output

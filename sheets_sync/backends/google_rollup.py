@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core import bands
 from ..core.model import CellValue
-from ..core.rollup import STATUS_COUNT_KEYS, TONED, ColumnKind, RollupBook, RollupSheet
+from ..core.rollup import STATUS_COUNT_KEYS, SUMMARY_SHEET, TONED, ColumnKind, RollupBook, RollupSheet
 from ..errors import AnswerLost, RemoteError
 from .google_client import GoogleClient, Limits, spreadsheet_key
 
@@ -31,7 +31,6 @@ def rgb(hex_colour: str) -> dict[str, float]:
 _NAVY = rgb(bands.HEADER.fill)
 _WHITE = rgb(bands.HEADER.font)
 _OBJECTIVE = rgb(bands.OBJECTIVE_FILL)
-SUMMARY_SHEET = "Summary"
 _NUMBER_FORMATS: dict[ColumnKind, dict[str, str]] = {
     "score": {"type": "NUMBER", "pattern": "0.00"},
     "percent": {"type": "PERCENT", "pattern": "0%"},

@@ -28,7 +28,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from ..core import bands
 from ..core.model import CellValue
-from ..core.rollup import STATUS_COUNT_KEYS, TONED, ColumnKind, RollupBook, RollupSheet
+from ..core.rollup import STATUS_COUNT_KEYS, SUMMARY_SHEET, TONED, ColumnKind, RollupBook, RollupSheet
 from ..errors import ConfigError, WorkbookLocked
 
 # The one marker of every workbook the service owns; the xlsx backend skips such files as units.
@@ -42,7 +42,6 @@ FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
 # Layout version, as-of and company score: not in book.fingerprint(), yet shown on the Summary.
 STAMP_PROPERTY = "okr-sync-stamp"
 LAYOUT_VERSION = "1"
-SUMMARY_SHEET = "Summary"
 
 FONT = "Calibri"  # openpyxl's default body font; a Font() without a name prints in a serif
 MAX_WIDTH = 60  # characters; longer text wraps

@@ -19,6 +19,8 @@ from .writeback import check_text
 Dependency = tuple[Unit, Row, str, Unit | None, Row | None]
 
 # How a writer formats a column: plain text, whole number, 0.00 score, percentage, status band.
+# The first sheet of every rollup (xlsx and Google), built from the model's sheets by RollupBook.summary().
+SUMMARY_SHEET = "Summary"
 ColumnKind = Literal["text", "int", "number", "score", "percent", "status", "severity"]
 # Kinds of the cells that take a row's tone (its one colour).
 TONED: frozenset[str] = frozenset({"score", "percent", "status", "severity"})
@@ -122,6 +124,11 @@ class RollupBook:
     def find(self, name: str) -> RollupSheet | None:
         """The sheet with this name, None when there is none."""
         return next((s for s in self.sheets if s.name == name), None)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        """Every sheet a rollup writer lays out, in order: the Summary first, then the model's sheets."""
+        return [SUMMARY_SHEET, *(s.name for s in self.sheets)]
 
     def summary(self) -> Summary:
         """The Summary figures, counted from the sheets by column key."""

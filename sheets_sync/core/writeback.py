@@ -66,6 +66,13 @@ def status_counts_text(unit: Unit) -> str:
     return " · ".join(f"{n} {s}" for s, n in counts.items())
 
 
+# What each summary cell is, for a dry run's "(Unit score)".
+SUMMARY_NAMES: dict[str, tuple[str, str]] = {
+    "score": ("Unit score", "单元得分"), "coverage": ("Measured", "已衡量"),
+    "as_of": ("As of", "截至"), "counts": ("Key results by status", "关键结果状态"),
+}
+
+
 def summary_cells(unit: Unit, as_of: dt.date) -> dict[tuple[int, int], tuple[str, CellValue]] | None:
     """The unit summary's cells {(row, col): (what, value)}, or None when the workbook has no summary labels."""
     header, cols = unit.header_row, unit.columns
@@ -174,7 +181,8 @@ def _plan_summary(unit: Unit, as_of: dt.date, changes: WorkbookChanges, history:
             old = old.date()
         if same_value(old, new):
             continue
-        update = CellUpdate(unit.okrs_sheet, r, c, old, new)
+        name = SUMMARY_NAMES[what]
+        update = CellUpdate(unit.okrs_sheet, r, c, old, new, column=name[1] if unit.lang == "zh" else name[0])
         if what == "as_of":
             date_update = update
         else:

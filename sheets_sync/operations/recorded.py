@@ -21,6 +21,7 @@ from ..errors import OkrSyncError
 from ..locking import hold
 from ..report import SyncReport, UnitReport
 from ..runlog import store
+from .workbooks import backend_for
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -92,8 +93,6 @@ def finish(run: Run, report: SyncReport) -> None:
 def settle_interrupted(workspace: Workspace, run_ids: list[int]) -> list[str]:
     """Find out what interrupted runs really wrote, workbook by workbook; return a note for the report."""
     notes = [f"run {i} was interrupted before it finished" for i in run_ids]
-    from .undo import backend_for  # the workbook readers live with undo, which needs them too
-
     cache: dict[int, list[str]] = {}
     for run_id, locator, source in store.planned_workbooks(workspace.state_home, run_ids):
         cells = [c for c in store.run_cells(workspace.state_home, run_id) if c.locator == locator]

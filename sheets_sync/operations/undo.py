@@ -12,6 +12,7 @@ from ..errors import ConfigError, OkrSyncError
 from ..runlog import store
 from ..runlog.store import CellRecord
 from .recorded import recorded
+from .workbooks import backend_for
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -92,22 +93,6 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
         )
         store.finish_run(home, run.id, totals, result.to_json())
         return result
-
-
-def backend_for(workspace: Workspace, locator: str, cache: dict[int, list[str]]) -> Any:
-    """The backend that holds a unit's workbook, or None."""
-    backends = list(workspace.backends)
-    if len(backends) == 1:
-        return backends[0]
-    for i, backend in enumerate(backends):
-        if i not in cache:
-            try:
-                cache[i] = list(backend.list_units())
-            except OkrSyncError:
-                cache[i] = []
-        if locator in cache[i]:
-            return backend
-    return None
 
 
 def _find_sheet(sheets: dict[str, Any], name: str) -> str | None:
