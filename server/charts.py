@@ -96,7 +96,7 @@ def cycle_chart(points: list[tuple[str, float | None, bool]], title: str) -> Mar
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for mark in (0.4, 0.7):
+    for mark in (bands.GRADE_YELLOW, bands.GRADE_GREEN):
         y = top + plot * (1 - mark)
         parts.append(f'<line class="grid" x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>')
     for i, (cycle, score, final) in enumerate(points):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import schema
-from .bands import grade_band
+from .bands import GRADE_GREEN, GRADE_YELLOW, grade_band
 from .cycle_model import Cycle
 from .model import CellValue, OwnedSheet, WorkbookChanges
 from .parse import Row, Unit
@@ -14,21 +14,22 @@ HEADERS: dict[Lang, list[str]] = {
     "en": ["Cycle", "ID", "Objective", "Commitment", "Final score", "Grade", "Measured", "To discuss"],
     "zh": ["周期", "编号", "目标", "承诺类型", "最终得分", "等级", "已测量", "复盘提示"],
 }
+_G, _Y, _Y_TOP = f"{GRADE_GREEN:.1f}", f"{GRADE_YELLOW:.1f}", f"{GRADE_GREEN - 0.01:.2f}"
 GRADES: dict[Lang, dict[str, str]] = {
-    "en": {"green": "green (0.7–1.0)", "yellow": "yellow (0.4–0.69)", "red": "red (below 0.4)"},
-    "zh": {"green": "绿（0.7–1.0）", "yellow": "黄（0.4–0.69）", "red": "红（低于 0.4）"},
+    "en": {"green": f"green ({_G}–1.0)", "yellow": f"yellow ({_Y}–{_Y_TOP})", "red": f"red (below {_Y})"},
+    "zh": {"green": f"绿（{_G}–1.0）", "yellow": f"黄（{_Y}–{_Y_TOP}）", "red": f"红（低于 {_Y}）"},
 }
 # The end-of-cycle rules of the standard, as questions for the team.
 PROMPTS: dict[Lang, dict[str, str]] = {
     "en": {
-        "below-0.4": "Below 0.4: what got in the way, and what would you do differently?",
+        "below": f"Below {_Y}: what got in the way, and what would you do differently?",
         "committed": "Committed but below 1.0: what made the commitment slip?",
         "aspirational": "Aspirational at 1.0: was the target set too low?",
         "unscored": "No final score: which key results could not be measured, and why?",
         "fine": "What helped? Carry over what is unfinished (Carry over column) before new-cycle.",
     },
     "zh": {
-        "below-0.4": "低于 0.4：遇到了什么阻碍？下次会怎么做？",
+        "below": f"低于 {_Y}：遇到了什么阻碍？下次会怎么做？",
         "committed": "承诺型目标未达到 1.0：承诺为什么没有兑现？",
         "aspirational": "挑战型目标达到 1.0：目标是否定得太低？",
         "unscored": "没有最终得分：哪些关键结果无法测量？为什么？",
@@ -43,8 +44,8 @@ def prompt(objective: Row, lang: Lang) -> str:
     score = objective.score
     if score is None:
         return texts["unscored"]
-    if score < 0.4:
-        return texts["below-0.4"]
+    if score < GRADE_YELLOW:
+        return texts["below"]
     if objective.commitment == "committed" and score < 1.0:
         return texts["committed"]
     if objective.commitment == "aspirational" and score >= 1.0:
