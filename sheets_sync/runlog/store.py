@@ -16,10 +16,10 @@ from typing import Any
 
 from ..core.model import CellUpdate, CellValue
 from ..errors import ConfigError
+from ..locking import STATE_DIR, state_dir
 from .codec import decode_value, encode_value, safe_text
 
 DB_NAME = "state.db"
-STATE_DIR = ".okr-sync"
 
 # Ordered, append-only: a released migration is never edited, a change is a new entry.
 MIGRATIONS: list[str] = [
@@ -192,15 +192,7 @@ def exists(home: str | Path) -> bool:
 
 def db_path(home: str | Path) -> Path:
     """Where the run log of a home lives (the folder is made on first use)."""
-    folder = Path(home) / STATE_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"{folder}: cannot create the run-log folder ({exc.strerror or exc}). "
-            "Make the folder writable for this user, or run okr-sync from an account that can write there."
-        ) from None
-    return folder / DB_NAME
+    return state_dir(home) / DB_NAME
 
 
 def migrate(conn: sqlite3.Connection) -> int:
