@@ -106,7 +106,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         from sheets_sync.workspace import Workspace
 
         try:
-            workspace = Workspace.from_path(app.config["WORKSPACE"])
+            # `serve --cycle` pins the cycle the dashboard opens on and the API and schedule sync.
+            workspace = Workspace.from_path(app.config["WORKSPACE"], cycle=app.config.get("CYCLE"))
         except ConfigError as exc:
             # Requests that need it answer 503 with this reason; `serve` checks it before starting.
             log.error("workspace %s: %s", app.config["WORKSPACE"], exc)

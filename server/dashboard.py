@@ -223,7 +223,21 @@ def index() -> Any:
     ws = data.workspace()
     view = data.view()
     units = _unit_order(view.units)
-    trends = operations.trends(ws)
+    shown = view.snapshot.get("cycle") or {}
+    cycle = shown.get("name") if isinstance(shown, dict) else None
+    span = (cycle, shown.get("start"), shown.get("end")) if cycle else None
+    trends = operations.trends(ws, cycle=span)
+    closed = operations.closed_cycles(ws)
+    cycles = [c for c in view.snapshot.get("cycles") or [] if isinstance(c, dict) and c.get("name")]
+    per_cycle = operations.cycle_scores(ws)
+    order = [c["name"] for c in cycles] + sorted(set(per_cycle) - {c["name"] for c in cycles})
+    cycle_charts = {
+        u.get("unit"): charts.cycle_chart(
+            [(name, *per_cycle[name][u.get("unit") or ""]) for name in order
+             if (u.get("unit") or "") in per_cycle.get(name, {})],
+            f"{u.get('unit')} {t('cycle_trend', lang)}")
+        for u in units
+    }
     last = operations.log(ws, limit=1)
     findings = sorted(
         view.snapshot.get("findings", []),
@@ -260,6 +274,11 @@ def index() -> Any:
         bars=bars,
         sparks=sparks,
         trends=trends,
+        cycle=cycle,
+        cycles=cycles,
+        closed=closed,
+        cycle_charts=cycle_charts,
+        multi_cycle=len(order) > 1,
         tree=_tree(view.records("Alignment")),
         deps=deps,
         findings=findings,

@@ -40,7 +40,7 @@ def _answers(*codes: str) -> dict[str, Any]:
     names = {
         "400": "the request is malformed; `message` says what to send",
         "401": "no token or a wrong one",
-        "404": "no such sheet, unit or ID",
+        "404": "no such sheet, unit, ID or cycle",
         "409": "a sync is running; try again when it finishes",
         "413": "the body is larger than the server accepts",
         "422": "the workbook could not be scored; `message` says why",
@@ -55,6 +55,11 @@ def _answers(*codes: str) -> dict[str, Any]:
 
 def _query(name: str, schema: dict[str, Any], required: bool = False, about: str = "") -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": about}
+
+
+# `?cycle=` on the views: that cycle's newest recorded sync (docs/cycles.md); default the newest of any.
+_CYCLE = _query("cycle", {"type": "string", "pattern": r"^[\w .-]{1,24}$", "example": "2026-Q3"},
+                about="a cycle, e.g. 2026-Q3 (default: the newest synced)")
 
 
 def _op(summary: str, answers: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -92,26 +97,34 @@ SPEC: dict[str, Any] = {
                     {
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {"as_of": _DATE, "dry_run": {"type": "boolean"}},
+                        "properties": {
+                            "as_of": _DATE,
+                            "dry_run": {"type": "boolean"},
+                            "cycle": {"type": "string", "pattern": r"^[\w .-]{1,24}$", "example": "2026-Q4"},
+                        },
                     },
                     required=False,
                 ),
             )
         },
-        "/api/status": {"get": _op("The last run, a running one, the company score", _answers("503"))},
-        "/api/units": {"get": _op("Each unit's summary", _answers("503"))},
+        "/api/status": {
+            "get": _op(
+                "The last run, a running one, the company score", _answers("400", "404", "503"), parameters=[_CYCLE]
+            )
+        },
+        "/api/units": {"get": _op("Each unit's summary", _answers("400", "404", "503"), parameters=[_CYCLE])},
         "/api/rollup": {
             "get": _op(
                 "The rollup sheets",
-                _answers("404", "503"),
-                parameters=[_query("sheet", {"type": "string"}, about="one sheet, e.g. Units")],
+                _answers("400", "404", "503"),
+                parameters=[_query("sheet", {"type": "string"}, about="one sheet, e.g. Units"), _CYCLE],
             )
         },
         "/api/history": {
             "get": _op(
                 "History rows of one objective or key result",
                 _answers("400", "404", "503"),
-                parameters=[_query("id", {"type": "string", "example": "MKT/KR1.2"}, True, "a global ID")],
+                parameters=[_query("id", {"type": "string", "example": "MKT/KR1.2"}, True, "a global ID"), _CYCLE],
             )
         },
         "/api/runs": {

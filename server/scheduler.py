@@ -199,8 +199,9 @@ class SyncScheduler:
             self.clock.sleep(min(max(wait, 0.0), self.wake_every), self.stop_event)
 
 
-def sync_job(config_path: str | Path, trigger: str = "schedule") -> Callable[[], object]:
-    """A job that loads the workspace afresh (new workbooks count) and runs one recorded sync."""
+def sync_job(config_path: str | Path, trigger: str = "schedule", cycle: str | None = None) -> Callable[[], object]:
+    """A job that loads the workspace afresh (new workbooks count) and runs one recorded sync (of `cycle`, else of
+    the cycle whose dates hold the day)."""
 
     def job() -> object:
         import json
@@ -209,7 +210,7 @@ def sync_job(config_path: str | Path, trigger: str = "schedule") -> Callable[[],
         from sheets_sync.errors import OkrSyncError
         from sheets_sync.workspace import Workspace
 
-        workspace = Workspace.from_path(config_path)
+        workspace = Workspace.from_path(config_path, cycle=cycle)
         report = operations.sync(workspace, trigger=trigger)
         if report.rollup_error:
             # Counted as a failed run, like any other: the next one still happens.
@@ -312,9 +313,10 @@ def run_forever(config_path: str | Path, every: str | None) -> None:
             signal.signal(sig, old)
 
 
-def start_background(config_path: str | Path, every: str | None) -> tuple[SyncScheduler, threading.Thread]:
+def start_background(config_path: str | Path, every: str | None,
+                     cycle: str | None = None) -> tuple[SyncScheduler, threading.Thread]:
     """The same schedule in a daemon thread (for `serve --every`, and the [notify] times); stop() then join()."""
-    scheduler = SyncScheduler(sync_job(config_path), parse_every(every) if every else None)
+    scheduler = SyncScheduler(sync_job(config_path, cycle=cycle), parse_every(every) if every else None)
     add_notify_jobs(scheduler, config_path)
     thread = threading.Thread(target=scheduler.run, name="okr-sync-scheduler", daemon=True)
     thread.start()

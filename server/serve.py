@@ -21,10 +21,11 @@ log = logging.getLogger("okr_sync.serve")
 SHUTDOWN_WAIT = 600.0  # seconds a running sync gets to finish after SIGTERM
 
 
-def build_app(config_path: str | Path, every: str | None = None, tokens: list[str] | None = None) -> Flask:
+def build_app(config_path: str | Path, every: str | None = None, tokens: list[str] | None = None,
+              cycle: str | None = None) -> Flask:
     """The app for a config, refusing to start without a token or with a broken workspace."""
     Workspace.from_path(config_path)  # a broken config stops here with its own message
-    extra: dict[str, Any] = {"WORKSPACE": str(config_path)}
+    extra: dict[str, Any] = {"WORKSPACE": str(config_path), "CYCLE": cycle}
     app = create_app(extra)
     if tokens:
         check_tokens(tokens, "the tokens given to serve")
@@ -51,6 +52,7 @@ def serve(
     *,
     threads: int = 16,
     ready: threading.Event | None = None,
+    cycle: str | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; a sync in progress (API or schedule) finishes first."""
     import waitress
@@ -59,7 +61,7 @@ def serve(
 
     from .scheduler import ensure_logging
 
-    app = build_app(config_path, every, tokens)
+    app = build_app(config_path, every, tokens, cycle)
     ensure_logging()
     workspace = app.extensions["okr_sync"]["workspace"]
     scheduler = thread = None
@@ -67,7 +69,7 @@ def serve(
     if every or notify_conf.get("remind") or notify_conf.get("digest"):
         from .scheduler import start_background
 
-        scheduler, thread = start_background(config_path, every)
+        scheduler, thread = start_background(config_path, every, cycle)
         app.extensions["okr_sync"]["scheduler"] = scheduler
     server = waitress.create_server(app, host=host, port=port, threads=threads, ident="okr-sync")
     stopping = threading.Event()

@@ -7,23 +7,19 @@ or the command itself could not run (bad path, bad config, bad option); 3 anothe
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
-import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ConfigError, OkrSyncError
+from .cli_common import _guarded, as_of_option, json_option
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .report import SyncReport
 
-F = TypeVar("F", bound=Callable[..., Any])
 # The demo company's cycle is 2026-Q4; scoring it mid-cycle keeps its statuses meaningful in any year.
 DEMO_AS_OF = dt.date(2026, 11, 15)
 EXIT_CODES = """\b
@@ -31,71 +27,9 @@ Exit codes: 0 clean · 1 validation errors found · 2 a unit could not be read o
 written, or bad input · 3 another sync is running."""
 
 
-# EACCES, EPERM, EROFS: the folder (or .okr-sync/ in it) cannot be written.
-_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
-
-
-def _shown(text: str) -> str:
-    """Text as a terminal can print it: bytes of a file name that are not UTF-8 escaped."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _internal(exc: Exception) -> NoReturn:
-    """An error okr-sync did not foresee: one line, the details in the error log (raised with OKR_SYNC_DEBUG=1)."""
-    if os.environ.get("OKR_SYNC_DEBUG"):
-        raise exc
-    from . import errorlog
-
-    where = errorlog.record(exc, "unexpected error in okr-sync")
-    click.secho(f"okr-sync: something went wrong ({exc.__class__.__name__}); the details are in {where} "
-                "— please report them.", fg="red", err=True)
-    sys.exit(2)
-
-
-def _guarded(command: F) -> F:
-    """Turn every OkrSyncError into one clear line and its exit code; never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OkrSyncError as exc:
-            click.secho(f"okr-sync: {exc}", fg="red", err=True)
-            sys.exit(exc.exit_code)
-        except BrokenPipeError:
-            # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
-            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-            sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("okr-sync: interrupted", err=True)
-            sys.exit(130)
-        except OSError as exc:
-            if exc.errno not in _NOT_WRITABLE or os.environ.get("OKR_SYNC_DEBUG"):
-                _internal(exc)
-            where = _shown(os.path.dirname(str(exc.filename or "")) or "the folder")
-            click.secho(f"okr-sync: cannot write in {where} ({exc.strerror}): the folder is read-only for this "
-                        "user. Give the sync service write access to it, or sync a copy. / 该文件夹对当前用户只读："
-                        "请授予同步服务写入权限，或同步一份副本。", fg="red", err=True)
-            sys.exit(2)
-        except Exception as exc:
-            _internal(exc)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date; use YYYY-MM-DD, e.g. 2026-11-15") from None
-
-
-as_of_option = click.option(
-    "--as-of", callback=_parse_date, metavar="DATE",
-    help="Score as on this day (YYYY-MM-DD) instead of today.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON report for scripts.")
+cycle_option = click.option(
+    "--cycle", metavar="CYCLE",
+    help="Work on this cycle, e.g. 2026-Q4 (default: the one whose dates hold the as-of day).")
 
 
 @click.group(epilog=EXIT_CODES)
@@ -137,6 +71,10 @@ def _summary(report: SyncReport, ending: str | None = None) -> None:
     measured = f" ({coverage_text(coverage.measured, coverage.total, 'en')})" if coverage else ""
     for note in report.notes:
         click.secho(f"NOTE    {note}", fg="yellow")
+    if report.cycle is not None and len(report.cycles) > 1:
+        others = ", ".join(c.name for c in report.cycles if c.name != report.cycle.name)
+        click.echo(f"cycle {report.cycle.name}" + (" (closed)" if report.cycle_closed else "")
+                   + f" · set aside: {others} (--cycle works on another)")
     # A dry run or a validation writes nothing: its last line says so instead of "0 cell(s) written".
     written = "" if ending else f"{report.cells_written} cell(s) written · "
     click.echo(
@@ -182,10 +120,15 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
         raise ConfigError(f"{folder}: the folder is not empty; give a new or empty folder for the demo.")
     paths = demo_company.write_demo_company(folder)
     config = demo_company.write_demo_config(folder)
+    previous = demo_company.PREVIOUS_CYCLE
+    demo_company.write_previous_cycle(folder)
     click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
     for path in paths:
         click.echo(f"  {path.name}")
     click.echo(f"  {config.name} (its people list is the People sheet of co.xlsx)")
+    click.echo(f"and its previous quarter, {previous}, into {folder}/{previous}/ (closed: final grades)")
+    # The previous quarter is closed first, so the dashboard shows a trend across cycles.
+    closing = operations.close_cycle(Workspace.from_path(folder, cycle=previous), as_of or DEMO_AS_OF)
     report = operations.sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
     _print_findings(report)
     _summary(report)
@@ -194,6 +137,8 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
     sheets = ", ".join(report.rollup.sheet_names) if report.rollup else ""
     click.echo(f"  • The company view: {report.rollup_location} ({sheets})")
+    click.echo(f"  • Last quarter's final grades: {closing.rollup_location}, and a Retrospective sheet in each "
+               f"workbook of {folder}/{previous}/ (docs/cycles.md: the quarterly rhythm)")
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
     # The same day as the demo's own sync, so the follow-up shows the same statuses.
     click.echo(f"  • Fix it, then run:  okr-sync sync {folder} --as-of {report.as_of.isoformat()}")
@@ -205,9 +150,10 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @as_of_option
+@cycle_option
 @json_option
 @_guarded
-def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> None:
+def validate(paths: tuple[Path, ...], as_of: dt.date | None, cycle: str | None, as_json: bool) -> None:
     """Check workbooks, folders or an okr-sync.toml and print every finding; writes nothing.
 
     A lone workbook is checked against the other workbooks of its folder, so
@@ -218,7 +164,7 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
     """
     from . import operations
 
-    report = operations.validate(list(paths), as_of)
+    report = operations.validate(list(paths), as_of, cycle)
     _emit(report, as_json, ending="nothing written")
     sys.exit(report.exit_code)
 
@@ -226,12 +172,15 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rollup", "rollup", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the company rollup (default PATH/okr-rollup.xlsx).")
+              help="Where to write the company rollup (default PATH/okr-rollup.xlsx; okr-rollup-CYCLE.xlsx "
+                   "once PATH holds several cycles).")
 @as_of_option
+@cycle_option
 @click.option("--dry-run", is_flag=True, help="Print each cell that would change (old → new); write nothing.")
 @json_option
 @_guarded
-def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, as_json: bool) -> None:
+def sync(path: Path, rollup: Path | None, as_of: dt.date | None, cycle: str | None, dry_run: bool,
+         as_json: bool) -> None:
     """Validate, score, write back into every unit workbook and write the company rollup.
 
     PATH is a folder of unit workbooks, one workbook, or an okr-sync.toml config.
@@ -244,7 +193,7 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
     from . import operations
     from .workspace import Workspace
 
-    report = operations.sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    report = operations.sync(Workspace.from_path(path, rollup, cycle=cycle), as_of=as_of, dry_run=dry_run)
     run_id = report.run_id
     ending = None
     if dry_run and not as_json:
@@ -259,7 +208,7 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
                     click.echo(f"{unit.source} › {owned.name}: +{_count(len(owned.rows), 'row')}")
         ending = _would_write(report)
     _emit(report, as_json, ending=ending)
-    if run_id is not None and not as_json:
+    if run_id is not None and not as_json and not report.cycle_closed:
         click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
     sys.exit(report.exit_code)
 
@@ -289,11 +238,12 @@ def _show(value: object) -> str:
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The rollup workbook to write.")
+              help="The rollup workbook to write ({cycle} in the name is replaced by the cycle).")
 @as_of_option
+@cycle_option
 @json_option
 @_guarded
-def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> None:
+def rollup(path: Path, output: Path, as_of: dt.date | None, cycle: str | None, as_json: bool) -> None:
     """Consolidate every unit under PATH into one company workbook; unit workbooks are not touched.
 
     \b
@@ -302,7 +252,7 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
     from . import operations
     from .workspace import Workspace
 
-    workspace = Workspace.from_path(path, output)
+    workspace = Workspace.from_path(path, output, cycle=cycle)
     if sys.stderr.isatty() and not as_json:
         with click.progressbar(length=1, label="Reading units", file=sys.stderr) as bar:
 
@@ -397,8 +347,9 @@ def templates_build(folder: Path, check: bool) -> None:
 
 @cli.command()
 @click.argument("args", nargs=-1, metavar="[RUN] [PATH]")
+@click.option("--cycle", metavar="CYCLE", help="Undo the newest run of this cycle (default: the newest run).")
 @_guarded
-def undo(args: tuple[str, ...]) -> None:
+def undo(args: tuple[str, ...], cycle: str | None) -> None:
     """Put back the cells a run wrote (default: the last run), unless a person has changed them since.
 
     PATH (default: the current folder) is the folder or okr-sync.toml the run synced.
@@ -416,16 +367,18 @@ def undo(args: tuple[str, ...]) -> None:
         run_id = int(rest.pop(0))
     if len(rest) > 1:
         raise ConfigError("give at most a run number and one PATH, e.g. okr-sync undo 12 okrs/")
-    result = operations.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
+    workspace = Workspace.from_path(Path(rest[0]) if rest else Path("."))
+    result = operations.undo(workspace, run_id, cycle=operations.cycle_span(workspace, cycle))
     click.echo(str(result))
 
 
 @cli.command(name="log")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--cycle", metavar="CYCLE", help="Only the runs of this cycle (default: every run).")
 @json_option
 @_guarded
-def log_command(path: Path, limit: int, as_json: bool) -> None:
+def log_command(path: Path, limit: int, cycle: str | None, as_json: bool) -> None:
     """List recent sync runs: when, who started them, what they wrote and found.
 
     \b
@@ -434,7 +387,8 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
     from . import operations
     from .workspace import Workspace
 
-    runs = operations.log(Workspace.from_path(path), limit=limit)
+    workspace = Workspace.from_path(path)
+    runs = operations.log(workspace, limit=limit, cycle=operations.cycle_span(workspace, cycle))
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in runs], ensure_ascii=False, indent=2))
         return
@@ -449,6 +403,60 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
                     f"{failed['attempts']} attempt(s): {failed['error']} — retried on the next run", fg="red")
 
 
+@cli.command(name="close-cycle")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--cycle", metavar="CYCLE",
+              help="The cycle to close (default: the newest open cycle that has ended, else the current one).")
+@click.option("--reopen", is_flag=True, help="Open a closed cycle again (default: the newest closed one).")
+@as_of_option
+@json_option
+@_guarded
+def close_cycle(path: Path, cycle: str | None, reopen: bool, as_of: dt.date | None, as_json: bool) -> None:
+    """Grade a cycle as of its end, write a Retrospective sheet into each unit and freeze it.
+
+    Later syncs of a closed cycle write nothing and say so; --reopen undoes that.
+
+    \b
+    Examples:  okr-sync close-cycle okrs/
+               okr-sync close-cycle --cycle 2026-Q4 okrs/
+               okr-sync close-cycle --reopen --cycle 2026-Q4 okrs/
+    """
+    from . import operations
+    from .workspace import Workspace
+
+    workspace = Workspace.from_path(path, cycle=cycle)
+    if reopen:
+        message = operations.reopen_cycle(workspace)
+        click.echo(json.dumps({"kind": "reopen", "message": message}) if as_json else message)
+        return
+    report = operations.close_cycle(workspace, as_of)
+    _emit(report, as_json)
+    sys.exit(report.exit_code if report.exit_code == 2 else 0)
+
+
+@cli.command(name="new-cycle")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--from", "source", required=True, metavar="CYCLE", help="The cycle to carry from, e.g. 2026-Q4.")
+@click.option("--to", "target", required=True, metavar="CYCLE", help="The new cycle, e.g. 2027-Q1.")
+@click.option("--share", multiple=True, metavar="EMAIL", help="Google: share each new spreadsheet with this person.")
+@json_option
+@_guarded
+def new_cycle(path: Path, source: str, target: str, share: tuple[str, ...], as_json: bool) -> None:
+    """Write each unit's workbook for the next cycle, carrying over the rows marked in its Carry over column.
+
+    New workbooks go beside the old ones (hr.xlsx -> hr-2027-Q1.xlsx); a Google unit gets a new spreadsheet.
+    Nothing is ever overwritten.
+
+    \b
+    Example:  okr-sync new-cycle --from 2026-Q4 --to 2027-Q1 okrs/
+    """
+    from . import operations
+    from .workspace import Workspace
+
+    result = operations.new_cycle(Workspace.from_path(path), source, target, share=share)
+    click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2) if as_json else str(result))
+
+
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -456,8 +464,11 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
 @click.option("--every", metavar="INTERVAL", help="Also sync on a schedule inside the server, e.g. 30m.")
 @click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate: serve HTTPS (the add-in).")
 @click.option("--key", type=click.Path(path_type=Path), help="PEM private key of --cert.")
+@click.option("--cycle", metavar="CYCLE",
+              help="Pin the cycle the dashboard opens on and the API and --every sync (default: by date).")
 @_guarded
-def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None) -> None:
+def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None,
+          cycle: str | None) -> None:
     """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
@@ -479,7 +490,7 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
         return
     from sheets_sync.server.serve import serve as run_server
 
-    run_server(config, host, port or 8080, every=every)
+    run_server(config, host, port or 8080, every=every, cycle=cycle)
 
 
 @cli.command()
@@ -562,7 +573,10 @@ def install(target_dir: Path | None) -> None:
         click.echo(f"installed {path}")
 
 
-from . import cli_weekly  # noqa: E402,F401 - registers remind and digest
+from .cli_weekly import digest, remind  # noqa: E402 - the weekly loop's commands, kept in their own module
+
+cli.add_command(remind)
+cli.add_command(digest)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The weekly loop's commands: `okr-sync remind` and `okr-sync digest` (registered on the main group)."""
+"""The weekly loop's commands: `okr-sync remind` and `okr-sync digest` (cli.py adds them to the main group)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import _guarded, as_of_option, cli, json_option
+from .cli_common import _guarded, as_of_option, json_option
 
 if TYPE_CHECKING:
     from .operations.notify import NotifyResult
@@ -32,7 +32,7 @@ def _show(result: NotifyResult, as_json: bool) -> None:
                f"before, {result.sent} delivered now, {len(result.failed)} failed")
 
 
-@cli.command()
+@click.command()
 @click.argument("config", type=click.Path(path_type=Path), default=".")
 @as_of_option
 @click.option("--dry-run", is_flag=True, help="Print the reminders instead of sending them.")
@@ -50,7 +50,7 @@ def remind(config: Path, as_of: object, dry_run: bool, as_json: bool) -> None:
     _show(notify.remind(Workspace.from_path(config), as_of, dry_run=dry_run), as_json)  # type: ignore[arg-type]
 
 
-@cli.command()
+@click.command()
 @click.argument("config", type=click.Path(path_type=Path), default=".")
 @as_of_option
 @click.option("--since", default="7d", show_default=True, help="The span the digest covers: 7d, 2w.")

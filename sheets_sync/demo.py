@@ -16,7 +16,8 @@ from .core.schema import Lang
 from .errors import ConfigError
 from .templates import COLUMN_ORDER, HEADER_ROW, build_template, save_workbook
 
-__all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "DEMO_MISTAKE_ZH", "company_units", "write_demo_company"]
+__all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "DEMO_MISTAKE_ZH", "PREVIOUS_CYCLE", "company_units",
+           "write_demo_company", "write_previous_cycle"]
 
 T = tuple[str, str]  # (English, Chinese)
 
@@ -410,3 +411,45 @@ def write_demo_config(folder: Path) -> Path:
     if not path.exists():
         path.write_text(DEMO_CONFIG, encoding="utf-8")
     return path
+
+
+# The quarter before the demo's: closed by `okr-sync demo`, so the dashboard shows a trend across cycles.
+PREVIOUS_CYCLE = "2026-Q3"
+# How far each unit had got by the end of the previous quarter, as a share of this quarter's progress.
+_PREVIOUS_PACE = {"CO": 1.1, "MKT": 1.4, "MKT-SEO": 0.7, "ENG": 1.5, "SALES": 0.9}
+
+
+def previous_units() -> list[Unit]:
+    """The demo company as it ended the previous quarter: the same OKRs, each unit at its own final pace."""
+    out = []
+    for unit in company_units():
+        pace = _PREVIOUS_PACE.get(unit.code, 1.0)
+        overrides: dict[tuple[str, str], Any] = {}
+        for row in unit.rows:
+            numbers = (row.start, row.target, row.current)
+            if row.metric in (None, "number", "percent", "currency") and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                start, target, current = (float(v) for v in numbers)
+                value = start + (current - start) * pace
+                lo, hi = sorted((start, target))
+                value = min(max(value, lo), hi)
+                overrides[(row.id, "current")] = round(value, 4) if abs(value) < 10 else round(value)
+        out.append(replace(unit, overrides=overrides))
+    return out
+
+
+def write_previous_cycle(folder: Path, *, cycle: str = PREVIOUS_CYCLE) -> list[Path]:
+    """Write the previous quarter's five workbooks into FOLDER/<cycle>/ (co.xlsx ...); never overwrites."""
+    target = Path(folder) / cycle
+    target.mkdir(parents=True, exist_ok=True)
+    units = previous_units()
+    taken = [target / u.file_name for u in units if (target / u.file_name).exists()]
+    if taken:
+        raise ConfigError(f"{taken[0]} already exists; the demo never overwrites a workbook.")
+    paths = []
+    for u in units:
+        book = u.build(cycle)
+        if u.level == "company":
+            _add_people_sheet(book, units)
+        paths.append(save_workbook(book, target / u.file_name))
+    return paths

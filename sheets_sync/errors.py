@@ -2,6 +2,7 @@
 
     OkrSyncError                 anything okr-sync reports to a person (exit 2)
     ├── ConfigError              a bad okr-sync.toml, option or path
+    │   └── UnknownCycle         a cycle no unit workbook is of (--cycle, the API's "cycle")
     ├── WorkbookError            a unit workbook that cannot be read or written
     │   ├── WorkbookLocked       open in Excel or LibreOffice (owner/lock file beside it)
     │   └── NotAWorkbook         empty, .xls, password-protected or not a spreadsheet at all
@@ -25,6 +26,10 @@ class OkrSyncError(Exception):
 
 class ConfigError(OkrSyncError):
     """A bad configuration file, option or path."""
+
+
+class UnknownCycle(ConfigError):
+    """A cycle was named that no unit workbook of the workspace is of."""
 
 
 class WorkbookError(OkrSyncError):

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .core.cycle_model import Cycle
 from .core.model import Coverage, Finding, Place, WorkbookChanges
 from .core.rollup import RollupBook
 from .runlog.codec import json_safe
 
 SCHEMA_VERSION = 1
 # What an operation is called in the run log, `okr-sync log` and the report's "kind".
-KINDS = ("sync", "rollup", "validate", "preview", "addin", "undo")
+KINDS = ("sync", "rollup", "validate", "preview", "addin", "undo", "close", "reopen", "new-cycle")
 
 
 @dataclass
@@ -100,6 +101,11 @@ class SyncReport:
     notes: list[str] = field(default_factory=list)
     # Check-ins this run found (who changed which KR's Current, Confidence or comment, and why).
     checkins: list[dict[str, Any]] = field(default_factory=list)
+    # The cycle the operation worked on (None where no unit names one), every cycle the workspace holds, and
+    # whether the cycle is closed (frozen: nothing was written).
+    cycle: Cycle | None = None
+    cycles: list[Cycle] = field(default_factory=list)
+    cycle_closed: bool = False
 
     @property
     def findings(self) -> list[Finding]:
@@ -188,6 +194,9 @@ class SyncReport:
             "notes": self.notes,
             "checkins": self.checkins,
             "exit_code": self.exit_code,
+            "cycle": self.cycle.as_dict() if self.cycle else None,
+            "cycle_closed": self.cycle_closed,
+            "cycles": [{**c.as_dict(), "units": c.units} for c in self.cycles],
         }
         if with_rollup:
             out["rollup_book"] = rollup_json(self.rollup) if self.rollup else None

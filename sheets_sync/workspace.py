@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .core.people import People
 
 DEFAULT_ROLLUP_NAME = "okr-rollup.xlsx"
+# A workspace that holds several cycles keeps one rollup per cycle (docs/cycles.md).
+CYCLE_ROLLUP_NAME = "okr-rollup-{cycle}.xlsx"
 CONFIG_NAME = "okr-sync.toml"
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
 
@@ -39,18 +41,28 @@ class Workspace:
     # Workbooks given on their own: the only units reported and written back; the rest of their folder
     # is context for alignment.
     focus: frozenset[str] | None = None
+    # The cycle every operation works on (`--cycle`); None: the cycle whose dates hold the as-of day.
+    cycle: str | None = None
+    # True when no rollup was named: the name then carries the cycle once the workspace holds several.
+    rollup_default: bool = False
+    # A Google rollup spreadsheet per cycle ([rollup.google] as a table), by canonical cycle name.
+    cycle_rollups: dict[str, RollupTarget] = field(default_factory=dict)
     # The [microsoft] table, when a source or the rollup is in SharePoint/OneDrive (MicrosoftSettings).
     microsoft: Any = None
 
     @classmethod
-    def from_path(cls, path: str | Path, rollup: str | Path | None = None) -> Workspace:
+    def from_path(cls, path: str | Path, rollup: str | Path | None = None, *, cycle: str | None = None) -> Workspace:
         """A folder of workbooks, one workbook, or an okr-sync.toml config."""
         path = Path(path).expanduser()
         if path.suffix.lower() == ".toml":
-            return cls.from_config(path, rollup)
+            workspace = cls.from_config(path, rollup)
+            workspace.cycle = cycle
+            return workspace
         if path.is_dir() and (path / CONFIG_NAME).is_file():
             # A folder with its own okr-sync.toml means that config (its sources, rollup, server settings).
-            return cls.from_config(path / CONFIG_NAME, rollup)
+            workspace = cls.from_config(path / CONFIG_NAME, rollup)
+            workspace.cycle = cycle
+            return workspace
         if not path.exists():
             raise ConfigError(f"{path}: no such folder or workbook. Give a folder of unit workbooks, "
                               "a .xlsx file or an okr-sync.toml.")
@@ -60,7 +72,7 @@ class Workspace:
         target = Path(rollup) if rollup else home / DEFAULT_ROLLUP_NAME
         focus = None if path.is_dir() else frozenset({str(path.resolve())})
         return cls([_xlsx_backend(home)], _xlsx_rollup(target), home=home,
-                   rollup_location=str(target), focus=focus)
+                   rollup_location=str(target), focus=focus, cycle=cycle, rollup_default=rollup is None)
 
     def in_focus(self, locator: str) -> bool:
         """Whether a unit is one this workspace writes back (all of them, unless workbooks were named)."""
@@ -127,12 +139,20 @@ class Workspace:
             backends.append(MicrosoftBackend(microsoft, settings, home))
         target: RollupTarget | None = None
         location: str | None = None
+        cycle_rollups: dict[str, RollupTarget] = {}
         if ms_rollup:
             from .backends.microsoft import MicrosoftRollupTarget
 
             assert settings is not None
             location = str(ms_rollup)
             target = MicrosoftRollupTarget(location, settings, home)
+        elif "google" in spec and isinstance(spec["google"], dict):
+            from .backends.google import GoogleRollupTarget
+            from .core.cycle_model import cycle_name
+
+            # One Google rollup spreadsheet per cycle: [rollup.google] "2026-Q4" = "<link or key>".
+            for name, key in spec["google"].items():
+                cycle_rollups[cycle_name(name) or str(name)] = GoogleRollupTarget(str(key), credentials=credentials)
         elif "google" in spec:
             from .backends.google import GoogleRollupTarget
 
@@ -143,7 +163,28 @@ class Workspace:
             rollup_path = rollup_path if rollup_path.is_absolute() else home / rollup_path
             target, location = _xlsx_rollup(rollup_path), str(rollup_path)
         return cls(backends, target, home=home, config_path=path, config=config,
-                   rollup_location=location, credentials=credentials, microsoft=settings)
+                   rollup_location=location, credentials=credentials, microsoft=settings,
+                   rollup_default="path" not in spec and "google" not in spec and not ms_rollup,
+                   cycle_rollups=cycle_rollups)
+
+    def rollup_for(self, cycle: str | None, several: bool) -> tuple[RollupTarget | None, str | None]:
+        """The rollup of one cycle and where it is: `okr-rollup.xlsx` while the workspace holds one cycle,
+        `okr-rollup-<cycle>.xlsx` once it holds several; a named path wins (`{cycle}` in it is filled in);
+        a per-cycle Google table gives each cycle its own spreadsheet (None for a cycle it does not list)."""
+        if self.cycle_rollups:
+            found = self.cycle_rollups.get(cycle or "")
+            return found, (getattr(found, "spreadsheet", None) if found is not None else None)
+        location = self.rollup_location
+        if location is None or getattr(self.rollup, "path", None) is None:
+            return self.rollup, location  # a Google or Microsoft 365 rollup, or none
+        path = Path(location)
+        if "{cycle}" in path.name:
+            path = path.with_name(path.name.replace("{cycle}", cycle or "all"))
+        elif self.rollup_default and several and cycle:
+            path = path.with_name(CYCLE_ROLLUP_NAME.format(cycle=cycle))
+        else:
+            return self.rollup, location
+        return _xlsx_rollup(path), str(path)
 
     def local_folders(self) -> list[Path]:
         """The real paths of the local unit folders (a lone workbook's folder), in source order."""

@@ -137,6 +137,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
     # Progress of KR1.1 (Q3) lies in an array formula anchored at Q3 (the xlsx backend finds these).
     "array-formula": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "Q3"),
     "history-full": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)]))}, "mkt.xlsx", None),
+    # Cycles: the same company's previous quarter sits beside this one.
+    "align-other-cycle": ({**with_co(dept([o("O1", "x", aligns_to="CO/O5"), kr("KR1.1", "k", target=2)])),
+                           "co-2026-Q3.xlsx": unit("CO", "company", [o("O5", "Old"), kr("KR5.1", "k", target=1)],
+                                                   cycle="2026-Q3", start=dt.date(2026, 7, 1),
+                                                   end=dt.date(2026, 9, 30))}, "mkt.xlsx", "E2"),
+    "dependency-other-cycle": ({**with_co(dept([good_o(depends_on="ENG/KR1.1"), kr("KR1.1", "k", target=1)])),
+                                "eng-2026-Q3.xlsx": dept([good_o(), kr("KR1.1", "k", target=1)], code="ENG",
+                                                         cycle="2026-Q3", start=dt.date(2026, 7, 1),
+                                                         end=dt.date(2026, 9, 30))}, "mkt.xlsx", "F2"),
+    "cycle-dates-differ": (with_co(settings_with("Cycle start", dt.date(2026, 10, 5))), "mkt.xlsx", "B6"),
 }
 SCENARIOS["history-full"][0]["mkt.xlsx"]["History"] = [["Time", "ID"]] + [[]] * (1_048_576 - 1)
 PROTECTED = {"array-formula": {"mkt.xlsx": {"OKRs": {(3, 17): "Q3", (4, 17): "Q3"}}}}

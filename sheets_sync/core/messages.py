@@ -204,6 +204,20 @@ _RULES: tuple[Rule, ...] = (
     Rule("unscored-krs", "warning",
          "{coverage}; not measured: {ids} (each counts as 0 in this score).",
          "{coverage}；未衡量：{ids}（在本得分中按 0 计）。"),
+    # Cycles (docs/cycles.md): references resolve within the unit's own cycle.
+    Rule("align-other-cycle", "error",
+         "Aligns to {target}: that objective or key result belongs to cycle {other}, not {cycle}. Align to "
+         "the {cycle} OKRs of the unit above.",
+         "对齐的 {target} 属于周期 {other}，不属于 {cycle}。请对齐到上级单元 {cycle} 周期的 OKR。"),
+    Rule("dependency-other-cycle", "error",
+         "Depends on {target}: that objective or key result belongs to cycle {other}, not {cycle}. Name "
+         "the {cycle} one.",
+         "依赖的 {target} 属于周期 {other}，不属于 {cycle}。请填写 {cycle} 周期的编号。"),
+    Rule("cycle-dates-differ", "warning",
+         "Cycle {cycle} runs {start} – {end} here but {parent_start} – {parent_end} in parent unit {parent}. "
+         "Use the same dates as the unit above.",
+         "本单元周期 {cycle} 为 {start} – {end}，而上级单元 {parent} 为 {parent_start} – {parent_end}。"
+         "请与上级单元使用相同的日期。"),
 )
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}
 

@@ -85,6 +85,7 @@ def finish(run: Run, report: SyncReport) -> None:
         as_of=report.as_of.isoformat(), units=len(report.units), failed_units=len(report.failed_units),
         cells_written=report.cells_written, errors=report.error_count, warnings=report.warning_count,
         company_score=report.company_score, status=report.status, reason=report.message,
+        cycle=report.cycle.name if report.cycle else None,
     )
     scores = [(u.unit_code, u.score) for u in report.units if u.unit_code]
     store.finish_run(run.home, run.id, totals, report.to_json(with_changes=False, with_rollup=True), scores)
