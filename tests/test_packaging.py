@@ -25,3 +25,10 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
     for shipped in ("sheets_sync/server/templates/dashboard.html", "sheets_sync/excel_addin/manifest.xml",
                     "sheets_sync/excel_addin/taskpane/taskpane.html", "sheets_sync/server/api.py"):
         assert shipped in names, shipped
+    # Every module of the source tree is in the wheel (a subpackage missing from pyproject's list is not).
+    source = {f"sheets_sync/{p.relative_to(ROOT / 'sheets_sync').as_posix()}"
+              for p in (ROOT / "sheets_sync").rglob("*.py")}
+    source |= {f"sheets_sync/server/{p.relative_to(ROOT / 'server').as_posix()}"
+               for p in (ROOT / "server").rglob("*.py")}
+    missing = sorted(source - set(names))
+    assert missing == []
