@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
+    # From a clean copy: a build/ folder left in the working tree would lend the wheel files it should lack.
+    clean = tmp_path / "src"
+    shutil.copytree(ROOT, clean, ignore=shutil.ignore_patterns(
+        "build", "dist", ".git", ".venv", "*.egg-info", "__pycache__", ".okr-sync", "node_modules"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(clean)],
         check=True, capture_output=True,
     )
     wheel = next(tmp_path.glob("okr_sync-*.whl"))
