@@ -7,11 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .core import parse, rollup, schema, scoring, validate, writeback
+from . import reading
+from .core import parse, rollup, scoring, validate, writeback
 from .core.alignment import Company, check_alignment, dependency_findings, fill_aligned_scores
 from .core.model import RawWorkbook
 from .core.values import Unreadable, parse_number
 from .errors import ConfigError, OkrSyncError
+from .reading import ReadCache
 from .report import SyncReport, UnitReport, relative_path
 
 if TYPE_CHECKING:
@@ -41,41 +43,38 @@ def sync(
     progress: ProgressCallback | None = None,
     journal: WriteJournal | None = None,
     kind: str = "sync",
+    cache: ReadCache | None = None,
 ) -> SyncReport:
     """Read, validate, score every unit of the workspace; write back and roll up unless told not to.
 
-    The engine neither locks nor logs: the operations layer does both and hands in the journal.
+    The engine neither locks nor logs: the operations layer does both and hands in the journal, and the cache
+    of workbooks parsed by earlier runs (reading.py says when one may be served).
     """
     report = SyncReport(as_of=as_of or dt.date.today(), started=_now(), dry_run=dry_run, kind=kind)
-    read: list[tuple[Backend, UnitReport, RawWorkbook]] = []
-    locators = [(b, loc) for b in workspace.backends for loc in b.list_units()]
+    read: list[tuple[Backend, UnitReport]] = []
+    units: list[parse.Unit] = []
+    locators = [(b, loc, _display(loc)) for b in workspace.backends for loc in b.list_units()]
     if not locators:
         where = workspace.config_path or workspace.home
         raise ConfigError(f"{where}: no unit workbooks found. Put the units' .xlsx workbooks there "
                           "(okr-sync new writes one), or check the path.")
-    for index, (backend, locator) in enumerate(locators, start=1):
-        unit_report = UnitReport(locator=locator, source=_display(locator),
-                                 path=relative_path(locator, workspace.home))
+    # Unchanged workbooks come parsed from the cache; the others are read, in parallel when many.
+    for (backend, locator, display), outcome in zip(locators, reading.read_all(locators, cache, progress),
+                                                    strict=True):
+        if outcome.skipped is not None:
+            report.skipped.append(outcome.skipped)
+            continue
+        unit_report = UnitReport(locator=locator, source=display, path=relative_path(locator, workspace.home))
         report.units.append(unit_report)
-        try:
-            raw = backend.read(locator)
-        except OkrSyncError as exc:
-            unit_report.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - one bad unit never stops the others
-            unit_report.error = f"{unit_report.source}: could not be read ({exc.__class__.__name__}: {exc})"
-        else:
-            unit_report.source = raw.source
-            if _is_unit_workbook(raw):
-                read.append((backend, unit_report, raw))
-            else:
-                report.units.remove(unit_report)
-                report.skipped.append(raw.source)
-        if progress:
-            progress(index, len(locators), unit_report.source)
-    units = [parse.read_unit(raw) for _, _, raw in read]
+        if outcome.unit is None:
+            unit_report.error = outcome.error
+            continue
+        unit_report.source = outcome.unit.source
+        read.append((backend, unit_report))
+        units.append(outcome.unit)
     resolver = workspace.source_reader()
     company, edges = evaluate(units, report.as_of, resolver)
-    for (backend, unit_report, _), unit in zip(read, units, strict=True):
+    for (backend, unit_report), unit in zip(read, units, strict=True):
         _fill_report(unit_report, unit)
         if not write_back and not dry_run:
             continue  # a rollup or a validation: no cell plan needed
@@ -176,11 +175,6 @@ def _resolve_sources(units: list[parse.Unit], resolver: SourceReader) -> None:
                 pass
         row.source_value = value
         row.current = value
-
-
-def _is_unit_workbook(raw: RawWorkbook) -> bool:
-    """A workbook with a Settings or an OKRs sheet is a unit (perhaps a broken one); others are data."""
-    return any(schema.match_sheet(raw.sheet_names, sheet) for sheet in (schema.SHEET_SETTINGS, schema.SHEET_OKRS))
 
 
 def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:

@@ -45,7 +45,7 @@ def sync(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool = 
     if dry_run:
         return preview(workspace, as_of, progress=progress)
     with recorded(workspace, "sync", trigger, as_of) as run:
-        report = engine.sync(workspace, as_of, journal=run, progress=progress)
+        report = engine.sync(workspace, as_of, journal=run, progress=progress, cache=run)
         finish(run, report)
         return report
 
@@ -54,7 +54,8 @@ def rollup(workspace: Workspace, as_of: dt.date | None = None, *, trigger: str =
            progress: ProgressCallback | None = None) -> SyncReport:
     """Consolidate every unit into the rollup; unit workbooks are not touched. Recorded, under the lock."""
     with recorded(workspace, "rollup", trigger, as_of) as run:
-        report = engine.sync(workspace, as_of, write_back=False, progress=progress, kind="rollup")
+        report = engine.sync(workspace, as_of, write_back=False, progress=progress, kind="rollup",
+                             cache=run)
         finish(run, report)
         return report
 
