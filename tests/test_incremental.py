@@ -188,7 +188,7 @@ def generated_workspace(folder: Path, units: int) -> None:
             for info in old.infolist():
                 data = old.read(info)
                 if info.filename.startswith("xl/"):
-                    data = re.sub(rb"U00[01]", lambda m: codes[m.group(0)], data)
+                    data = re.sub(rb"U00[01]", lambda m, codes=codes: codes[m.group(0)], data)
                 new.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
 
 
