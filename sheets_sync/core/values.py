@@ -61,6 +61,8 @@ def as_text(value: CellValue) -> str | None:
 
 def parse_number(value: CellValue) -> float:
     """Read `1,500`, `1 500`, `¥20`, `20元`, `１５０`, `75%`, `1.5万` and numeric cells as a float."""
+    if type(value) is float or type(value) is int:  # numeric cells, the common case (bool is not int here)
+        return float(value)
     if isinstance(value, bool) or is_unreadable(value) or value is None:
         raise Unreadable("number", value)
     if isinstance(value, int | float):
