@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scale_workspace import make_workspace  # noqa: E402
 
 AS_OF = "2026-11-20"
-_SCRIPT = shutil.which("okr-sync")
-CLI = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "sheets_sync"]
+# The okr-sync command of this interpreter (not whichever `okr-sync` comes first on PATH).
+CLI = [sys.executable, "-m", "sheets_sync"]
 # A workbook saved less than 2 s ago is read again by the next run (it may still change within its
 # timestamp tick): the runs here wait that long, as a scheduler 30 minutes apart does anyway.
 SETTLE_S = 2.1
