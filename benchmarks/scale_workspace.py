@@ -8,9 +8,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from rollup_vs_pandas import generate  # noqa: E402
-
 # Writing a workbook with openpyxl takes ~0.1 s; 10,000 of them would take longer than the runs they feed.
 # So BASE units are generated for real and the rest are copies whose unit codes (and the codes their
 # key results depend on) are rewritten in the sheet XML: the same shape, distinct units.
@@ -38,6 +35,11 @@ def make_workspace(folder: Path, units: int, base_folder: Path | None = None) ->
     base = base_folder or folder.with_name(f"base-{BASE}")
     if not (base.exists() and len(list(base.glob("d*.xlsx"))) == BASE):
         shutil.rmtree(base, ignore_errors=True)
+        # Imported here: it brings pandas and openpyxl, whose memory every later child would inherit as its
+        # starting peak (Linux carries a process's peak resident size across fork and exec).
+        sys.path.insert(0, str(Path(__file__).parent))
+        from rollup_vs_pandas import generate
+
         generate(base, BASE)
     folder.mkdir(parents=True)
     shutil.copy2(base / "co.xlsx", folder / "co.xlsx")
