@@ -321,7 +321,7 @@ def _rows_xml(
                      f't="inlineStr"><is><t xml:space="preserve">{escaped}</t></is></c>')
             elif kind_of is bool:
                 cell(f'<c r="{letters[col]}{r}" s="{sid(kind, False, 0, cell_tone, bold)}" t="b">'
-                     f"<v>{int(value)}</v></c>")
+                     f"<v>{1 if value else 0}</v></c>")
             elif kind_of is int or kind_of is float:
                 cell(f'<c r="{letters[col]}{r}" s="{sid(kind, False, 0, cell_tone, bold)}"><v>{value!r}</v></c>')
             elif isinstance(value, dt.date):
