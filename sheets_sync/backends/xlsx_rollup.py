@@ -10,7 +10,7 @@ import os
 import secrets
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 from xml.etree import ElementTree
 
 from ..core.rollup import RollupBook
@@ -90,7 +90,7 @@ class XlsxRollupTarget:
                 f"汇总路径 {self.path} 是文件夹，请给 -o 或 --rollup 一个文件名。"
             )
 
-    def _save(self, workbook: Workbook, rows: dict[WriteOnlyWorksheet, str]) -> None:
+    def _save(self, workbook: Workbook, rows: dict[WriteOnlyWorksheet, IO[bytes]]) -> None:
         """Save beside the target and rename over it, so readers never see half a file."""
         folder = self.path.parent
         try:
@@ -151,7 +151,9 @@ def _stamp(book: RollupBook) -> str:
 
 
 
-def build_workbook(book: RollupBook, fingerprint: str, stamp: str) -> tuple[Workbook, dict[WriteOnlyWorksheet, str]]:
+def build_workbook(
+    book: RollupBook, fingerprint: str, stamp: str
+) -> tuple[Workbook, dict[WriteOnlyWorksheet, IO[bytes]]]:
     """The rollup workbook laid out by openpyxl, and each table sheet's data rows as XML (see xlsx_rollup_book)."""
     from . import xlsx_rollup_book
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import math
+import shutil
+import tempfile
 import unicodedata
 import zipfile
 from copy import copy
 from pathlib import Path
+from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -40,6 +44,11 @@ from .xlsx_rollup import (
     SUMMARY_SHEET,
 )
 
+# The data rows go to a temporary file as they are made, a few hundred at a time: the rollup of a large company
+# never holds its sheet XML whole (200,000 rows are about half a gigabyte of text).
+ROWS_PER_WRITE = 500
+SPOOL_BYTES = 4 << 20  # rows of a small company stay in memory
+
 _FORMATS: dict[ColumnKind, str] = {"score": "0.00", "percent": "0%", "int": "0"}
 _NUMBER_WIDTH: dict[ColumnKind, int] = {"score": 6, "percent": 6}
 
@@ -48,8 +57,10 @@ _NUMBER_WIDTH: dict[ColumnKind, int] = {"score": 6, "percent": 6}
 # Building the workbook
 
 
-def build_workbook(book: RollupBook, fingerprint: str, stamp: str) -> tuple[Workbook, dict[WriteOnlyWorksheet, str]]:
-    """The rollup workbook laid out by openpyxl, and each table sheet's data rows as XML."""
+def build_workbook(
+    book: RollupBook, fingerprint: str, stamp: str
+) -> tuple[Workbook, dict[WriteOnlyWorksheet, IO[bytes]]]:
+    """The rollup workbook laid out by openpyxl, and each table sheet's data rows as XML in a temporary file."""
     wb = Workbook(write_only=True)
     wb.properties.title = "OKR rollup"
     wb.properties.creator = "okr-sync"
@@ -62,7 +73,7 @@ def build_workbook(book: RollupBook, fingerprint: str, stamp: str) -> tuple[Work
     if SUMMARY_SHEET not in names:
         summary = wb.create_sheet(SUMMARY_SHEET)
     sheets: dict[str, WriteOnlyWorksheet] = {}
-    rows: dict[WriteOnlyWorksheet, str] = {}
+    rows: dict[WriteOnlyWorksheet, IO[bytes]] = {}
     for sheet in book.sheets:
         ws = wb.create_sheet(_sheet_title(sheet.name))
         sheets[sheet.name] = ws
@@ -215,7 +226,7 @@ def _column_widths(
     return widths
 
 
-def _write_table(ws: WriteOnlyWorksheet, sheet: RollupSheet, styles: _Styles) -> str:
+def _write_table(ws: WriteOnlyWorksheet, sheet: RollupSheet, styles: _Styles) -> IO[bytes]:
     """Lay out one sheet with openpyxl (header, widths, filter, bands); return its data rows as XML.
 
     openpyxl spends ~25 µs serialising each cell, over a second for a 200-unit company, so the
@@ -249,7 +260,9 @@ def _write_table(ws: WriteOnlyWorksheet, sheet: RollupSheet, styles: _Styles) ->
     # Colours are plain cell fills, decided by the core per row (bands.tone): the file is rewritten on change.
     tones = [sheet.tone(i) for i in range(len(values))]
     strong = [sheet.is_strong(i) for i in range(len(values))]
-    return _rows_xml(values, kinds, widths, sheet.depths, styles, tones, strong)
+    sink = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by package()
+    _rows_xml(values, kinds, widths, sheet.depths, styles, tones, strong, sink)
+    return sink
 
 
 def _lines(text: str, limit: int) -> int:
@@ -265,8 +278,9 @@ def _rows_xml(
     styles: _Styles,
     tones: list[str | None],
     strong: list[bool],
-) -> str:
-    """The data rows as sheet XML: per cell only a dictionary look-up and a string join.
+    sink: IO[bytes],
+) -> None:
+    """Write the data rows as sheet XML into sink: per cell only a dictionary look-up and a string join.
 
     Each column's letter, kind and whether it is toned are fixed once; each style's index once per
     (kind, wrap, indent, tone, bold); each distinct text is escaped and measured once (unit codes, levels and
@@ -340,22 +354,40 @@ def _rows_xml(
         add(f'<row r="{r}" ht="{lines * LINE_HEIGHT:g}" customHeight="1">' if lines > 1 else f'<row r="{r}">')
         out.extend(cells)
         add("</row>")
-    return "".join(out)
+        if index % ROWS_PER_WRITE == ROWS_PER_WRITE - 1:
+            sink.write("".join(out).encode("utf-8"))
+            out.clear()
+    sink.write("".join(out).encode("utf-8"))
 
 
-def package(wb: Workbook, rows: dict[WriteOnlyWorksheet, str], target: Path) -> None:
-    """Save with openpyxl into memory, then copy the package to target with the data rows added."""
+def package(wb: Workbook, rows: dict[WriteOnlyWorksheet, IO[bytes]], target: Path) -> None:
+    """Save with openpyxl into memory, then copy the package to target with the data rows streamed in."""
     buffer = io.BytesIO()
     wb.save(buffer)
-    parts = {ws.path.lstrip("/"): xml.encode("utf-8") for ws, xml in rows.items() if xml}
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(target, "w") as package:
-        for info in source.infolist():
-            data = source.read(info)
-            extra = parts.get(info.filename)
-            if extra is not None:
+    parts = {ws.path.lstrip("/"): sink for ws, sink in rows.items()}
+    try:
+        with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(target, "w") as package:
+            for info in source.infolist():
+                data = source.read(info)
+                sink = parts.get(info.filename)
+                if sink is None or sink.tell() == 0:
+                    package.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=3)
+                    continue
+                entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                entry.external_attr = info.external_attr
+                for name in ("_compresslevel", "compress_level"):  # the attribute's name before / from 3.13
+                    with contextlib.suppress(AttributeError):
+                        setattr(entry, name, 3)
                 cut = data.rindex(b"</sheetData>")
-                data = data[:cut] + extra + data[cut:]
-            package.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=3)
+                sink.seek(0)
+                with package.open(entry, "w") as part:
+                    part.write(data[:cut])
+                    shutil.copyfileobj(sink, part, 1 << 20)
+                    part.write(data[cut:])
+    finally:
+        for sink in parts.values():
+            sink.close()
 
 
 # ---------------------------------------------------------------------------------------------
