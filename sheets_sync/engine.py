@@ -59,8 +59,8 @@ def sync(
         raise ConfigError(f"{where}: no unit workbooks found. Put the units' .xlsx workbooks there "
                           "(okr-sync new writes one), or check the path.")
     # Unchanged workbooks come parsed from the cache; the others are read, in parallel when many.
-    for (backend, locator, display), outcome in zip(locators, reading.read_all(locators, cache, progress),
-                                                    strict=True):
+    outcomes = reading.read_all(locators, cache, progress, keep_cells=write_back or dry_run)
+    for (backend, locator, display), outcome in zip(locators, outcomes, strict=True):
         if outcome.skipped is not None:
             report.skipped.append(outcome.skipped)
             continue
@@ -76,14 +76,14 @@ def sync(
     company, edges = evaluate(units, report.as_of, resolver)
     for (backend, unit_report), unit in zip(read, units, strict=True):
         _fill_report(unit_report, unit)
-        cells, unit.raw = unit.raw, _without_cells(unit.raw)  # memory: past its cell plan, a unit needs no grid
+        cells, unit.raw = unit.raw, reading.without_cells(unit.raw)  # memory: past its plan, a unit needs no grid
         if not write_back and not dry_run:
             continue  # a rollup or a validation: no cell plan needed
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
         unit.raw = cells
         unit_report.changes = writeback.plan_changes(unit, report.as_of)
-        unit.raw = _without_cells(cells)
+        unit.raw = reading.without_cells(cells)
         if dry_run or unit_report.changes.empty:
             continue
         if journal is not None:
@@ -178,10 +178,6 @@ def _resolve_sources(units: list[parse.Unit], resolver: SourceReader) -> None:
                 pass
         row.source_value = value
         row.current = value
-
-
-def _without_cells(raw: RawWorkbook) -> RawWorkbook:
-    return RawWorkbook(source=raw.source, sheets={}, sheet_names=raw.sheet_names, locator=raw.locator)
 
 
 def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:

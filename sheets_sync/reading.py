@@ -107,6 +107,11 @@ def _read_in_worker(job: tuple[Backend, str, str]) -> tuple[bytes | None, str | 
     return blob, outcome.error
 
 
+def without_cells(raw: RawWorkbook) -> RawWorkbook:
+    """A read workbook's names without its grids (what a unit needs once its cells are planned)."""
+    return RawWorkbook(source=raw.source, sheets={}, sheet_names=raw.sheet_names, locator=raw.locator)
+
+
 def is_unit_workbook(raw: RawWorkbook) -> bool:
     """A workbook with a Settings or an OKRs sheet is a unit (perhaps a broken one); others are data."""
     return any(schema.match_sheet(raw.sheet_names, sheet) for sheet in (schema.SHEET_SETTINGS, schema.SHEET_OKRS))
@@ -125,8 +130,13 @@ def read_all(
     cache: ReadCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     workers: int | None = None,
+    keep_cells: bool = True,
 ) -> Iterator[Outcome]:
-    """Every listed (backend, locator, display name), read, in listing order; progress is told of each."""
+    """Every listed (backend, locator, display name), read, in listing order; progress is told of each.
+
+    Without keep_cells (a rollup, a validation: no cell is planned) each unit comes without its grids, so memory
+    holds the company's parsed rows but not its cells.
+    """
     total = len(locators)
     identities: list[str | None] = []
     for backend, locator, _ in locators:
@@ -179,6 +189,8 @@ def read_all(
                 keep(index, blob)
             if progress:
                 progress(index + 1, total, outcome.unit.source if outcome.unit else outcome.skipped or display)
+            if not keep_cells and outcome.unit is not None:
+                outcome.unit.raw = without_cells(outcome.unit.raw)
             yield outcome
         if cache is not None and pending:
             cache.keep(pending)
