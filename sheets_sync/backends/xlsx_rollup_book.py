@@ -31,7 +31,7 @@ from ..core import bands
 from ..core.model import CellValue
 from ..core.rollup import STATUS_COUNT_KEYS, TONED, ColumnKind, RollupBook, RollupSheet
 from .xlsx import OWNED_PROPERTY
-from .xlsx_rollup import (
+from .xlsx_rollup_layout import (
     FINGERPRINT_PROPERTY,
     FONT,
     LINE_HEIGHT,
