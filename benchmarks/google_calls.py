@@ -1,7 +1,8 @@
 """Benchmark: API calls and time for a 50-unit company on the Google emulator.
 
 Compares okr-sync (batched, ID-bound writes) with a plain gspread script that reads each OKRs
-sheet and updates the computed cells one by one. Run:  python benchmarks/google_calls.py
+sheet and updates the computed cells one by one, and prints the most reads and writes any one
+spreadsheet cost. Run:  python benchmarks/google_calls.py
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from builders import kr, o, unit  # noqa: E402
 from google_emulator import EmulatorServer, GoogleEmulator, Quota, service_account_key  # noqa: E402
+from google_emulator_model import READ_METHODS  # noqa: E402
 
 from sheets_sync.core import schema  # noqa: E402
 from sheets_sync.engine import sync  # noqa: E402
@@ -69,13 +71,23 @@ def calls(emu: GoogleEmulator) -> tuple[int, int]:
     return reads, writes
 
 
+def per_spreadsheet(emu: GoogleEmulator, keys: list[str]) -> tuple[int, int]:
+    """The most reads and the most writes any one spreadsheet cost."""
+    reads = writes = 0
+    for key in keys:
+        log = [m for m, k, _ in emu.call_log if k == key]
+        reads = max(reads, sum(1 for m in log if m in READ_METHODS))
+        writes = max(writes, emu.write_calls(key))
+    return reads, writes
+
+
 def at_quota(reads: int, writes: int) -> str:
     """Shortest wall time Google's per-user quotas (60 reads, 60 writes a minute) allow."""
     minutes = max(reads, writes) / 60
     return f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
 
 
-def ours(emu: GoogleEmulator, keys: list[str], tmp: Path) -> list[tuple[str, int, int, float]]:
+def ours(emu: GoogleEmulator, keys: list[str], tmp: Path) -> list[tuple[str, int, int, float, tuple[int, int]]]:
     config = tmp / "okr-sync.toml"
     config.write_text(
         "".join(f'[[sources]]\ngoogle = "{k}"\n' for k in keys) + '[rollup]\npath = "rollup.xlsx"\n', encoding="utf-8"
@@ -89,7 +101,7 @@ def ours(emu: GoogleEmulator, keys: list[str], tmp: Path) -> list[tuple[str, int
         report = sync(Workspace.from_path(config), AS_OF)
         elapsed = time.perf_counter() - started
         assert not report.failed_units, [u.error for u in report.failed_units]
-        out.append((label, *calls(emu), elapsed))
+        out.append((label, *calls(emu), elapsed, per_spreadsheet(emu, keys)))
     return out
 
 
@@ -147,11 +159,16 @@ def main() -> None:
             keys2 = company(emu2)
             baseline = plain_gspread(emu2, keys2, key2, server2.url)
     print(f"{UNITS} units, 6 KRs and 2 objectives each, Google Sheets API emulator on 127.0.0.1\n")
-    print(f"{'run':<34}{'reads':>7}{'writes':>8}{'time':>9}   at Google's 60/min quotas")
-    for label, reads, writes, elapsed in rows:
-        print(f"{'okr-sync, ' + label:<34}{reads:>7}{writes:>8}{elapsed:>8.2f}s   {at_quota(reads, writes)}")
+    print(f"{'run':<34}{'reads':>7}{'writes':>8}{'per sheet':>11}{'time':>9}   at Google's 60/min quotas")
+    for label, reads, writes, elapsed, (most_r, most_w) in rows:
+        sheet = f"{most_r} r, {most_w} w"
+        print(f"{'okr-sync, ' + label:<34}{reads:>7}{writes:>8}{sheet:>11}{elapsed:>8.2f}s   {at_quota(reads, writes)}")
     reads, writes, elapsed = baseline
-    print(f"{'plain gspread, cell by cell':<34}{reads:>7}{writes:>8}{elapsed:>8.2f}s   {at_quota(reads, writes)}")
+    sheet = f"{reads // UNITS} r, {writes // UNITS} w"
+    print(
+        f"{'plain gspread, cell by cell':<34}{reads:>7}{writes:>8}{sheet:>11}{elapsed:>8.2f}s   "
+        f"{at_quota(reads, writes)}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "load-test-token-0123456789"
+TOKEN = "load-test-token-0123456789abcdef0123456789"
 PATHS = ["/api/status", "/?lang=en"]
 
 

@@ -26,7 +26,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from sheets_sync import operations
 from sheets_sync.core import bands
-from sheets_sync.core.model import Finding, RawWorkbook, column_index
+from sheets_sync.core.messages import coverage_text
+from sheets_sync.core.model import Finding, RawWorkbook, a1, column_index
 from sheets_sync.errors import ConfigError, OkrSyncError, SyncBusy
 from sheets_sync.excel_layout import (
     anchor_grid,
@@ -37,17 +38,48 @@ from sheets_sync.excel_layout import (
     unit_phase,
 )
 
+from . import hygiene
 from .auth import require_token
 from .data import workspace as server_workspace
 
 bp = Blueprint("addin", __name__)
 log = logging.getLogger(__name__)
 
+# Office on the web hosts the task pane in a frame under these sites (Excel, SharePoint, OneDrive,
+# Microsoft 365); desktop Office opens it in a web view, where frame-ancestors does not apply.
+OFFICE_FRAME_ANCESTORS = (
+    "https://*.officeapps.live.com",
+    "https://*.sharepoint.com",
+    "https://onedrive.live.com",
+    "https://*.office.com",
+    "https://*.office365.com",
+    "https://*.microsoft365.com",
+    "https://*.cloud.microsoft",
+)
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """The dashboard's protections, with a frame policy that lets Office host the pane."""
+    ancestors = current_app.config.get("ADDIN_FRAME_ANCESTORS") or OFFICE_FRAME_ANCESTORS
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    # Office.js comes from Microsoft's CDN and sets inline styles of its own.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com https://ajax.aspnetcdn.com; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'self' " + " ".join(ancestors)
+    )
+    if request.path.startswith("/addin/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
 # Shape limits: an OKR workbook is a few hundred rows; these leave a wide margin and bound the work.
 MAX_SHEETS = 20
 MAX_ROWS = 5000
 MAX_COLS = 200
 MAX_CELLS = 400_000
+MAX_TOTAL_CELLS = 1_000_000  # all sheets of one request together, each counted from A1 with its origin
 MAX_TEXT = 32767  # Excel's own limit for one cell
 CONTEXT_TTL = 60.0
 
@@ -75,10 +107,21 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "工作表“{sheet}”：数据网格必须是行的列表，每行是文本、数字、true/false 或 null 的列表；{detail}。",
     ),
     "too_big": (
-        "Sheet '{sheet}' has {rows} rows × {cols} columns; the limit is {max_rows} rows × "
-        "{max_cols} columns ({max_cells} cells in all). Clear unused rows and columns, then try again.",
-        "工作表“{sheet}”有 {rows} 行 × {cols} 列；上限为 {max_rows} 行 × {max_cols} 列"
-        "（共 {max_cells} 个单元格）。请清除未使用的行和列后重试。",
+        "Sheet '{sheet}' reaches row {rows} and column {cols} (counted from A1, with its origin {origin}); "
+        "the limit is {max_rows} rows × {max_cols} columns ({max_cells} cells in all). Clear unused rows and "
+        "columns, then try again.",
+        "工作表“{sheet}”到达第 {rows} 行、第 {cols} 列（从 A1 算起，含起始单元格 {origin}）；上限为 "
+        "{max_rows} 行 × {max_cols} 列（共 {max_cells} 个单元格）。请清除未使用的行和列后重试。",
+    ),
+    "too_big_total": (
+        "The sheets sent reach {cells} cells in all (each counted from A1, with its origin); the limit is "
+        "{max_cells}. Clear unused rows and columns, then try again.",
+        "发送的工作表共到达 {cells} 个单元格（每个都从 A1 算起，含起始单元格）；上限为 {max_cells}。"
+        "请清除未使用的行和列后重试。",
+    ),
+    "too_deep": (
+        "The request body is JSON nested too deeply; send the sheets as lists of rows from the add-in.",
+        "请求内容的 JSON 嵌套层数过多；请通过加载项以行列表的形式发送工作表。",
     ),
     "bad_origin": (
         "'origins' must map sheet names to a top-left cell such as 'B3'; got {value!r} for '{sheet}'.",
@@ -102,9 +145,9 @@ _MESSAGES: dict[str, tuple[str, str]] = {
         "服务器未能完成：{detail}",
     ),
     "internal": (
-        "The server hit an unexpected problem; the server log has the details. Try again, and tell "
-        "the admin if it keeps happening.",
-        "服务器遇到意外问题，详情见服务器日志。请重试；若反复出现请告知管理员。",
+        "The server hit an unexpected problem; the server log has the details under reference {ref}. "
+        "Try again, and tell the admin if it keeps happening.",
+        "服务器遇到意外问题，详情见服务器日志（编号 reference {ref}）。请重试；若反复出现请告知管理员。",
     ),
 }
 
@@ -155,9 +198,23 @@ def addin_index() -> Any:
     return redirect("/addin/taskpane.html")
 
 
+# Every URL of the shipped manifest starts with this; the served manifest names the server it came from.
+MANIFEST_ORIGIN = "https://localhost:8443"
+
+
 @bp.get("/addin/manifest.xml")
 def addin_manifest() -> Any:
-    return send_from_directory(addin_dir(), "manifest.xml", mimetype="application/xml")
+    """The manifest with its URLs on this server's public address (PUBLIC_URL / OKR_SYNC_PUBLIC_URL, else the
+    address it was fetched from over HTTPS), so an admin can give the Microsoft 365 admin center its link."""
+    public = current_app.config.get("PUBLIC_URL") or os.environ.get("OKR_SYNC_PUBLIC_URL")
+    if not public and request.is_secure:
+        public = request.url_root
+    if not public:
+        return send_from_directory(addin_dir(), "manifest.xml", mimetype="application/xml")
+    text = (addin_dir() / "manifest.xml").read_text(encoding="utf-8")
+    response = Response(text.replace(MANIFEST_ORIGIN, str(public).rstrip("/")), mimetype="application/xml")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/addin/assets/<path:name>")
@@ -201,6 +258,8 @@ def read_body() -> dict[str, Any]:
         raise BadRequest(413, "too_large", limit=limit) from None
     try:
         body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadRequest(400, "too_deep") from None
     except (UnicodeDecodeError, ValueError) as exc:
         detail = str(exc).split(":")[0] if str(exc) else type(exc).__name__
         raise BadRequest(400, "bad_json", detail=detail or "empty body") from None
@@ -209,11 +268,13 @@ def read_body() -> dict[str, Any]:
     return body
 
 
-def _check_grid(name: str, grid: Any) -> list[list[Any]]:
+def _extent(name: str, grid: Any, origin: tuple[int, int]) -> int:
+    """Cells the grid spans from A1 once placed at its origin; BadRequest past the limits (nothing allocated)."""
     if not isinstance(grid, list) or not all(isinstance(line, list) for line in grid):
         raise BadRequest(400, "bad_grid", sheet=name, detail="it is not a list of lists")
-    rows = len(grid)
-    cols = max((len(line) for line in grid), default=0)
+    # The origin's offset counts: anchoring pads the grid with blank rows and columns up to it.
+    rows = origin[0] - 1 + len(grid)
+    cols = origin[1] - 1 + max((len(line) for line in grid), default=0)
     if rows > MAX_ROWS or cols > MAX_COLS or rows * cols > MAX_CELLS:
         raise BadRequest(
             400,
@@ -221,10 +282,15 @@ def _check_grid(name: str, grid: Any) -> list[list[Any]]:
             sheet=name,
             rows=rows,
             cols=cols,
+            origin=a1(*origin),
             max_rows=MAX_ROWS,
             max_cols=MAX_COLS,
             max_cells=MAX_CELLS,
         )
+    return rows * cols
+
+
+def _check_grid(name: str, grid: list[list[Any]]) -> list[list[Any]]:
     for r, line in enumerate(grid, start=1):
         for c, value in enumerate(line, start=1):
             bad = None
@@ -245,12 +311,21 @@ def _origin(name: str, value: Any) -> tuple[int, int]:
     """Top-left (row, col) of a grid, from 'B3' or 'Sheet1!B3:K20' (the used range's address)."""
     if value is None:
         return 1, 1
-    text = str(value).rsplit("!", 1)[-1].split(":", 1)[0].replace("$", "").strip().upper()
+    if not isinstance(value, str) or len(value) > 300:
+        raise BadRequest(400, "bad_origin", sheet=name, value=_short(value))
+    text = value.rsplit("!", 1)[-1].split(":", 1)[0].replace("$", "").strip().upper()
     letters = "".join(ch for ch in text if ch.isalpha())
     digits = text[len(letters) :]
-    if not isinstance(value, str) or not letters or not digits.isdigit() or len(letters) > 3:
-        raise BadRequest(400, "bad_origin", sheet=name, value=value)
+    ascii_cell = (letters + digits).isascii() and bool(letters) and digits.isdigit()
+    if not ascii_cell or len(letters) > 3 or len(digits) > 12 or int(digits) < 1:
+        raise BadRequest(400, "bad_origin", sheet=name, value=_short(value))
     return int(digits), column_index(letters)
+
+
+def _short(value: Any) -> str:
+    """A value as echoed in a message: at most 40 characters of it."""
+    text = value if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def parse_workbook(body: dict[str, Any]) -> tuple[RawWorkbook, dt.date | None]:
@@ -263,14 +338,16 @@ def parse_workbook(body: dict[str, Any]) -> tuple[RawWorkbook, dt.date | None]:
         raise BadRequest(400, "bad_field", field="source", what="a workbook name", what_zh="工作簿名称")
     origins = body.get("origins") or {}
     if not isinstance(origins, dict):
-        raise BadRequest(400, "bad_origin", sheet="*", value=origins)
+        raise BadRequest(400, "bad_origin", sheet="*", value=_short(origins))
     names = body.get("sheet_names") or list(sheets)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest(400, "bad_field", field="sheet_names", what="a list of names", what_zh="名称列表")
-    grids = {}
-    for name, grid in sheets.items():
-        row, col = _origin(name, origins.get(name))
-        grids[name] = anchor_grid(_check_grid(name, grid), row, col)
+    # Every sheet's extent is checked before any grid is padded to its origin.
+    placed = {name: _origin(name, origins.get(name)) for name in sheets}
+    total = sum(_extent(name, grid, placed[name]) for name, grid in sheets.items())
+    if total > MAX_TOTAL_CELLS:
+        raise BadRequest(400, "too_big_total", cells=total, max_cells=MAX_TOTAL_CELLS)
+    grids = {name: anchor_grid(_check_grid(name, grid), *placed[name]) for name, grid in sheets.items()}
     as_of = None
     if body.get("as_of"):
         try:
@@ -350,6 +427,9 @@ def run_workbook(body: dict[str, Any], mode: str) -> dict[str, Any]:
         **report.to_json(with_changes=False),
         "mode": mode,
         "fill": score_fill,
+        # How much of the score is measured, worded once (core/messages.py) in the workbook's language.
+        "coverage_text": coverage_text(report.coverage.measured, report.coverage.total, report.language)
+        if report.coverage else None,
         "objectives": summarize(raw, written, ended),
         "findings": [_finding_json(f) for f in report.findings],
         "updates": [p.as_dict() for p in plans],
@@ -367,8 +447,7 @@ def _api(mode: str) -> Response:
     except OkrSyncError as exc:
         return _error(422, "failed", detail=str(exc))
     except Exception:
-        log.exception("add-in %s failed", mode)
-        return _error(500, "internal")
+        return _error(500, "internal", ref=hygiene.log_unexpected(f"add-in {mode}"))
 
 
 @bp.post("/addin/api/score")
@@ -411,8 +490,7 @@ def api_rollup() -> Response:
     except OkrSyncError as exc:
         return _error(422, "failed", detail=str(exc))
     except Exception:
-        log.exception("add-in rollup failed")
-        return _error(500, "internal")
+        return _error(500, "internal", ref=hygiene.log_unexpected("add-in rollup"))
     if report.rollup is None:
         return _error(503, "no_workspace")
     return jsonify(

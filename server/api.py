@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -10,6 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from sheets_sync import operations
+from sheets_sync.errors import UnknownCycle
 
 from . import data
 from .auth import require_token
@@ -28,12 +30,12 @@ def _no_store(response: Any) -> Any:
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-SYNC_KEYS = {"as_of", "dry_run"}
+SYNC_KEYS = {"as_of", "dry_run", "cycle"}
 
 
 def _sync_options() -> tuple[dt.date | None, bool]:
     """Read and check the optional {"as_of": "YYYY-MM-DD", "dry_run": bool} body."""
-    too_big = f"The body is larger than {MAX_SYNC_BODY // 1024} KB; send at most as_of and dry_run."
+    too_big = f"The body is larger than {MAX_SYNC_BODY // 1024} KB; send at most as_of, dry_run and cycle."
     if (request.content_length or 0) > MAX_SYNC_BODY:
         abort(413, description=too_big)
     raw = request.get_data(cache=True)  # chunked bodies stop at the app-wide MAX_CONTENT_LENGTH
@@ -43,6 +45,8 @@ def _sync_options() -> tuple[dt.date | None, bool]:
         return None, False
     try:
         body = json.loads(raw)
+    except RecursionError:
+        abort(400, description='The body is JSON nested too deeply; send e.g. {"as_of": "2026-11-01"}.')
     except (ValueError, UnicodeDecodeError) as exc:
         abort(
             400,
@@ -53,7 +57,7 @@ def _sync_options() -> tuple[dt.date | None, bool]:
         abort(400, description='The body must be a JSON object like {"as_of": "2026-11-01"}.')
     unknown = sorted(set(body) - SYNC_KEYS)
     if unknown:
-        abort(400, description=f"Unknown field {unknown[0]!r}; the fields are as_of and dry_run.")
+        abort(400, description=f"Unknown field {unknown[0]!r}; the fields are as_of, dry_run and cycle.")
     as_of = None
     if body.get("as_of") is not None:
         text = body["as_of"]
@@ -69,11 +73,27 @@ def _sync_options() -> tuple[dt.date | None, bool]:
     return as_of, dry_run
 
 
+def _sync_cycle() -> str | None:
+    """The optional "cycle" of the sync body (already checked to be JSON by _sync_options)."""
+    raw = request.get_data(cache=True)
+    cycle = json.loads(raw).get("cycle") if raw.strip() else None
+    if cycle is not None and (not isinstance(cycle, str) or not re.fullmatch(r"[\w .-]{1,24}", cycle)):
+        abort(400, description="cycle must be a cycle name like 2026-Q4.")
+    return cycle
+
+
 @bp.post("/api/sync")
 @require_token
 def sync() -> Any:
     as_of, dry_run = _sync_options()
-    report = operations.sync(data.workspace(), as_of=as_of, dry_run=dry_run, trigger="api")
+    cycle = _sync_cycle()
+    workspace = dataclasses.replace(data.workspace(), cycle=cycle) if cycle else data.workspace()
+    try:
+        report = operations.sync(workspace, as_of=as_of, dry_run=dry_run, trigger="api")
+    except UnknownCycle as exc:
+        if not cycle:
+            raise  # the server's own --cycle: its configuration, not this request
+        abort(400, description=str(exc))
     if not dry_run:
         data.invalidate()
     body = report.to_json()

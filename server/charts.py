@@ -83,3 +83,35 @@ def sparkline(points: list[tuple[str, float | None]], title: str) -> Markup:
             )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def cycle_chart(points: list[tuple[str, float | None, bool]], title: str) -> Markup:
+    """One column per cycle (cycle, score, final): a unit's trend across quarters; open cycles drawn lighter."""
+    width, height, top, bottom = 220, 104, 18, 18
+    plot = height - top - bottom
+    n = max(len(points), 1)
+    slot = width / n
+    parts = [
+        f'<svg class="chart cycles" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for mark in (bands.GRADE_YELLOW, bands.GRADE_GREEN):
+        y = top + plot * (1 - mark)
+        parts.append(f'<line class="grid" x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>')
+    for i, (cycle, score, final) in enumerate(points):
+        h = plot * max(0.0, min(score or 0.0, 1.0))
+        x = i * slot + slot * 0.2
+        kind = "final" if final else "open"
+        parts.append(
+            f'<g class="col b-{band(score)} {kind}"><title>{escape(cycle)}: {fmt(score)}'
+            f'{" (final)" if final else ""}</title>'
+            f'<rect x="{x:.1f}" y="{top + plot - max(h, 2):.1f}" width="{slot * 0.6:.1f}" '
+            f'height="{max(h, 2):.1f}" rx="2"/>'
+            f'<text class="value" x="{i * slot + slot / 2:.1f}" y="{top + plot - max(h, 2) - 3:.1f}" '
+            f'text-anchor="middle">{fmt(score)}</text>'
+            f'<text class="tick" x="{i * slot + slot / 2:.1f}" y="{height - 5}" text-anchor="middle">'
+            f"{escape(cycle)}</text></g>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -24,11 +24,13 @@ from flask import (
 
 from sheets_sync import operations
 from sheets_sync.core import bands
+from sheets_sync.core.messages import coverage_text
 from sheets_sync.errors import SyncBusy
 
 from . import charts, data
-from .auth import token_ok
+from .auth import bearer_ok, checked_token
 from .i18n import level_label, pick_lang, status_key, status_label, t
+from .sessions import SessionStore
 
 bp = Blueprint("dashboard", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,10 +56,14 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _sessions() -> SessionStore:
+    return current_app.extensions["okr_sync"]["sessions"]  # type: ignore[no-any-return]
+
+
 def _session_ok() -> bool:
-    """The session carries the digest of a token that is still configured."""
+    """The session is one this process started and has not ended, for a token that is still configured."""
     held = session.get("auth")
-    if not isinstance(held, str):
+    if not isinstance(held, str) or not _sessions().valid(session.get("sid"), held):
         return False
     ok = False
     for token in current_app.config.get("TOKENS") or []:
@@ -66,12 +72,18 @@ def _session_ok() -> bool:
 
 
 def _bearer_ok() -> bool | None:
-    """True/False for a Bearer header, None when there is none."""
-    header = request.headers.get("Authorization", "")
-    if not header:
-        return None
-    scheme, _, presented = header.partition(" ")
-    return scheme.lower() == "bearer" and bool(presented) and token_ok(presented.strip())
+    """True/False for an Authorization header, None when there is none."""
+    return bearer_ok()
+
+
+# Query parameters a sign-in may carry back to the page asked for; anything else (a token!) is dropped.
+_NEXT_PARAMS = ("lang",)
+
+
+def _return_path() -> str:
+    """The page asked for, with only harmless query parameters, for /login?next=."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k in _NEXT_PARAMS and len(v) <= 10]
+    return request.path + ("?" + urlencode(kept) if kept else "")
 
 
 def login_required(view: F) -> F:
@@ -83,7 +95,7 @@ def login_required(view: F) -> F:
         if bearer is False:
             abort(401, description="That token is not valid.")
         if not bearer and not _session_ok():
-            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("dashboard.login", next=_return_path()))
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
@@ -116,20 +128,25 @@ def login() -> Any:
     lang = pick_lang()
     error = None
     if request.method == "POST":
+        _check_csrf()  # a cross-site post has no form token of ours
         token = request.form.get("token", "").strip()
-        if token and len(token) <= 512 and token_ok(token):
+        if token and checked_token(token):
             session.clear()
-            session["auth"] = _digest(token)
+            digest = _digest(token)
+            session["sid"] = _sessions().start(digest)
+            session["auth"] = digest
             session["lang"] = lang
             session.permanent = False
             return redirect(_safe_next(request.args.get("next")))
         error = t("bad_token", lang)
     status = 401 if error else 200
-    return render_template("login.html", lang=lang, t=t, error=error), status
+    return render_template("login.html", lang=lang, t=t, error=error, csrf=_csrf()), status
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    _check_csrf()
+    _sessions().end(session.get("sid"))
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -206,7 +223,21 @@ def index() -> Any:
     ws = data.workspace()
     view = data.view()
     units = _unit_order(view.units)
-    trends = operations.trends(ws)
+    shown = view.snapshot.get("cycle") or {}
+    cycle = shown.get("name") if isinstance(shown, dict) else None
+    span = (cycle, shown.get("start"), shown.get("end")) if cycle else None
+    trends = operations.trends(ws, cycle=span)
+    closed = operations.closed_cycles(ws)
+    cycles = [c for c in view.snapshot.get("cycles") or [] if isinstance(c, dict) and c.get("name")]
+    per_cycle = operations.cycle_scores(ws)
+    order = [c["name"] for c in cycles] + sorted(set(per_cycle) - {c["name"] for c in cycles})
+    cycle_charts = {
+        u.get("unit"): charts.cycle_chart(
+            [(name, *per_cycle[name][u.get("unit") or ""]) for name in order
+             if (u.get("unit") or "") in per_cycle.get(name, {})],
+            f"{u.get('unit')} {t('cycle_trend', lang)}")
+        for u in units
+    }
     last = operations.log(ws, limit=1)
     findings = sorted(
         view.snapshot.get("findings", []),
@@ -235,12 +266,19 @@ def index() -> Any:
         units=units,
         company=company,
         company_score=view.snapshot.get("company_score"),
+        company_coverage=view.snapshot.get("coverage"),
+        measured=lambda c: coverage_text(c["measured"], c["total"], "zh" if lang == "zh" else "en"),
         company_tone=company["tone"] if company else charts.band(view.snapshot.get("company_score")),
         legend=t("bands", lang, green=f"{bands.GRADE_GREEN:.1f}", yellow=f"{bands.GRADE_YELLOW:.1f}",
                  below_green=f"{bands.GRADE_GREEN - 0.01:.2f}"),
         bars=bars,
         sparks=sparks,
         trends=trends,
+        cycle=cycle,
+        cycles=cycles,
+        closed=closed,
+        cycle_charts=cycle_charts,
+        multi_cycle=len(order) > 1,
         tree=_tree(view.records("Alignment")),
         deps=deps,
         findings=findings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -10,17 +11,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
+from flask import abort, current_app, has_request_context, request
 
 from sheets_sync import operations
 from sheets_sync.core import bands
 from sheets_sync.core.rollup import ROLLUP_SHEETS
 from sheets_sync.core.schema import HISTORY_HEADERS, HISTORY_KEYS, SHEET_HISTORY, match_sheet, normalize
 from sheets_sync.core.values import SERIAL_EPOCH, clean_float
-from sheets_sync.errors import ConfigError
+from sheets_sync.errors import ConfigError, UnknownCycle
 from sheets_sync.locking import LockHolder, current_holder
 from sheets_sync.operations import RunRecord
-from sheets_sync.operations.undo import backend_for
+from sheets_sync.operations.workbooks import backend_for
 from sheets_sync.runlog.codec import json_safe
 from sheets_sync.workspace import Workspace
 
@@ -30,6 +31,7 @@ _cache_lock = threading.Lock()
 _preview_lock = threading.Lock()
 
 # A global ID: unit code, one slash, local ID. No path separators, dots-only parts or controls.
+_CYCLE = re.compile(r"^[\w .-]{1,24}$")
 _GLOBAL_ID = re.compile(r"^(?P<unit>[\w-]{1,40})/(?P<local>(?:O|KR)\d{1,4}(?:\.\d{1,4})?)$", re.IGNORECASE)
 
 
@@ -114,7 +116,7 @@ def workspace() -> Workspace:
             path = current_app.config.get("WORKSPACE")
             if not path:
                 raise ConfigError("the server has no workspace: start it with `okr-sync serve okr-sync.toml`")
-            ext["workspace"] = Workspace.from_path(path)
+            ext["workspace"] = Workspace.from_path(path, cycle=current_app.config.get("CYCLE"))
         return ext["workspace"]  # type: ignore[no-any-return]
 
 
@@ -122,26 +124,48 @@ def invalidate() -> None:
     """Forget cached previews after a real sync."""
     ext = current_app.extensions["okr_sync"]
     with _cache_lock:
-        ext.pop("preview", None)
+        for key in [k for k in ext if str(k).startswith("preview")]:
+            ext.pop(key, None)
 
 
-def view() -> View:
-    """The newest recorded sync's report (parsed once per run), else a dry run cached a minute."""
+def requested_cycle() -> str | None:
+    """The cycle a request asks for (`?cycle=2026-Q3`), canonical; None for the newest synced one."""
+    text = request.args.get("cycle") if has_request_context() else None
+    if not text:
+        return None
+    if not _CYCLE.fullmatch(text):
+        abort(400, description="cycle must be a cycle name like 2026-Q4.")
+    from sheets_sync.core.cycle_model import cycle_name
+
+    return cycle_name(text)
+
+
+def view(cycle: str | None = None) -> View:
+    """The newest recorded sync's report (of a cycle: the request's `?cycle=`), else a dry run cached a minute."""
     ws = workspace()
+    asked = None if cycle else requested_cycle()
+    cycle = cycle or asked or ws.cycle
     ext = current_app.extensions["okr_sync"]
-    latest = operations.latest_report(ws)
+    latest = operations.latest_report(ws, operations.cycle_span(ws, cycle)) if cycle else operations.latest_report(ws)
     if latest is not None:
         run, report = latest
         return View(run, report)
+    key = f"preview:{cycle or ''}"
     # One preview at a time: a crowd of first visitors must not start a crowd of dry runs.
     with _preview_lock:
         with _cache_lock:
-            hit = ext.get("preview")
+            hit = ext.get(key)
             if hit and time.monotonic() - hit[0] < PREVIEW_TTL:
                 return View(None, hit[1], preview=True)
-        snap = operations.preview(ws).to_json(with_changes=False, with_rollup=True)
+        target = dataclasses.replace(ws, cycle=cycle) if cycle else ws
+        try:
+            snap = operations.preview(target).to_json(with_changes=False, with_rollup=True)
+        except UnknownCycle as exc:
+            if not asked:
+                raise  # the server's own --cycle: its configuration, not this request
+            abort(404, description=str(exc))
         with _cache_lock:
-            ext["preview"] = (time.monotonic(), snap)
+            ext[key] = (time.monotonic(), snap)
     return View(None, snap, preview=True)
 
 

@@ -15,23 +15,25 @@ from sheets_sync.errors import ConfigError
 from sheets_sync.workspace import Workspace
 
 from . import create_app
+from .auth import MAKE_TOKEN, check_tokens
 
 log = logging.getLogger("okr_sync.serve")
 SHUTDOWN_WAIT = 600.0  # seconds a running sync gets to finish after SIGTERM
 
 
-def build_app(config_path: str | Path, every: str | None = None, tokens: list[str] | None = None) -> Flask:
+def build_app(config_path: str | Path, every: str | None = None, tokens: list[str] | None = None,
+              cycle: str | None = None) -> Flask:
     """The app for a config, refusing to start without a token or with a broken workspace."""
     Workspace.from_path(config_path)  # a broken config stops here with its own message
-    extra: dict[str, Any] = {"WORKSPACE": str(config_path)}
+    extra: dict[str, Any] = {"WORKSPACE": str(config_path), "CYCLE": cycle}
     app = create_app(extra)
     if tokens:
+        check_tokens(tokens, "the tokens given to serve")
         app.config["TOKENS"] = list(dict.fromkeys([*tokens, *app.config["TOKENS"]]))
     if not app.config["TOKENS"]:
         raise ConfigError(
             f'{config_path}: no access token. Add [server] tokens = ["<a long random string>"] '
-            "to okr-sync.toml or set OKR_SYNC_TOKENS; `python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))'` makes one."
+            f"to okr-sync.toml or set OKR_SYNC_TOKENS; make one with: {MAKE_TOKEN}"
         )
     if every:
         from .scheduler import parse_every
@@ -50,6 +52,7 @@ def serve(
     *,
     threads: int = 16,
     ready: threading.Event | None = None,
+    cycle: str | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; a sync in progress (API or schedule) finishes first."""
     import waitress
@@ -58,14 +61,15 @@ def serve(
 
     from .scheduler import ensure_logging
 
-    app = build_app(config_path, every, tokens)
+    app = build_app(config_path, every, tokens, cycle)
     ensure_logging()
     workspace = app.extensions["okr_sync"]["workspace"]
     scheduler = thread = None
-    if every:
+    notify_conf = workspace.config.get("notify") if isinstance(workspace.config.get("notify"), dict) else {}
+    if every or notify_conf.get("remind") or notify_conf.get("digest"):
         from .scheduler import start_background
 
-        scheduler, thread = start_background(config_path, every)
+        scheduler, thread = start_background(config_path, every, cycle)
         app.extensions["okr_sync"]["scheduler"] = scheduler
     server = waitress.create_server(app, host=host, port=port, threads=threads, ident="okr-sync")
     stopping = threading.Event()

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ConfigError, OkrSyncError
+from .cli_common import _guarded, as_of_option, json_option
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .report import SyncReport
 
-F = TypeVar("F", bound=Callable[..., Any])
 # The demo company's cycle is 2026-Q4; scoring it mid-cycle keeps its statuses meaningful in any year.
 DEMO_AS_OF = dt.date(2026, 11, 15)
 EXIT_CODES = """\b
@@ -30,49 +27,9 @@ Exit codes: 0 clean · 1 validation errors found · 2 a unit could not be read o
 written, or bad input · 3 another sync is running."""
 
 
-def _guarded(command: F) -> F:
-    """Turn every OkrSyncError into one clear line and its exit code; never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OkrSyncError as exc:
-            click.secho(f"okr-sync: {exc}", fg="red", err=True)
-            sys.exit(exc.exit_code)
-        except BrokenPipeError:
-            # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
-            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-            sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("okr-sync: interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:
-            if os.environ.get("OKR_SYNC_DEBUG"):
-                raise
-            from . import errorlog
-
-            where = errorlog.record(exc, "unexpected error in okr-sync")
-            click.secho(f"okr-sync: something went wrong ({exc.__class__.__name__}); the details are in {where} "
-                        "— please report them.", fg="red", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date; use YYYY-MM-DD, e.g. 2026-11-15") from None
-
-
-as_of_option = click.option(
-    "--as-of", callback=_parse_date, metavar="DATE",
-    help="Score as on this day (YYYY-MM-DD) instead of today.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON report for scripts.")
+cycle_option = click.option(
+    "--cycle", metavar="CYCLE",
+    help="Work on this cycle, e.g. 2026-Q4 (default: the one whose dates hold the as-of day).")
 
 
 @click.group(epilog=EXIT_CODES)
@@ -109,9 +66,15 @@ def _summary(report: SyncReport, ending: str | None = None) -> None:
     warnings = report.warning_count
     score = report.company_score
     coverage = report.coverage
-    measured = f" ({coverage.measured} of {coverage.total} key results measured)" if coverage else ""
+    from .core.messages import coverage_text
+
+    measured = f" ({coverage_text(coverage.measured, coverage.total, 'en')})" if coverage else ""
     for note in report.notes:
         click.secho(f"NOTE    {note}", fg="yellow")
+    if report.cycle is not None and len(report.cycles) > 1:
+        others = ", ".join(c.name for c in report.cycles if c.name != report.cycle.name)
+        click.echo(f"cycle {report.cycle.name}" + (" (closed)" if report.cycle_closed else "")
+                   + f" · set aside: {others} (--cycle works on another)")
     # A dry run or a validation writes nothing: its last line says so instead of "0 cell(s) written".
     written = "" if ending else f"{report.cells_written} cell(s) written · "
     click.echo(
@@ -156,28 +119,41 @@ def demo(folder: Path, as_of: dt.date | None) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise ConfigError(f"{folder}: the folder is not empty; give a new or empty folder for the demo.")
     paths = demo_company.write_demo_company(folder)
+    config = demo_company.write_demo_config(folder)
+    previous = demo_company.PREVIOUS_CYCLE
+    demo_company.write_previous_cycle(folder)
     click.echo(f"Wrote a demo company of {len(paths)} unit workbooks into {folder}/:")
     for path in paths:
         click.echo(f"  {path.name}")
+    click.echo(f"  {config.name} (its people list is the People sheet of co.xlsx)")
+    click.echo(f"and its previous quarter, {previous}, into {folder}/{previous}/ (closed: final grades)")
+    # The previous quarter is closed first, so the dashboard shows a trend across cycles.
+    closing = operations.close_cycle(Workspace.from_path(folder, cycle=previous), as_of or DEMO_AS_OF)
     report = operations.sync(Workspace.from_path(folder), as_of=as_of or DEMO_AS_OF)
     _print_findings(report)
     _summary(report)
     click.echo("")
     click.echo("Where to look:")
     click.echo(f"  • Scores, status and checks were written into each unit's OKRs sheet, e.g. {paths[0]}")
-    sheets = ", ".join(s.name for s in report.rollup.sheets) if report.rollup else ""
+    sheets = ", ".join(report.rollup.sheet_names) if report.rollup else ""
     click.echo(f"  • The company view: {report.rollup_location} ({sheets})")
+    click.echo(f"  • Last quarter's final grades: {closing.rollup_location}, and a Retrospective sheet in each "
+               f"workbook of {folder}/{previous}/ (docs/cycles.md: the quarterly rhythm)")
     click.echo(f"  • The deliberate mistake: {demo_company.DEMO_MISTAKE}")
     # The same day as the demo's own sync, so the follow-up shows the same statuses.
     click.echo(f"  • Fix it, then run:  okr-sync sync {folder} --as-of {report.as_of.isoformat()}")
+    week_later = report.as_of + dt.timedelta(days=7)
+    click.echo(f"  • A week without check-ins:  okr-sync remind {folder} --as-of {week_later.isoformat()} --dry-run")
+    click.echo(f"  • The leaders' digest:  okr-sync digest {folder} --as-of {report.as_of.isoformat()} --dry-run")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @as_of_option
+@cycle_option
 @json_option
 @_guarded
-def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> None:
+def validate(paths: tuple[Path, ...], as_of: dt.date | None, cycle: str | None, as_json: bool) -> None:
     """Check workbooks, folders or an okr-sync.toml and print every finding; writes nothing.
 
     A lone workbook is checked against the other workbooks of its folder, so
@@ -188,7 +164,7 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
     """
     from . import operations
 
-    report = operations.validate(list(paths), as_of)
+    report = operations.validate(list(paths), as_of, cycle)
     _emit(report, as_json, ending="nothing written")
     sys.exit(report.exit_code)
 
@@ -196,12 +172,15 @@ def validate(paths: tuple[Path, ...], as_of: dt.date | None, as_json: bool) -> N
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rollup", "rollup", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the company rollup (default PATH/okr-rollup.xlsx).")
+              help="Where to write the company rollup (default PATH/okr-rollup.xlsx; okr-rollup-CYCLE.xlsx "
+                   "once PATH holds several cycles).")
 @as_of_option
+@cycle_option
 @click.option("--dry-run", is_flag=True, help="Print each cell that would change (old → new); write nothing.")
 @json_option
 @_guarded
-def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, as_json: bool) -> None:
+def sync(path: Path, rollup: Path | None, as_of: dt.date | None, cycle: str | None, dry_run: bool,
+         as_json: bool) -> None:
     """Validate, score, write back into every unit workbook and write the company rollup.
 
     PATH is a folder of unit workbooks, one workbook, or an okr-sync.toml config.
@@ -214,13 +193,14 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
     from . import operations
     from .workspace import Workspace
 
-    report = operations.sync(Workspace.from_path(path, rollup), as_of=as_of, dry_run=dry_run)
+    report = operations.sync(Workspace.from_path(path, rollup, cycle=cycle), as_of=as_of, dry_run=dry_run)
     run_id = report.run_id
     ending = None
     if dry_run and not as_json:
         for unit in report.units:
             for change in unit.changes.updates:
-                what = f" ({change.row_id or change.row} {change.column})" if change.column else ""
+                what = f" ({change.row_id} {change.column})" if change.row_id and change.column else \
+                    f" ({change.column})" if change.column else ""
                 click.echo(f"{unit.source} › {change.sheet} › {change.a1}{what}: "
                            f"{_show(change.old)} → {_show(change.new)}")
             for owned in unit.changes.appends:
@@ -228,7 +208,7 @@ def sync(path: Path, rollup: Path | None, as_of: dt.date | None, dry_run: bool, 
                     click.echo(f"{unit.source} › {owned.name}: +{_count(len(owned.rows), 'row')}")
         ending = _would_write(report)
     _emit(report, as_json, ending=ending)
-    if run_id is not None and not as_json:
+    if run_id is not None and not as_json and not report.cycle_closed:
         click.echo(f"run {run_id} recorded; undo it with: okr-sync undo {run_id} {path}")
     sys.exit(report.exit_code)
 
@@ -258,11 +238,12 @@ def _show(value: object) -> str:
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The rollup workbook to write.")
+              help="The rollup workbook to write ({cycle} in the name is replaced by the cycle).")
 @as_of_option
+@cycle_option
 @json_option
 @_guarded
-def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> None:
+def rollup(path: Path, output: Path, as_of: dt.date | None, cycle: str | None, as_json: bool) -> None:
     """Consolidate every unit under PATH into one company workbook; unit workbooks are not touched.
 
     \b
@@ -271,7 +252,7 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
     from . import operations
     from .workspace import Workspace
 
-    workspace = Workspace.from_path(path, output)
+    workspace = Workspace.from_path(path, output, cycle=cycle)
     if sys.stderr.isatty() and not as_json:
         with click.progressbar(length=1, label="Reading units", file=sys.stderr) as bar:
 
@@ -298,18 +279,33 @@ def rollup(path: Path, output: Path, as_of: dt.date | None, as_json: bool) -> No
 @click.option("--google", is_flag=True, help="Create a Google spreadsheet instead of a file.")
 @click.option("--share", multiple=True, metavar="EMAIL", help="With --google: share with this person.")
 @click.option("--credentials", type=click.Path(dir_okay=False), help="With --google: key file.")
+@click.option("--sharepoint", "sharepoint", metavar="URL",
+              help="Create the workbook in this SharePoint/OneDrive folder (or as this .xlsx link).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml",
+              show_default=True, help="With --sharepoint: the okr-sync.toml holding [microsoft].")
 @_guarded
 def new(target: str | None, level: str, code: str, parent: str | None, name: str | None, owner: str | None,
-        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None) -> None:
-    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet.
+        lang: str, cycle: str | None, google: bool, share: tuple[str, ...], credentials: str | None,
+        sharepoint: str | None, config: Path) -> None:
+    """Write a ready-to-fill OKR workbook (TARGET.xlsx) or, with --google, a spreadsheet, or with
+    --sharepoint, a workbook in SharePoint/OneDrive.
 
     \b
     Examples:  okr-sync new --level team --code MKT-SEO --parent MKT mkt-seo.xlsx
                okr-sync new --level department --code SALES --parent CO --lang zh sales.xlsx
                okr-sync new --google --level team --code OPS --parent CO --share lee@example.com
+               okr-sync new --sharepoint "https://contoso.sharepoint.com/sites/HR/Shared Documents/OKRs" \\
+                   --level team --code HR-TA --parent HR
     """
     options: dict[str, Any] = dict(level=level, code=code, parent=parent, name=name, owner=owner,
                                    lang=lang, cycle=cycle)
+    if sharepoint:
+        from .backends.microsoft import create_workbook
+
+        settings, home = _microsoft_settings(config)
+        url = create_workbook(sharepoint, settings, home, **options)
+        click.echo(f"Created {url}")
+        return
     if google:
         from .backends.google import create_spreadsheet
 
@@ -351,8 +347,9 @@ def templates_build(folder: Path, check: bool) -> None:
 
 @cli.command()
 @click.argument("args", nargs=-1, metavar="[RUN] [PATH]")
+@click.option("--cycle", metavar="CYCLE", help="Undo the newest run of this cycle (default: the newest run).")
 @_guarded
-def undo(args: tuple[str, ...]) -> None:
+def undo(args: tuple[str, ...], cycle: str | None) -> None:
     """Put back the cells a run wrote (default: the last run), unless a person has changed them since.
 
     PATH (default: the current folder) is the folder or okr-sync.toml the run synced.
@@ -370,16 +367,18 @@ def undo(args: tuple[str, ...]) -> None:
         run_id = int(rest.pop(0))
     if len(rest) > 1:
         raise ConfigError("give at most a run number and one PATH, e.g. okr-sync undo 12 okrs/")
-    result = operations.undo(Workspace.from_path(Path(rest[0]) if rest else Path(".")), run_id)
+    workspace = Workspace.from_path(Path(rest[0]) if rest else Path("."))
+    result = operations.undo(workspace, run_id, cycle=operations.cycle_span(workspace, cycle))
     click.echo(str(result))
 
 
 @cli.command(name="log")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--cycle", metavar="CYCLE", help="Only the runs of this cycle (default: every run).")
 @json_option
 @_guarded
-def log_command(path: Path, limit: int, as_json: bool) -> None:
+def log_command(path: Path, limit: int, cycle: str | None, as_json: bool) -> None:
     """List recent sync runs: when, who started them, what they wrote and found.
 
     \b
@@ -388,7 +387,8 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
     from . import operations
     from .workspace import Workspace
 
-    runs = operations.log(Workspace.from_path(path), limit=limit)
+    workspace = Workspace.from_path(path)
+    runs = operations.log(workspace, limit=limit, cycle=operations.cycle_span(workspace, cycle))
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in runs], ensure_ascii=False, indent=2))
         return
@@ -396,6 +396,65 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
         click.echo("no runs yet")
     for run in runs:
         click.echo(str(run))
+    from .operations.notify import pending_failures
+
+    for failed in pending_failures(Workspace.from_path(path)):
+        click.secho(f"NOT SENT {failed['kind']} {failed['period']} to {failed['recipient']} after "
+                    f"{failed['attempts']} attempt(s): {failed['error']} — retried on the next run", fg="red")
+
+
+@cli.command(name="close-cycle")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--cycle", metavar="CYCLE",
+              help="The cycle to close (default: the newest open cycle that has ended, else the current one).")
+@click.option("--reopen", is_flag=True, help="Open a closed cycle again (default: the newest closed one).")
+@as_of_option
+@json_option
+@_guarded
+def close_cycle(path: Path, cycle: str | None, reopen: bool, as_of: dt.date | None, as_json: bool) -> None:
+    """Grade a cycle as of its end, write a Retrospective sheet into each unit and freeze it.
+
+    Later syncs of a closed cycle write nothing and say so; --reopen undoes that.
+
+    \b
+    Examples:  okr-sync close-cycle okrs/
+               okr-sync close-cycle --cycle 2026-Q4 okrs/
+               okr-sync close-cycle --reopen --cycle 2026-Q4 okrs/
+    """
+    from . import operations
+    from .workspace import Workspace
+
+    workspace = Workspace.from_path(path, cycle=cycle)
+    if reopen:
+        message = operations.reopen_cycle(workspace)
+        click.echo(json.dumps({"kind": "reopen", "message": message}) if as_json else message)
+        return
+    report = operations.close_cycle(workspace, as_of)
+    _emit(report, as_json)
+    sys.exit(report.exit_code if report.exit_code == 2 else 0)
+
+
+@cli.command(name="new-cycle")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--from", "source", required=True, metavar="CYCLE", help="The cycle to carry from, e.g. 2026-Q4.")
+@click.option("--to", "target", required=True, metavar="CYCLE", help="The new cycle, e.g. 2027-Q1.")
+@click.option("--share", multiple=True, metavar="EMAIL", help="Google: share each new spreadsheet with this person.")
+@json_option
+@_guarded
+def new_cycle(path: Path, source: str, target: str, share: tuple[str, ...], as_json: bool) -> None:
+    """Write each unit's workbook for the next cycle, carrying over the rows marked in its Carry over column.
+
+    New workbooks go beside the old ones (hr.xlsx -> hr-2027-Q1.xlsx); a Google unit gets a new spreadsheet.
+    Nothing is ever overwritten.
+
+    \b
+    Example:  okr-sync new-cycle --from 2026-Q4 --to 2027-Q1 okrs/
+    """
+    from . import operations
+    from .workspace import Workspace
+
+    result = operations.new_cycle(Workspace.from_path(path), source, target, share=share)
+    click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2) if as_json else str(result))
 
 
 @cli.command()
@@ -405,12 +464,15 @@ def log_command(path: Path, limit: int, as_json: bool) -> None:
 @click.option("--every", metavar="INTERVAL", help="Also sync on a schedule inside the server, e.g. 30m.")
 @click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate: serve HTTPS (the add-in).")
 @click.option("--key", type=click.Path(path_type=Path), help="PEM private key of --cert.")
+@click.option("--cycle", metavar="CYCLE",
+              help="Pin the cycle the dashboard opens on and the API and --every sync (default: by date).")
 @_guarded
-def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None) -> None:
+def serve(config: Path, host: str, port: int | None, every: str | None, cert: Path | None, key: Path | None,
+          cycle: str | None) -> None:
     """Serve the dashboard, the JSON API and the Excel add-in (waitress; HTTPS with --cert and --key).
 
     \b
-    Example:  OKR_SYNC_TOKENS=s3cret okr-sync serve okr-sync.toml --every 30m
+    Example:  OKR_SYNC_TOKENS=<token of 32+ characters> okr-sync serve okr-sync.toml --every 30m
               okr-sync serve ./okr --cert localhost.pem --key localhost-key.pem   (https://localhost:8443)
     """
     from . import extras
@@ -428,15 +490,17 @@ def serve(config: Path, host: str, port: int | None, every: str | None, cert: Pa
         return
     from sheets_sync.server.serve import serve as run_server
 
-    run_server(config, host, port or 8080, every=every)
+    run_server(config, host, port or 8080, every=every, cycle=cycle)
 
 
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--every", required=True, metavar="INTERVAL", help="How often: 90s, 30m, 1h.")
+@click.option("--every", metavar="INTERVAL", help="How often to sync: 90s, 30m, 1h.")
 @_guarded
-def schedule(config: Path, every: str) -> None:
-    """Sync on a schedule until stopped (SIGTERM finishes the current run first).
+def schedule(config: Path, every: str | None) -> None:
+    """Sync on a schedule, and send the [notify] reminders and digest at their times, until stopped.
+
+    SIGTERM finishes the current run first.
 
     \b
     Example:  okr-sync schedule --every 30m okr-sync.toml
@@ -447,6 +511,42 @@ def schedule(config: Path, every: str) -> None:
     from sheets_sync.server.scheduler import run_forever
 
     run_forever(config, every)
+
+
+def _microsoft_settings(config: Path) -> tuple[Any, Path]:
+    """The [microsoft] table of an okr-sync.toml, and the folder it lives in."""
+    import tomllib
+
+    from .backends.microsoft_client import MicrosoftSettings
+
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such config file; give the okr-sync.toml with a [microsoft] table "
+                          "(--config)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config}: not valid TOML ({exc}). Fix the file and run again.") from None
+    home = config.resolve().parent
+    return MicrosoftSettings.from_config(data.get("microsoft"), home, str(config)), home
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(["microsoft"]))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), default="okr-sync.toml")
+@_guarded
+def login(service: str, config: Path) -> None:
+    """Sign the service account in once (Microsoft 365 device code); later syncs refresh silently.
+
+    \b
+    Example:  okr-sync login microsoft okr-sync.toml
+    """
+    settings, _ = _microsoft_settings(config)
+    if settings.app_only:
+        raise ConfigError(f"{config}: [microsoft] is in app-only mode (certificate or client secret), which "
+                          "signs in by itself; `login` is for the service-account mode")
+    who = settings.client().auth.login(click.echo)
+    click.echo(f"Signed in as {who}; the token cache is {settings.token_cache} (readable only by you). "
+               "Syncs, the scheduler and the server now refresh the sign-in by themselves.")
 
 
 @cli.group()
@@ -471,6 +571,12 @@ def install(target_dir: Path | None) -> None:
 
     for path in install_addin(target_dir):
         click.echo(f"installed {path}")
+
+
+from .cli_weekly import digest, remind  # noqa: E402 - the weekly loop's commands, kept in their own module
+
+cli.add_command(remind)
+cli.add_command(digest)
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from .core.schema import Lang
 from .errors import ConfigError
 from .templates import COLUMN_ORDER, HEADER_ROW, build_template, save_workbook
 
-__all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "DEMO_MISTAKE_ZH", "company_units", "write_demo_company"]
+__all__ = ["DEMO_MISTAKE", "DEMO_MISTAKE_PLACE", "DEMO_MISTAKE_ZH", "PREVIOUS_CYCLE", "company_units",
+           "write_demo_company", "write_previous_cycle"]
 
 T = tuple[str, str]  # (English, Chinese)
 
@@ -340,4 +341,115 @@ def write_demo_company(folder: Path, *, cycle: str = "2026-Q4") -> list[Path]:
             f"{taken[0]} already exists; the demo never overwrites a workbook. "
             "Use an empty folder, or move the old files away."
         )
-    return [save_workbook(u.build(cycle), folder / u.file_name) for u in units]
+    paths = []
+    for u in units:
+        book = u.build(cycle)
+        if u.level == "company":
+            _add_people_sheet(book, units)
+        paths.append(save_workbook(book, folder / u.file_name))
+    return paths
+
+
+def demo_people(units: list[Unit] | None = None) -> list[tuple[str, str, str, str]]:
+    """(name, email, manager, language) of everyone who owns something in the demo: each person once under the
+    name the workbooks use; people in a Chinese-speaking unit get a row for their Chinese name too."""
+    units = units or company_units()
+    names: dict[str, tuple[str, str]] = {}
+    chinese: set[str] = set()
+    for unit in units:
+        for pair in [unit.owner, *[r.owner for r in unit.rows if r.owner]]:
+            names[pair[0]] = pair
+            if unit.native_lang == "zh":
+                chinese.add(pair[0])
+    head = {u.code: u.owner[0] for u in units}
+    managers = {u.owner[0]: head.get(u.parent or "", "") for u in units}
+    rows = []
+    for english, (_, zh) in sorted(names.items()):
+        email = english.lower().replace(" ", ".") + "@tidewater.example"
+        lang = "zh" if english in chinese else "en"
+        rows.append((english, email, managers.get(english, head["CO"]) if english != head["CO"] else "", lang))
+        if lang == "zh":
+            rows.append((zh, email, managers.get(english, head["CO"]), lang))
+    return rows
+
+
+def _add_people_sheet(book: Workbook, units: list[Unit]) -> None:
+    sheet = book.create_sheet(schema.sheet_label(schema.SHEET_PEOPLE, "en"))
+    sheet.append(["Name", "Email", "Chat", "Manager", "Language"])
+    for name, email, manager, lang in demo_people(units):
+        sheet.append([name, email, None, manager or None, lang])
+    for col, width in zip("ABCDE", (18, 32, 12, 18, 10), strict=True):
+        sheet.column_dimensions[col].width = width
+
+
+DEMO_CONFIG = """\
+# okr-sync settings for the demo company (docs/notifications.md explains every line).
+[[sources]]
+path = "."
+
+[notify]
+# Who gets a reminder: owners whose key results have had no check-in for this many days.
+stale_days = 7
+# When `okr-sync serve` or `okr-sync schedule` sends them (local time).
+remind = "monday 09:00"
+digest = "friday 16:00"
+digest_to = ["lin.mei@tidewater.example"]
+# To really send mail, name your mail server (the password comes from OKR_SYNC_SMTP_PASSWORD):
+# smtp = "smtp://mail.example.com:587"
+# from = "okr-sync@example.com"
+# user = "okr-sync@example.com"
+# And a chat channel:
+# [[notify.webhooks]]
+# url = "https://hooks.slack.com/services/..."
+# kind = "slack"
+"""
+
+
+def write_demo_config(folder: Path) -> Path:
+    """The demo's okr-sync.toml: its folder, a [notify] section to try with --dry-run."""
+    path = Path(folder) / "okr-sync.toml"
+    if not path.exists():
+        path.write_text(DEMO_CONFIG, encoding="utf-8")
+    return path
+
+
+# The quarter before the demo's: closed by `okr-sync demo`, so the dashboard shows a trend across cycles.
+PREVIOUS_CYCLE = "2026-Q3"
+# How far each unit had got by the end of the previous quarter, as a share of this quarter's progress.
+_PREVIOUS_PACE = {"CO": 1.1, "MKT": 1.4, "MKT-SEO": 0.7, "ENG": 1.5, "SALES": 0.9}
+
+
+def previous_units() -> list[Unit]:
+    """The demo company as it ended the previous quarter: the same OKRs, each unit at its own final pace."""
+    out = []
+    for unit in company_units():
+        pace = _PREVIOUS_PACE.get(unit.code, 1.0)
+        overrides: dict[tuple[str, str], Any] = {}
+        for row in unit.rows:
+            numbers = (row.start, row.target, row.current)
+            if row.metric in (None, "number", "percent", "currency") and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                start, target, current = (float(v) for v in numbers)
+                value = start + (current - start) * pace
+                lo, hi = sorted((start, target))
+                value = min(max(value, lo), hi)
+                overrides[(row.id, "current")] = round(value, 4) if abs(value) < 10 else round(value)
+        out.append(replace(unit, overrides=overrides))
+    return out
+
+
+def write_previous_cycle(folder: Path, *, cycle: str = PREVIOUS_CYCLE) -> list[Path]:
+    """Write the previous quarter's five workbooks into FOLDER/<cycle>/ (co.xlsx ...); never overwrites."""
+    target = Path(folder) / cycle
+    target.mkdir(parents=True, exist_ok=True)
+    units = previous_units()
+    taken = [target / u.file_name for u in units if (target / u.file_name).exists()]
+    if taken:
+        raise ConfigError(f"{taken[0]} already exists; the demo never overwrites a workbook.")
+    paths = []
+    for u in units:
+        book = u.build(cycle)
+        if u.level == "company":
+            _add_people_sheet(book, units)
+        paths.append(save_workbook(book, target / u.file_name))
+    return paths

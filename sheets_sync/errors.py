@@ -2,12 +2,14 @@
 
     OkrSyncError                 anything okr-sync reports to a person (exit 2)
     ├── ConfigError              a bad okr-sync.toml, option or path
+    │   └── UnknownCycle         a cycle no unit workbook is of (--cycle, the API's "cycle")
     ├── WorkbookError            a unit workbook that cannot be read or written
     │   ├── WorkbookLocked       open in Excel or LibreOffice (owner/lock file beside it)
     │   └── NotAWorkbook         empty, .xls, password-protected or not a spreadsheet at all
     ├── RemoteError              a remote store (Google) failed after retries
     │   ├── AuthError            credentials missing, expired or without access
-    │   └── QuotaError           quota still exceeded after backing off
+    │   ├── QuotaError           quota still exceeded after backing off
+    │   └── AnswerLost           a write's answer never came: look before sending it again
     └── SyncBusy                 another sync is running (server, scheduler, CLI share one lock)
 
 Every message names the place (file, sheet, cell or spreadsheet) and says what to do.
@@ -24,6 +26,10 @@ class OkrSyncError(Exception):
 
 class ConfigError(OkrSyncError):
     """A bad configuration file, option or path."""
+
+
+class UnknownCycle(ConfigError):
+    """A cycle was named that no unit workbook of the workspace is of."""
 
 
 class WorkbookError(OkrSyncError):
@@ -43,6 +49,10 @@ class NotAWorkbook(WorkbookError):
     """The file is not an .xlsx/.xlsm workbook this tool can read."""
 
 
+class SourceError(OkrSyncError):
+    """A KR Source that cannot be read (reported on the KR's Source cell)."""
+
+
 class RemoteError(OkrSyncError):
     """A remote store failed after retries."""
 
@@ -53,6 +63,11 @@ class AuthError(RemoteError):
 
 class QuotaError(RemoteError):
     """A quota stayed exceeded after backing off."""
+
+
+class AnswerLost(RemoteError):
+    """A non-idempotent write got no answer (timeout, dropped connection, 5xx): it may or may not
+    have been applied, so the caller looks at the remote state before sending it again."""
 
 
 class SyncBusy(OkrSyncError):

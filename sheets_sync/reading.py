@@ -17,7 +17,7 @@ import pickle
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -108,8 +108,10 @@ def _read_in_worker(job: tuple[Backend, str, str]) -> tuple[bytes | None, str | 
 
 
 def without_cells(raw: RawWorkbook) -> RawWorkbook:
-    """A read workbook's names without its grids (what a unit needs once its cells are planned)."""
-    return RawWorkbook(source=raw.source, sheets={}, sheet_names=raw.sheet_names, locator=raw.locator)
+    """A read workbook without its grids (what a unit needs once its cells are planned); a People sheet stays,
+    as the company's people list is read from it after every unit is read."""
+    people = schema.match_sheet(list(raw.sheets), schema.SHEET_PEOPLE)
+    return replace(raw, sheets={people: raw.sheets[people]} if people is not None else {})
 
 
 def is_unit_workbook(raw: RawWorkbook) -> bool:

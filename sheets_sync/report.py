@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .core.cycle_model import Cycle
 from .core.model import Coverage, Finding, Place, WorkbookChanges
 from .core.rollup import RollupBook
 from .runlog.codec import json_safe
 
 SCHEMA_VERSION = 1
 # What an operation is called in the run log, `okr-sync log` and the report's "kind".
-KINDS = ("sync", "rollup", "validate", "preview", "addin", "undo")
+KINDS = ("sync", "rollup", "validate", "preview", "addin", "undo", "close", "reopen", "new-cycle")
 
 
 @dataclass
@@ -98,6 +99,13 @@ class SyncReport:
     run_id: int | None = None
     # Notes about the run itself (e.g. the previous run was interrupted and what was done about it).
     notes: list[str] = field(default_factory=list)
+    # Check-ins this run found (who changed which KR's Current, Confidence or comment, and why).
+    checkins: list[dict[str, Any]] = field(default_factory=list)
+    # The cycle the operation worked on (None where no unit names one), every cycle the workspace holds, and
+    # whether the cycle is closed (frozen: nothing was written).
+    cycle: Cycle | None = None
+    cycles: list[Cycle] = field(default_factory=list)
+    cycle_closed: bool = False
 
     @property
     def findings(self) -> list[Finding]:
@@ -130,6 +138,12 @@ class SyncReport:
 
     @property
     def coverage(self) -> Coverage | None:
+        """How much of the company score is measured (the company unit's key results)."""
+        return self.rollup.company_coverage if self.rollup else None
+
+    @property
+    def total_coverage(self) -> Coverage | None:
+        """How many key results of all units are measured."""
         parts = [u.coverage for u in self.units if u.coverage is not None]
         if not parts:
             return None
@@ -169,6 +183,7 @@ class SyncReport:
             "finished": self.finished.isoformat() if self.finished else None,
             "dry_run": self.dry_run, "company_score": self.company_score,
             "coverage": self.coverage.as_dict() if self.coverage else None,
+            "total_coverage": self.total_coverage.as_dict() if self.total_coverage else None,
             "unit_count": len(self.units), "errors": self.error_count, "warnings": self.warning_count,
             "cells_written": self.cells_written, "cells_planned": self.cells_planned,
             "units": [u.to_json(with_changes=with_changes) for u in self.units],
@@ -177,7 +192,11 @@ class SyncReport:
             "skipped": self.skipped,
             "rollup": self.rollup_location, "rollup_written": self.rollup_written, "rollup_error": self.rollup_error,
             "notes": self.notes,
+            "checkins": self.checkins,
             "exit_code": self.exit_code,
+            "cycle": self.cycle.as_dict() if self.cycle else None,
+            "cycle_closed": self.cycle_closed,
+            "cycles": [{**c.as_dict(), "units": c.units} for c in self.cycles],
         }
         if with_rollup:
             out["rollup_book"] = rollup_json(self.rollup) if self.rollup else None

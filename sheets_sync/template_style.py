@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from .core.bands import PALETTE
+
 FONT = "Calibri"
-NAVY = "1F3864"  # titles, the input header, objective rows
+NAVY = PALETTE["blue"].font  # titles, the input header, objective rows
 WHITE = "FFFFFF"
-COMPUTED_HEADER = "595959"  # header of the columns the sync fills
-COMPUTED_CELL = "EDEDED"  # cells the sync fills
+COMPUTED_HEADER = PALETTE["grey"].font  # header of the columns the sync fills
+COMPUTED_CELL = PALETTE["grey"].fill  # cells the sync fills
 OBJECTIVE_ROW = "DDEBF7"  # objective rows and Settings keys
-GRID = "BFBFBF"
-HINT = "595959"
+GRID = PALETTE["grey"].strong
+HINT = PALETTE["grey"].font
 HELP = "7F7F7F"
 TIP = "375623"
 EXAMPLE_FILL = "F2F2F2"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from .core.bands import GRADE_GREEN, GRADE_YELLOW, SWEET_SPOT_LOW
 from .core.schema import Lang
+
+# The grade bands as the Instructions print them, from their one definition.
+_G, _Y = f"{GRADE_GREEN:.1f}", f"{GRADE_YELLOW:.1f}"
+_Y_TOP = f"{GRADE_GREEN - 0.01:.2f}"
+_SWEET = f"{SWEET_SPOT_LOW:.1f}–{_G}"
+_PACE_HALF = f"{GRADE_GREEN * 0.5:.2f}"
 
 # One Instructions line: ("h1" | "h2" | "p" | "ex" | "tip", text). "ex" lines are the worked example.
 Style = Literal["h1", "h2", "p", "ex", "tip"]
@@ -76,9 +83,9 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
         ),
         (
             "p",
-            "Aspirational OKRs are set so that you will not quite reach them: 0.6–0.7 at the "
+            f"Aspirational OKRs are set so that you will not quite reach them: {_SWEET} at the "
             "end of the cycle is the sweet spot and counts as success. A 1.0 on an aspirational "
-            "objective means the target was probably too low; aim higher next cycle. Below 0.4 "
+            f"objective means the target was probably too low; aim higher next cycle. Below {_Y} "
             "is worth a short retrospective: was it the wrong goal, too few people, or something "
             "that got in the way? That is learning, not failure.",
         ),
@@ -93,7 +100,7 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
             "that has passed (halfway through, 0.5). Aspirational: on track from 70% of the "
             "expected score, at risk from 40%, off track below. Committed: on track from 100%, "
             "at risk from 70%. Score and Progress are coloured by the grading bands that apply "
-            "at the end of the cycle: 0.7–1.0 green, 0.4–0.69 yellow, below 0.4 red. Early in "
+            f"at the end of the cycle: {_G}–1.0 green, {_Y}–{_Y_TOP} yellow, below {_Y} red. Early in "
             "the cycle a red score can still be on track.",
         ),
         ("h2", "5. Alignment and dependencies"),
@@ -135,7 +142,7 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
             "Scores: KR1.1 = (1250 − 900) / (1600 − 900) = 0.50; KR1.2 = (9.5 − 8) / (12 − 8) "
             "= 0.38 (0.375 rounded half up); KR1.3 goes down: (36 − 42) / (30 − 42) = 0.50. "
             "O1 = (0.50 + 0.38 + 0.50) / 3 = 0.46. Halfway through the cycle (expected 0.5), "
-            "0.46 is above 0.7 × 0.5 = 0.35: on track.",
+            f"0.46 is above {_G} × 0.5 = {_PACE_HALF}: on track.",
         ),
         (
             "p",
@@ -202,8 +209,8 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
         ),
         (
             "p",
-            "挑战型 OKR 本来就定得不容易完全达成：周期结束时 0.6–0.7 是理想区间，算作成功。"
-            "挑战型目标拿到 1.0，说明目标可能定低了，下个周期可以更大胆。低于 0.4 值得做一次"
+            f"挑战型 OKR 本来就定得不容易完全达成：周期结束时 {_SWEET} 是理想区间，算作成功。"
+            f"挑战型目标拿到 1.0，说明目标可能定低了，下个周期可以更大胆。低于 {_Y} 值得做一次"
             "简短复盘：是方向错了、人手不够，还是遇到了阻碍？这是学习，不是失败。",
         ),
         (
@@ -214,8 +221,8 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
             "p",
             "状态把得分与此刻的预期得分相比较，预期得分即周期已过去的比例（过半时为 0.5）。"
             "挑战型：达到预期得分的 70% 为正常，40% 以上为有风险，否则为落后；承诺型：100% 为"
-            "正常，70% 以上为有风险。得分和进度的颜色按周期结束时的评分区间显示：0.7–1.0 绿色，"
-            "0.4–0.69 黄色，低于 0.4 红色。所以周期初期，红色的得分也可能是“正常”。",
+            f"正常，70% 以上为有风险。得分和进度的颜色按周期结束时的评分区间显示：{_G}–1.0 绿色，"
+            f"{_Y}–{_Y_TOP} 黄色，低于 {_Y} 红色。所以周期初期，红色的得分也可能是“正常”。",
         ),
         ("h2", "五、对齐与依赖"),
         (
@@ -248,8 +255,8 @@ INSTRUCTIONS: dict[Lang, tuple[Line, ...]] = {
             "p",
             "得分：KR1.1 =（1250 − 900）/（1600 − 900）= 0.50；KR1.2 =（9.5 − 8）/（12 − 8）"
             "= 0.38（0.375 四舍五入）；KR1.3 是下降型：（36 − 42）/（30 − 42）= 0.50。O1 ="
-            "（0.50 + 0.38 + 0.50）/ 3 = 0.46。周期过半时（预期 0.5），0.46 高于 0.7 × 0.5 = "
-            "0.35：正常。",
+            f"（0.50 + 0.38 + 0.50）/ 3 = 0.46。周期过半时（预期 0.5），0.46 高于 {_G} × 0.5 = "
+            f"{_PACE_HALF}：正常。",
         ),
         (
             "p",
@@ -279,7 +286,7 @@ HINTS: dict[Lang, dict[str, tuple[str, str]]] = {
         ),
         "commitment": (
             "Commitment (objectives)",
-            "committed: we will get there. aspirational: a stretch, 0.6–0.7 is success. Blank = aspirational.",
+            f"committed: we will get there. aspirational: a stretch, {_SWEET} is success. Blank = aspirational.",
         ),
         "weight": ("Weight", "A positive number; blank = 1."),
         "metric": (
@@ -312,7 +319,7 @@ HINTS: dict[Lang, dict[str, tuple[str, str]]] = {
             "本目标所支撑的上级目标或关键结果的全局编号：单元代码/编号，如 CO/KR2.1 或 MKT/O1。",
         ),
         "depends_on": ("依赖", "本行需要的其他单元的全局编号，用逗号分隔：ENG/KR1.3, SALES/O2。"),
-        "commitment": ("承诺类型（仅目标）", "承诺型：必须达成。挑战型：有意拔高，0.6–0.7 即成功。留空即挑战型。"),
+        "commitment": ("承诺类型（仅目标）", f"承诺型：必须达成。挑战型：有意拔高，{_SWEET} 即成功。留空即挑战型。"),
         "weight": ("权重", "正数；留空即 1。"),
         "metric": (
             "度量（仅关键结果）",

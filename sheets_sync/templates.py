@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from copy import copy
@@ -23,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from . import template_style as look
+from .atomic import atomic_write
 from .core import bands, schema
 from .core.cycles import current_cycle, cycle_dates, normalize_cycle
 from .core.model import column_letter
@@ -511,19 +510,15 @@ def save_workbook(
     if not path.parent.is_dir():
         raise ConfigError(f"{path.parent} is not a folder; create it first.")
     data = workbook_bytes(wb, fixed_time=fixed_time)
-    fd, tmp = tempfile.mkstemp(prefix=".~okr-", suffix=".xlsx", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_bytes(data)
+
+    def still_free() -> None:
         if not overwrite and path.exists():
             raise ConfigError(f"{path} appeared while writing; nothing was overwritten.")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write, mode=0o644, check=still_free)
     return path
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from builders import kr, o, okrs_grid, settings_grid
 
-TOKEN = "s3cret-addin-token"
+TOKEN = "s3cret-addin-token-0123456789abcdef"
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 END_OF_CYCLE = "2026-12-31"
 

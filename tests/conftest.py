@@ -28,7 +28,7 @@ MID_CYCLE = dt.date(2026, 11, 15)  # 2026-Q4: 45 of 91 days gone, expected ≈ 0
 def run_memory(books: dict[str, dict[str, list[list[Any]]]], as_of: dt.date = MID_CYCLE,
                **kw: Any) -> tuple[engine.SyncReport, MemoryBackend]:
     """Sync in-memory workbooks; return the report and the backend holding the written grids."""
-    backend = MemoryBackend(books)
+    backend = MemoryBackend(books, kw.pop("protected", None))
     report = engine.sync(Workspace([backend], MemoryRollup()), as_of, **kw)
     return report, backend
 
@@ -60,7 +60,7 @@ def screenshot_target(name: str, tmp_path: Path) -> Path:
     return DOCS / name if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / name
 
 
-SERVER_TOKEN = "test-token-0123456789abcdef"
+SERVER_TOKEN = "test-token-0123456789abcdef-0123456789"  # 32+ characters, as the server demands
 AUTH = {"Authorization": f"Bearer {SERVER_TOKEN}"}
 
 

@@ -74,6 +74,7 @@ class Fault:
     times: int = 1
     delay: float = 0.0
     spreadsheet: str | None = None
+    after: bool = False  # apply the call first, then answer `status` (a lost answer)
 
 
 class GoogleEmulator(BatchRequests):
@@ -161,17 +162,33 @@ class GoogleEmulator(BatchRequests):
         with self.lock:
             self._batch_update(self.books[key], requests)
 
-    def set_cell(self, key: str, sheet: str, a1: str, value: Any) -> None:
+    def set_cell(self, key: str, sheet: str, a1: str, value: Any, by: str | None = None) -> None:
+        """Type a value as a person would; `by` ("Ana Li <ana@example.com>" or a name) makes a Drive revision."""
         with self.lock:
             book = self.books[key]
             g = resolve_a1(book, f"{quote_sheet(sheet)}!{a1}")
             g.sheet.cells[(g.r0, g.c0)] = self._python_cell(value)
+            if by:
+                name, _, email = by.partition(" <")
+                self._revise(book, name.strip(), email.rstrip(">") or f"{name.strip().lower()}@example.com")
+
+    def _revise(self, book: Spreadsheet, name: str, email: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        book.revisions.append((stamp, name, email))
 
     def fail(self, method: str | None, status: int = 503, times: int = 1, spreadsheet: str | None = None) -> None:
         self.faults.append(Fault(method, status, times, spreadsheet=spreadsheet))
 
     def slow(self, method: str | None, delay: float, times: int = 1) -> None:
         self.faults.append(Fault(method, None, times, delay))
+
+    def lose(
+        self, method: str, times: int = 1, spreadsheet: str | None = None, status: int = 503, delay: float = 0.0
+    ) -> None:
+        """Apply the next `times` calls of `method`, then lose their answer: wait `delay` (past the
+        client's timeout) and answer `status` instead of the result, as a dropped connection or a
+        failing front end does after the change was made."""
+        self.faults.append(Fault(method, status, times, delay, spreadsheet, after=True))
 
     def before(self, method: str, hook: Callable[[GoogleEmulator], None], spreadsheet: str | None = None) -> None:
         """Run `hook` once, just before the next call of `method` (an edit between two calls)."""
@@ -213,10 +230,8 @@ class GoogleEmulator(BatchRequests):
             for h in hooks:
                 self.hooks.remove(h)
             fault = self._take_fault(method, key)
-        if fault and fault.delay:
-            time.sleep(fault.delay)
-        if fault and fault.status:
-            raise ApiError(fault.status, "The service is currently unavailable.")
+        if fault and not fault.after:
+            self._answer_fault(fault)
         for _, _, hook in hooks:
             hook(self)
         with self.lock:
@@ -227,7 +242,19 @@ class GoogleEmulator(BatchRequests):
                 if book.shared_with is not None and identity not in book.shared_with:
                     raise ApiError(403, "The caller does not have permission")
             body = handler(request, key)
+            if key is not None and method not in READ_METHODS and not method.startswith(("drive", "oauth")):
+                # A write through the API is a revision by the caller (the service account).
+                self._revise(self.books[key], identity.split("@")[0], identity)
+        if fault and fault.after:
+            self._answer_fault(fault)  # the call was applied; its answer is lost
         return Response(json.dumps(body), mimetype="application/json")
+
+    @staticmethod
+    def _answer_fault(fault: Fault) -> None:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            raise ApiError(fault.status, "The service is currently unavailable.")
 
     def _route(self, verb: str, path: str) -> tuple[str, str | None, Callable[[Request, Any], Any]]:
         m = re.fullmatch(r"/v4/spreadsheets/([^/:]+)(.*)", path)
@@ -266,6 +293,9 @@ class GoogleEmulator(BatchRequests):
         m = re.fullmatch(r"/drive/v3/files/([^/]+)/permissions", path)
         if m and verb == "POST":
             return "drive.permissions.create", m.group(1), self._drive_permission
+        m = re.fullmatch(r"/drive/v3/files/([^/]+)/revisions", path)
+        if m and verb == "GET":
+            return "drive.revisions.list", m.group(1), self._drive_revisions
         raise ApiError(404, f"Not found: {verb} {path}")
 
     # ---- auth and quotas
@@ -360,6 +390,8 @@ class GoogleEmulator(BatchRequests):
             by_sheet[g.sheet.sheet_id].append(g)
         sheets = []
         for s in book.sheets:
+            if ranges and s.sheet_id not in by_sheet:
+                continue  # documented: only the portions that intersect the requested ranges
             item: dict[str, Any] = {"properties": s.properties()}
             meta = [
                 m for m in book.metadata if meta_sheet(m) == s.sheet_id and m["location"]["locationType"] == "SHEET"
@@ -731,6 +763,25 @@ class GoogleEmulator(BatchRequests):
         page = files[start : start + size]
         body: dict[str, Any] = {"kind": "drive#fileList", "files": page}
         if start + size < len(files):
+            body["nextPageToken"] = str(start + size)
+        return apply_fields(body, parse_fields(request.args.get("fields", "")))
+
+    def _drive_revisions(self, request: Request, key: str) -> dict[str, Any]:
+        """Drive v3 revisions.list: revisions oldest first, paged (pageSize 1..1000, default 200), each with
+        lastModifyingUser (a User: displayName, emailAddress, me = whether it is the caller)."""
+        identity = self._identity(request)
+        size = int(request.args.get("pageSize", 200))
+        if not 1 <= size <= 1000:
+            raise ApiError(400, "Invalid value for: pageSize")
+        start = int(request.args.get("pageToken") or 0)
+        items = [
+            {"kind": "drive#revision", "id": str(i + 1), "mimeType": SHEETS_MIME, "modifiedTime": when,
+             "lastModifyingUser": {"kind": "drive#user", "displayName": name, "emailAddress": email,
+                                   "me": email == identity}}
+            for i, (when, name, email) in enumerate(self.books[key].revisions)
+        ]
+        body: dict[str, Any] = {"kind": "drive#revisionList", "revisions": items[start : start + size]}
+        if start + size < len(items):
             body["nextPageToken"] = str(start + size)
         return apply_fields(body, parse_fields(request.args.get("fields", "")))
 

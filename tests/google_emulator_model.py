@@ -431,6 +431,8 @@ class Spreadsheet:
     # Emails allowed to open it; None = anyone with a token.
     shared_with: set[str] | None = None
     permissions: list[dict[str, Any]] = field(default_factory=list)
+    # Drive revisions, oldest first: (modifiedTime, the modifying user's display name, email).
+    revisions: list[tuple[str, str, str]] = field(default_factory=list)
     locale: str = "en_US"
     time_zone: str = "Etc/GMT"
 

@@ -11,9 +11,12 @@ from google_emulator_model import (
     Cell,
     Sheet,
     Spreadsheet,
+    apply_fields,
     chart_sources,
     from_extended,
+    mask_wants,
     meta_sheet,
+    parse_fields,
     resolve_grid,
     shift_cols,
     shift_rows,
@@ -33,11 +36,30 @@ class BatchRequests:
 
     # ---- spreadsheets.batchUpdate (all or nothing)
 
+    def _spreadsheet_json(self, book: Spreadsheet, ranges: list[str], grid: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _sheets_batch_update(self, request: Request, key: str) -> dict[str, Any]:
+        """Documented: `updatedSpreadsheet` only with includeSpreadsheetInResponse, limited to
+        responseRanges; grid data when responseIncludeGridData, or, when a field mask is set,
+        when the mask asks for it (responseIncludeGridData is then ignored)."""
         book = self.books[key]
         body = request.get_json(force=True)
+        before = copy.deepcopy(book.__dict__)
         replies = self._batch_update(book, body.get("requests", []))
-        return {"spreadsheetId": key, "replies": replies}
+        answer: dict[str, Any] = {"spreadsheetId": key, "replies": replies}
+        mask = parse_fields(request.args.get("fields", ""))
+        if body.get("includeSpreadsheetInResponse"):
+            if mask:
+                grid = mask_wants(mask, "updatedSpreadsheet", "sheets", "data")
+            else:
+                grid = bool(body.get("responseIncludeGridData"))
+            try:
+                answer["updatedSpreadsheet"] = self._spreadsheet_json(book, body.get("responseRanges") or [], grid)
+            except ApiError:
+                book.__dict__.update(before)  # a bad responseRange fails the whole call
+                raise
+        return dict(apply_fields(answer, mask))
 
     def _batch_update(self, book: Spreadsheet, requests: list[dict[str, Any]]) -> list[Any]:
         work = copy.deepcopy(book)

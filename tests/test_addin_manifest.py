@@ -127,10 +127,12 @@ def test_every_resid_resolves_to_the_right_kind_of_resource(root: ET.Element) ->
 
 
 def test_every_url_is_https_on_the_app_domain_and_served(root: ET.Element) -> None:
-    domain = root.findtext("o:AppDomains/o:AppDomain", namespaces=NS)
+    source = root.findtext("o:DefaultSettings/o:SourceLocation", namespaces=NS) or ""
+    source = root.find("o:DefaultSettings/o:SourceLocation", NS).get("DefaultValue") or source
+    domain = "https://" + urlparse(source).netloc
     urls = [e.get("DefaultValue") for e in root.iter() if (e.get("DefaultValue") or "").startswith("http")]
     assert len(urls) >= 9
-    client = create_app({"TOKENS": ["t"], "TESTING": True}).test_client()
+    client = create_app({"TOKENS": ["t" * 32], "TESTING": True}).test_client()
     for url in urls:
         parsed = urlparse(url)
         assert parsed.scheme == "https" and url.startswith(domain + "/addin/"), url

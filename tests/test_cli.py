@@ -38,7 +38,10 @@ def test_demo_writes_a_company_syncs_it_and_says_where_to_look(tmp_path: Path, r
     result = runner.invoke(cli, ["demo", str(folder)])
     assert result.exit_code == 0, result.output
     names = {p.name for p in folder.glob("*.xlsx")}
-    assert {"co.xlsx", "okr-rollup.xlsx"} <= names and len(names) == 6
+    # Two cycles (the closed previous quarter in 2026-Q3/): one rollup each.
+    assert {"co.xlsx", "okr-rollup-2026-Q4.xlsx", "okr-rollup-2026-Q3.xlsx"} <= names and len(names) == 7
+    assert len(list((folder / "2026-Q3").glob("*.xlsx"))) == 5
+    assert "Last quarter's final grades" in result.output
     assert "Where to look" in result.output
     assert "mkt-seo.xlsx › OKRs › K10" in result.output
     assert "1 error(s)" in result.output
@@ -93,7 +96,8 @@ def test_dry_run_prints_old_and_new_and_writes_nothing(demo_folder: Path, runner
     # Each change names its key result and column; the last line counts what a real sync would write.
     assert re.search(r"^co\.xlsx › OKRs › S\d+ \(KR\d\.\d Status\): \S.* → \S", result.output, re.M)
     lines = result.output.strip().splitlines()
-    changes = [line for line in lines if " → " in line and (" (KR" in line or " (O" in line)]
+    changes = [line for line in lines if " → " in line and " › OKRs › " in line]
+    assert all(re.search(r" › [A-Z]+\d+ \(", line) for line in changes)  # each names its row and column
     books = {line.split(" › ")[0] for line in changes}
     assert lines[-1] == f"would write {len(changes)} cells in {len(books)} workbooks (dry run: nothing written)"
     assert "cell(s) written" not in result.output
@@ -240,17 +244,17 @@ def test_syncing_one_workbook_uses_its_folder_as_context(demo_folder: Path, runn
     assert not [f for f in report["findings"] if f["rule"].startswith("align")]  # CO/… resolved from the folder
     after = digest(demo_folder)
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"mkt.xlsx", "okr-rollup.xlsx"}  # only the named unit is written back
+    assert changed == {"mkt.xlsx", "okr-rollup-2026-Q4.xlsx"}  # only the named unit is written back
 
 
 def test_a_rollup_open_in_excel_is_not_written_but_the_units_are(demo_folder: Path, runner: CliRunner) -> None:
-    (demo_folder / "~$okr-rollup.xlsx").write_bytes(b"owner")
-    rollup_before = (demo_folder / "okr-rollup.xlsx").read_bytes()
+    (demo_folder / "~$okr-rollup-2026-Q4.xlsx").write_bytes(b"owner")
+    rollup_before = (demo_folder / "okr-rollup-2026-Q4.xlsx").read_bytes()
     co_before = (demo_folder / "co.xlsx").read_bytes()
     result = runner.invoke(cli, ["sync", str(demo_folder), "--as-of", "2026-12-20"])
     assert result.exit_code == 2
     assert "FAILED  rollup: " in result.output and "close it and sync again" in result.output
-    assert (demo_folder / "okr-rollup.xlsx").read_bytes() == rollup_before
+    assert (demo_folder / "okr-rollup-2026-Q4.xlsx").read_bytes() == rollup_before
     assert (demo_folder / "co.xlsx").read_bytes() != co_before
 
 
@@ -273,4 +277,5 @@ def test_validating_several_workbooks_of_a_folder_reads_it_once(
     result = runner.invoke(cli, ["validate", *(str(demo_folder / n) for n in names), *AS_OF, "--json"])
     report = json.loads(result.output)
     assert sorted(u["source"] for u in report["units"]) == sorted(names)
-    assert len(reads) == len(set(reads)) == 5  # every unit of the folder, each read once
+    # every workbook of the folder tree (this quarter and the closed one in 2026-Q3/), each read once
+    assert len(reads) == len(set(reads)) == 10

@@ -21,7 +21,7 @@ from sheets_sync.core.model import CellUpdate, WorkbookChanges
 from sheets_sync.core.schema import INPUT_COLUMNS, METRICS, choice_lookup, normalize
 from sheets_sync.demo import write_demo_company
 
-TOKEN = "browser-token-0123456789abcdef"
+TOKEN = "browser-token-0123456789abcdef-0123456789"
 # Check-ins through the cycle: the share of each KR's final progress reached by each as-of day.
 CYCLE = [(dt.date(2026, 10, 6), 0.1), (dt.date(2026, 10, 20), 0.4),
          (dt.date(2026, 11, 3), 0.7), (dt.date(2026, 11, 15), 1.0)]  # fmt: skip

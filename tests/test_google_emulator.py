@@ -238,3 +238,63 @@ def test_values_append_and_batch_update_with_quoted_names(google_api: GoogleApi)
         )
     assert emu.values(key, "It's mine")[0][-1] == 46296.0
     assert len(emu.values(key, "It's mine")[0]) == 4
+
+
+def test_batch_update_answers_with_the_spreadsheet_as_documented(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = emu.add_spreadsheet("Book", {"Data": [["id"], ["A"], ["B"]], "Other": [["x"]]})
+    sh = client(google_api).open_by_key(key)
+    url = f"https://sheets.googleapis.com/v4/spreadsheets/{key}:batchUpdate"
+    add = {"addSheet": {"properties": {"title": "New"}}}
+    # Without includeSpreadsheetInResponse there is no updatedSpreadsheet.
+    plain = sh.client.request("post", url, json={"requests": [add]}).json()
+    assert "updatedSpreadsheet" not in plain and plain["replies"][0]["addSheet"]["properties"]["title"] == "New"
+    # responseRanges limit it to the sheets they intersect; the field mask decides on grid data.
+    body = {
+        "requests": [{"addSheet": {"properties": {"title": "Newer"}}}],
+        "includeSpreadsheetInResponse": True,
+        "responseRanges": ["Data!A1:A3"],
+        "responseIncludeGridData": False,  # ignored: a field mask is set
+    }
+    fields = "updatedSpreadsheet(sheets(properties(title),data(rowData(values(effectiveValue)))))"
+    answer = sh.client.request("post", url, json=body, params={"fields": fields}).json()
+    assert list(answer) == ["updatedSpreadsheet"]
+    (sheet,) = answer["updatedSpreadsheet"]["sheets"]
+    assert sheet["properties"] == {"title": "Data"}
+    values = [r["values"][0]["effectiveValue"]["stringValue"] for r in sheet["data"][0]["rowData"]]
+    assert values == ["id", "A", "B"]
+    # Without a mask, responseIncludeGridData decides; without responseRanges, every sheet.
+    body = {"requests": [], "includeSpreadsheetInResponse": True}
+    answer = sh.client.request("post", url, json=body).json()
+    titles = [s["properties"]["title"] for s in answer["updatedSpreadsheet"]["sheets"]]
+    assert titles == ["Data", "Other", "New", "Newer"]
+    assert all("data" not in s for s in answer["updatedSpreadsheet"]["sheets"])
+    # A bad responseRange fails the call, and then nothing was applied.
+    newest = {"addSheet": {"properties": {"title": "Newest"}}}
+    body = {"requests": [newest], "includeSpreadsheetInResponse": True, "responseRanges": ["Nope!A1"]}
+    with pytest.raises(gspread.exceptions.APIError):
+        sh.client.request("post", url, json=body)
+    assert "Newest" not in [s.title for s in emu.book(key).sheets]
+
+
+def test_get_with_ranges_returns_only_the_sheets_they_intersect(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = emu.add_spreadsheet("Book", {"Data": [["a"]], "Other": [["b"]]})
+    sh = client(google_api).open_by_key(key)
+    url = f"https://sheets.googleapis.com/v4/spreadsheets/{key}"
+    body = sh.client.request("get", url, params={"ranges": ["Other!A1"], "fields": "sheets.properties.title"}).json()
+    assert body == {"sheets": [{"properties": {"title": "Other"}}]}
+
+
+def test_a_lost_answer_is_applied_then_dropped(google_api: GoogleApi) -> None:
+    emu = google_api.emulator
+    key = emu.add_spreadsheet("Book", {"Data": [["a"]]})
+    sh = client(google_api).open_by_key(key)
+    emu.lose("spreadsheets.batchUpdate", spreadsheet=key)
+    with pytest.raises(gspread.exceptions.APIError) as err:
+        sh.batch_update({"requests": [{"addSheet": {"properties": {"title": "New"}}}]})
+    assert err.value.code == 503
+    assert [s.title for s in emu.book(key).sheets] == ["Data", "New"]  # applied all the same
+    # Retried blindly, the same non-idempotent call now fails: what okr-sync must not do.
+    with pytest.raises(gspread.exceptions.APIError, match="already exists"):
+        sh.batch_update({"requests": [{"addSheet": {"properties": {"title": "New"}}}]})

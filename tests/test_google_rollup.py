@@ -187,7 +187,11 @@ def test_sync_reads_a_google_source_into_current(google_api: GoogleApi) -> None:
     key = emu.add_spreadsheet(
         "Company", unit("CO", "company", [o("O1", "Grow"), kr("KR1.1", "Revenue", target=80, source=source)])
     )
-    report = sync(Workspace([GoogleBackend([key])]), AS_OF, write_rollup=False)
+    # Sales is not a unit: a Source may read it only because the operator allows it (docs/security.md).
+    refused = sync(Workspace([GoogleBackend([key])]), AS_OF, write_rollup=False, dry_run=True)
+    (finding,) = [f for f in refused.findings if f.rule == "source-unreadable"]
+    assert "outside the workspace" in finding.message
+    report = sync(Workspace([GoogleBackend([key])], config={"allow_sources": [data]}), AS_OF, write_rollup=False)
     assert not report.failed_units
     grid = emu.values(key, "OKRs")
     header = grid[0]

@@ -24,16 +24,16 @@ CSS_BAND_PROPERTY = re.compile(r"--(?:{})(?:-bg|-strong)?\s*:".format("|".join(b
 NOT_BANDS = {
     ("sheets_sync/backends/xlsx_patch.py", '<pageMargins left="0.7" right="0.7"'),
     ("sheets_sync/demo.py", "current=0.4"),
+    ("sheets_sync/demo.py", "_PREVIOUS_PACE = {"),
     ("sheets_sync/templates.py", "ws.page_margins.left = ws.page_margins.right = 0.4"),
+    ("sheets_sync/template_style.py", "MARGIN_SIDE = 0.4  # inches"),
+    # A rule's stable code (a name people search for), not a threshold.
+    ("sheets_sync/core/messages.py", 'Rule("objective-below-0.4"'),
+    ("sheets_sync/core/scoring.py", 'unit.report("objective-below-0.4"'),
 }
 # Files other branches convert to bands.py (templates: the layout work; scoring rules and their messages:
 # the figures work). Drop an entry once its branch is merged; the test then holds them to the rule too.
-PENDING = {
-    "sheets_sync/templates.py",
-    "sheets_sync/template_text.py",
-    "sheets_sync/core/scoring.py",
-    "sheets_sync/core/messages.py",
-}
+PENDING: set[str] = set()
 
 
 def hits() -> tuple[list[str], list[str], list[str]]:

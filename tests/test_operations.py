@@ -100,8 +100,7 @@ def test_one_run_with_a_broken_workbook_agrees_everywhere(company: Path) -> None
     assert [u["source"] for u in api_body["failed_units"]] == ["eng.xlsx"]
     assert api_body["failed_units"][0]["error"] and cli_body["failed_units"] == api_body["failed_units"]
     # The dashboard shows the same counts.
-    client.post("/login", data={"token": TOKEN})
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/", headers=auth).get_data(as_text=True)
     assert "eng.xlsx" in page and f"{api_body['company_score']:.2f}" in page
 
 
@@ -285,3 +284,23 @@ def test_the_demo_prints_a_follow_up_with_its_own_as_of(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo"), "--as-of", "2026-12-01"])
     assert result.exit_code == 0, result.output
     assert f"okr-sync sync {tmp_path / 'demo'} --as-of 2026-12-01" in result.output
+
+
+def test_every_score_says_how_much_of_it_is_measured(company: Path) -> None:
+    from sheets_sync.server import create_app
+
+    body = json.loads(CliRunner().invoke(cli, ["sync", str(company), "--as-of", AS_OF, "--json"]).output)
+    assert body["coverage"] == {"measured": 9, "total": 9}  # the company unit's own key results
+    assert body["total_coverage"] == {"measured": 34, "total": 35}  # MKT-SEO's KR2.2 has a Target of 'TBD'
+    seo = next(u for u in body["units"] if u["unit"] == "MKT-SEO")
+    assert seo["coverage"] == {"measured": 5, "total": 6}
+    app = create_app({"TESTING": True, "WORKSPACE": str(company), "TOKENS": [TOKEN]})
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    page = client.get("/?lang=en", headers=auth).get_data(as_text=True)
+    assert "9 of 9 key results measured" in page and "5 of 6 key results measured" in page
+    assert "6 个关键结果中已衡量 5 个" in client.get("/?lang=zh", headers=auth).get_data(as_text=True)
+    from sheets_sync.backends.xlsx import XlsxBackend
+
+    raw = XlsxBackend(company).read(str(company / "mkt-seo.xlsx"))
+    assert operations.score_workbook(raw, None).to_json()["coverage"] == {"measured": 5, "total": 6}

@@ -116,6 +116,9 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                           "mkt.xlsx", "R2"),
     "aspirational-at-1": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=10)])), "mkt.xlsx", "R2"),
     "objective-below-0.4": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "R2"),
+    "owner-unknown": ({"co.xlsx": {**CO[1], "People": [["Name", "Email"], ["Ana Li", "ana@example.com"]]},
+                       "mkt.xlsx": dept([good_o(owner="ana li"), kr("KR1.1", "k", target=1, owner="Zed")])},
+                      "mkt.xlsx", "D3"),
     "percent-scale": (with_co(dept([good_o(), kr("KR1.1", "k", metric="percent", start="88%", target="97%",
                                                  current=93)])), "mkt.xlsx", "L3"),
     "date-in-number": (with_co(dept([good_o(), kr("KR1.1", "k", target=dt.date(2026, 1, 2), current=1)])),
@@ -131,7 +134,22 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, str | None]] = {
                               "mkt.xlsx", "N3"),
     "unscored-krs": (with_co(dept([good_o(), kr("KR1.1", "k", target=1, current=1), kr("KR1.2", "k")])),
                      "mkt.xlsx", "B2"),
+    # Progress of KR1.1 (Q3) lies in an array formula anchored at Q3 (the xlsx backend finds these).
+    "array-formula": (with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)])), "mkt.xlsx", "Q3"),
+    "history-full": ({**with_co(dept([good_o(), kr("KR1.1", "k", target=10, current=3)]))}, "mkt.xlsx", None),
+    # Cycles: the same company's previous quarter sits beside this one.
+    "align-other-cycle": ({**with_co(dept([o("O1", "x", aligns_to="CO/O5"), kr("KR1.1", "k", target=2)])),
+                           "co-2026-Q3.xlsx": unit("CO", "company", [o("O5", "Old"), kr("KR5.1", "k", target=1)],
+                                                   cycle="2026-Q3", start=dt.date(2026, 7, 1),
+                                                   end=dt.date(2026, 9, 30))}, "mkt.xlsx", "E2"),
+    "dependency-other-cycle": ({**with_co(dept([good_o(depends_on="ENG/KR1.1"), kr("KR1.1", "k", target=1)])),
+                                "eng-2026-Q3.xlsx": dept([good_o(), kr("KR1.1", "k", target=1)], code="ENG",
+                                                         cycle="2026-Q3", start=dt.date(2026, 7, 1),
+                                                         end=dt.date(2026, 9, 30))}, "mkt.xlsx", "F2"),
+    "cycle-dates-differ": (with_co(settings_with("Cycle start", dt.date(2026, 10, 5))), "mkt.xlsx", "B6"),
 }
+SCENARIOS["history-full"][0]["mkt.xlsx"]["History"] = [["Time", "ID"]] + [[]] * (1_048_576 - 1)
+PROTECTED = {"array-formula": {"mkt.xlsx": {"OKRs": {(3, 17): "Q3", (4, 17): "Q3"}}}}
 END_OF_CYCLE = {"committed-below-1", "aspirational-at-1", "objective-below-0.4"}
 
 
@@ -143,7 +161,7 @@ def test_every_rule_has_a_scenario() -> None:
 def test_rule_is_reported_with_its_place(rule: str) -> None:
     books, book, cell = SCENARIOS[rule]
     as_of = dt.date(2026, 12, 31) if rule in END_OF_CYCLE else dt.date(2026, 11, 15)
-    report, _ = run_memory(books, as_of=as_of, write_rollup=False)
+    report, _ = run_memory(books, as_of=as_of, write_rollup=False, protected=PROTECTED.get(rule))
     hits = [f for f in report.findings if f.rule == rule]
     assert hits, f"{rule} not reported; got {[str(f) for f in report.findings]}"
     hit = hits[0]
@@ -152,6 +170,19 @@ def test_rule_is_reported_with_its_place(rule: str) -> None:
     assert hit.place.cell == cell or (cell is None and hit.place.col is None), str(hit.place)
     assert str(hit.place).startswith(book + " › ")
     assert hit.message and "{" not in hit.message
+
+
+def test_owners_match_the_people_list_by_name_or_email_and_unknown_ones_are_warned_in_check() -> None:
+    people = [["Name", "Email", "Language"], ["Ana  Li", "ana@example.com", "zh"], ["Bo", "bo@example.com", ""]]
+    books = {"co.xlsx": {**CO[1], "人员": people},
+             "mkt.xlsx": dept([good_o(owner="ANA LI"), kr("KR1.1", "k", target=1, current=1, owner="bo@example.com"),
+                               kr("KR1.2", "k", target=1, current=1, owner="stranger@example.com"),
+                               kr("KR1.3", "k", target=1, current=1, owner="Zed")])}
+    report, backend = run_memory(books)
+    unknown = [f for f in report.findings if f.rule == "owner-unknown"]
+    assert [f.place.cell for f in unknown] == ["D5"]  # an email nobody listed still reaches someone
+    grid = backend.workbooks["mkt.xlsx"]["OKRs"]
+    assert "Owner 'Zed' is not on the people list (co.xlsx › 人员)" in grid[4][grid[0].index("Check")]
 
 
 def test_errors_leave_the_row_unscored_and_say_so_in_check() -> None:

@@ -272,13 +272,12 @@ def test_a_failing_sync_is_503_with_its_reason_and_recorded(client: FlaskClient,
 
 def test_tokens_come_from_the_config_file_and_the_environment(company: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = company / "okr-sync.toml"
-    config.write_text(
-        '[[sources]]\npath = "."\n\n[server]\ntokens = ["from-config-token-1234"]\n',
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("OKR_SYNC_TOKENS", "from-env-token-5678, second-env-token")
+    from_config, from_env, second = (f"{name}-0123456789abcdef" for name in ("from-config-token-1234",
+                                                                             "from-env-token-5678", "second-env-token"))
+    config.write_text(f'[[sources]]\npath = "."\n\n[server]\ntokens = ["{from_config}"]\n', encoding="utf-8")
+    monkeypatch.setenv("OKR_SYNC_TOKENS", f"{from_env}, {second}")
     client = create_app({"WORKSPACE": str(config), "TESTING": True}).test_client()
-    for token in ["from-config-token-1234", "from-env-token-5678", "second-env-token"]:
+    for token in [from_config, from_env, second]:
         response = client.get("/api/runs", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, token
     assert client.get("/api/runs", headers=AUTH).status_code == 401

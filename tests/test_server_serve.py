@@ -21,7 +21,7 @@ from sheets_sync import locking
 from sheets_sync.errors import ConfigError
 from sheets_sync.runlog import store
 
-TOKEN = "serve-token-0123456789abcdef"
+TOKEN = "serve-token-0123456789abcdef-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from sheets_sync.cli import main; main()"]
 
@@ -82,7 +82,7 @@ def test_serve_refuses_to_start_without_a_token(config: Path, monkeypatch: pytes
     config.write_text('[[sources]]\npath = "okrs"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="no access token"):
         build_app(config)
-    assert build_app(config, tokens=["given-on-the-command-line"]).config["TOKENS"]
+    assert build_app(config, tokens=["given-on-the-command-line-0123456789"]).config["TOKENS"]
 
 
 def test_serve_checks_interval_and_config_before_starting(config: Path, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@
       network: "Cannot reach the okr-sync server: ",
       unauthorized: "The server refused the token. Paste a valid token in the pane.",
       protectedSheet: "Nothing was written: a sheet okr-sync writes to is protected with a password. Unprotect it (Review › Unprotect Sheet), run again, then protect it again.",
+      noKr: "No such key result in this workbook's OKRs sheet (or Settings has no Unit code):",
     },
     zh: {
       noOkrs: "此工作簿没有 OKRs 工作表。请按 OKR 工作簿标准添加后重试。",
@@ -29,6 +30,7 @@
       network: "无法连接 okr-sync 服务器：",
       unauthorized: "服务器拒绝了该令牌。请在任务窗格中粘贴有效的令牌。",
       protectedSheet: "未写入任何内容：okr-sync 要写入的工作表设有密码保护。请先撤销保护（审阅 › 撤销工作表保护），再运行，然后重新保护。",
+      noKr: "此工作簿的 OKRs 表中没有该关键结果（或“设置”中缺少单元代码）：",
     },
   };
 
@@ -341,6 +343,113 @@
     all.format.autofitColumns();
   }
 
+  /* --- check-ins: the key results of the open workbook, and one person's update of one ------- */
+
+  var HEADERS = {
+    type: ["type", "类型"], id: ["id", "编号"], text: ["objectivekeyresult", "目标关键结果"], owner: ["owner", "负责人"],
+    current: ["current", "当前值"], confidence: ["confidence", "信心指数"], notes: ["notes", "备注"],
+  };
+  var KR_TYPES = ["kr", "关键结果"];
+
+  function colLetters(n) {
+    var s = "";
+    while (n > 0) { var m = (n - 1) % 26; s = String.fromCharCode(65 + m) + s; n = Math.floor((n - 1) / 26); }
+    return s;
+  }
+
+  function originOf(range) {
+    var cell = splitAddress(range.address).cell;
+    var letters = cell.replace(/[0-9]/g, "");
+    var col = 0;
+    for (var i = 0; i < letters.length; i++) col = col * 26 + letters.charCodeAt(i) - 64;
+    return { row: parseInt(cell.slice(letters.length), 10), col: col };
+  }
+
+  /* Key results of the OKRs sheet: id, text, owner, current, confidence, notes and the A1 of the three cells a
+   * check-in writes. The unit code comes from Settings. */
+  function keyResultsOf(read) {
+    var range = read.ranges[read.okrs];
+    if (!range || range.isNullObject) return { unit: null, krs: [] };
+    var values = range.values;
+    var origin = originOf(range);
+    var header = -1;
+    var cols = {};
+    for (var r = 0; r < Math.min(values.length, 10) && header < 0; r++) {
+      var found = {};
+      values[r].forEach(function (v, c) {
+        Object.keys(HEADERS).forEach(function (key) {
+          if (HEADERS[key].indexOf(norm(v)) >= 0 && !(key in found)) found[key] = c;
+        });
+      });
+      if ("id" in found && "current" in found) { header = r; cols = found; }
+    }
+    var unit = null;
+    Object.keys(read.ranges).forEach(function (name) {
+      if (name === read.okrs || read.ranges[name].isNullObject) return;
+      read.ranges[name].values.forEach(function (line) {
+        if (["unitcode", "单元代码"].indexOf(norm(line[0])) >= 0 && line[1] !== "" && unit === null) unit = String(line[1]).trim();
+      });
+    });
+    var krs = [];
+    if (header < 0) return { unit: unit, krs: krs };
+    function at(line, key) { return key in cols && cols[key] < line.length ? line[cols[key]] : ""; }
+    function a1(r, key) { return key in cols ? colLetters(origin.col + cols[key]) + (origin.row + r) : null; }
+    for (var i = header + 1; i < values.length; i++) {
+      var line = values[i];
+      var id = String(at(line, "id")).trim();
+      var isKr = "type" in cols ? KR_TYPES.indexOf(norm(at(line, "type"))) >= 0 : /^kr/i.test(id);
+      if (!id || !isKr) continue;
+      krs.push({
+        id: id, text: String(at(line, "text")), owner: String(at(line, "owner")), current: at(line, "current"),
+        confidence: at(line, "confidence"), notes: String(at(line, "notes")),
+        cells: { current: a1(i, "current"), confidence: a1(i, "confidence"), notes: a1(i, "notes") },
+      });
+    }
+    return { unit: unit, krs: krs };
+  }
+
+  function listKeyResults(options) {
+    var lang = (options || {}).lang;
+    return global.Excel.run(function (context) {
+      return readWorkbook(context, lang).then(keyResultsOf);
+    });
+  }
+
+  /* Write the new Current, Confidence and comment (Notes) into the key result's cells in one write, then record
+   * the check-in on the server with the name the person gave. */
+  function checkIn(entry, options) {
+    options = options || {};
+    var lang = options.lang;
+    return global.Excel.run(function (context) {
+      var read;
+      var found;
+      return readWorkbook(context, lang).then(function (r) {
+        read = r;
+        found = keyResultsOf(read);
+        var kr = found.krs.filter(function (k) { return k.id === entry.id; })[0];
+        if (!kr || !found.unit) throw new OkrError(t("noKr", lang) + " " + entry.id);
+        var sheet = context.workbook.worksheets.getItem(read.okrs);
+        var guard = read.protection[read.okrs];
+        var relock = guard && guard.protected;
+        if (relock) sheet.protection.unprotect();
+        var wrote = {};
+        [["current", entry.current], ["confidence", entry.confidence], ["notes", entry.comment]].forEach(function (p) {
+          if (p[1] === null || p[1] === undefined || p[1] === "" || !kr.cells[p[0]]) return;
+          sheet.getRange(kr.cells[p[0]]).values = [[cellValue(p[1])]];
+          wrote[p[0]] = p[1];
+        });
+        if (relock) sheet.protection.protect(guard.options);
+        return context.sync().then(function () {
+          return api("POST", "api/checkin", {
+            id: found.unit + "/" + kr.id, current: "current" in wrote ? wrote.current : null,
+            confidence: "confidence" in wrote ? wrote.confidence : null, comment: wrote.notes || null,
+            who: entry.who || null,
+          }, lang);
+        });
+      });
+    });
+  }
+
   function selectCell(sheetName, a1) {
     return global.Excel.run(function (context) {
       var ws = context.workbook.worksheets.getItem(sheetName);
@@ -362,5 +471,7 @@
     scoreCycle: function (options) { return scoreOrValidate("score", options); },
     refreshRollup: refreshRollup,
     selectCell: selectCell,
+    listKeyResults: listKeyResults,
+    checkIn: checkIn,
   };
 })(typeof window !== "undefined" ? window : globalThis);

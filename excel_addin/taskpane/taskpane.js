@@ -26,6 +26,17 @@
       noFindings: "No findings: the workbook follows the standard.",
       noObjectives: "No objectives found in the OKRs sheet.",
       unscored: "no score",
+      checkIn: "Check in",
+      loadKrs: "List key results",
+      keyResult: "Key result",
+      current: "New Current",
+      confidence: "Confidence (0–10)",
+      comment: "Comment: what changed, and why",
+      who: "Your name",
+      submitCheckIn: "Check in",
+      noKrs: "This workbook has no key results yet.",
+      checkedIn: "Checked in {id}: written into the workbook and recorded.",
+      nothingToCheckIn: "Type a new Current, a Confidence or a comment first.",
     },
     zh: {
       title: "OKR 检查",
@@ -50,6 +61,17 @@
       noFindings: "没有问题：工作簿符合标准。",
       noObjectives: "OKRs 表中没有目标。",
       unscored: "无得分",
+      checkIn: "更新进展",
+      loadKrs: "列出关键结果",
+      keyResult: "关键结果",
+      current: "新的当前值",
+      confidence: "信心指数（0–10）",
+      comment: "说明：有什么变化，为什么",
+      who: "您的姓名",
+      submitCheckIn: "提交更新",
+      noKrs: "此工作簿还没有关键结果。",
+      checkedIn: "已更新 {id}：已写入工作簿并记录。",
+      nothingToCheckIn: "请先填写新的当前值、信心指数或说明。",
     },
   };
 
@@ -107,6 +129,8 @@
     $("unit-name").textContent = names.filter(Boolean).join(" · ") || result.source;
     $("unit-line").textContent = result.source;
     $("counts").textContent = tr("counts", { errors: result.errors, warnings: result.warnings });
+    // How much of the score is measured, next to it (the server's figure, in the workbook's language).
+    $("coverage").textContent = result.coverage_text || "";
 
     var list = $("objectives");
     list.textContent = "";
@@ -185,6 +209,54 @@
     });
   }
 
+  var WHO_KEY = "okrSyncName";
+
+  function loadKeyResults() {
+    setStatus(tr("working"));
+    return OkrClient.listKeyResults({ lang: lang }).then(function (found) {
+      var select = $("ci-kr");
+      select.textContent = "";
+      found.krs.forEach(function (k) {
+        var opt = el("option", null, k.id + " — " + k.text + " (" + (k.current === "" ? "–" : k.current) + ")");
+        opt.value = k.id;
+        opt.setAttribute("data-owner", k.owner);
+        select.appendChild(opt);
+      });
+      $("checkin-form").hidden = !found.krs.length;
+      setStatus(found.krs.length ? "" : tr("noKrs"), found.krs.length ? "" : "error");
+      document.body.setAttribute("data-last-action", "list");
+    }).catch(function (err) { setStatus(err.message || String(err), "error"); });
+  }
+
+  function typed(text) {
+    var v = String(text || "").trim();
+    if (v === "") return null;
+    var n = Number(v.replace(/,/g, ""));
+    return isFinite(n) ? n : v;
+  }
+
+  function submitCheckIn() {
+    var entry = {
+      id: $("ci-kr").value, current: typed($("ci-current").value), confidence: typed($("ci-confidence").value),
+      comment: $("ci-comment").value.trim() || null, who: $("ci-who").value.trim() || null,
+    };
+    if (entry.current === null && entry.confidence === null && !entry.comment) {
+      setStatus(tr("nothingToCheckIn"), "error");
+      return;
+    }
+    try { if (entry.who) window.localStorage.setItem(WHO_KEY, entry.who); } catch (e) { /* private mode */ }
+    setStatus(tr("working"));
+    return OkrClient.checkIn(entry, { lang: lang }).then(function (answer) {
+      setStatus(tr("checkedIn", { id: answer.checkin.id }), "ok");
+      $("ci-current").value = "";
+      $("ci-confidence").value = "";
+      $("ci-comment").value = "";
+    }).catch(function (err) {
+      setStatus(err.message || String(err), "error");
+      if (err.status === 401) showTokenBox(true);
+    }).then(function () { document.body.setAttribute("data-last-action", "checkin"); });
+  }
+
   function start() {
     translate();
     if (!window.Excel || !window.Excel.run) {
@@ -204,6 +276,9 @@
     $("btn-validate").onclick = function () { run("validate"); };
     $("btn-score").onclick = function () { run("score"); };
     $("btn-rollup").onclick = function () { run("rollup"); };
+    $("btn-load-krs").onclick = loadKeyResults;
+    $("btn-checkin").onclick = submitCheckIn;
+    try { $("ci-who").value = window.localStorage.getItem(WHO_KEY) || ""; } catch (e) { /* private mode */ }
     document.body.setAttribute("data-ready", "1");
   }
 

@@ -3,16 +3,18 @@
 Per spreadsheet a sync makes one metadata read and one values read. Writing (only when something
 changed) first looks at the ID column and the rows' developer metadata in one atomic call: each
 row is bound to its ID by row metadata, which Google moves with the row when people insert,
-delete or move rows. Every computed cell is then written in one values:batchUpdateByDataFilter
-addressed by that metadata, never by row number, and the write's own answer shows the row each
-figure landed on; should values have moved without their rows (a sort in that instant), the
-figures are put right at once. A spreadsheets:batchUpdate is made only to bind new rows or to
-create the History sheet."""
+delete or move rows. A spreadsheets:batchUpdate is made only to bind new rows or to create the
+History sheet, and its own answer is the look after the binding. Every computed cell is then
+written in one values:batchUpdateByDataFilter addressed by that metadata, never by row number,
+and the write's own answer shows the row each figure landed on; should values have moved without
+their rows (a sort in that instant), the figures are put right at once, and figures left on a
+row without an ID are cleared. The batchUpdate is never resent blind: after a lost answer the
+spreadsheet is looked at first, and only what is still missing is sent.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import time
@@ -25,7 +27,7 @@ from ..core import schema
 from ..core.model import CellValue, RawWorkbook, WorkbookChanges, column_letter
 from ..core.values import SERIAL_EPOCH
 from ..core.writeback import header_keys
-from ..errors import AuthError, ConfigError, OkrSyncError, QuotaError, RemoteError
+from ..errors import AnswerLost, AuthError, ConfigError, OkrSyncError, QuotaError, RemoteError
 from .google_client import (
     GoogleClient,
     Limits,
@@ -36,6 +38,17 @@ from .google_client import (
     spreadsheet_key,
 )
 from .google_rollup import ROLLUP_KEYS, GoogleRollupTarget
+from .google_rows import (
+    ORPHAN,
+    ROW_KEY,
+    Snapshot,
+    binding_tokens,
+    cell_at,
+    column_values,
+    header_key,
+    key_columns,
+    row_key,
+)
 from .google_template import create_spreadsheet
 
 __all__ = [
@@ -47,8 +60,7 @@ __all__ = [
     "read_sources",
 ]
 
-# Developer metadata key binding an OKRs row to its local ID.
-ROW_KEY = "okr-sync.row"
+_FIGURE_KEYS = frozenset(c.key for c in schema.COMPUTED_COLUMNS)
 _META_FIELDS = (
     "spreadsheetId,properties(title),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))"
 )
@@ -81,80 +93,6 @@ class _Book:
     grid_rows: dict[str, int] = field(default_factory=dict)  # rows with data per sheet read
 
 
-@dataclass
-class _Snapshot:
-    """One atomic look at the OKRs sheet: the ID of each row, our metadata on it, the header."""
-
-    ids: dict[int, str]  # 0-based row -> binding token of the ID it carries
-    meta: dict[int, list[tuple[int, str]]]  # 0-based row -> [(metadataId, value)]
-    header: list[Any]
-
-    def bound(self) -> dict[str, int]:
-        """IDs whose metadata sits on exactly one row, that row carrying exactly that ID."""
-        where: dict[str, list[int]] = {}
-        for row, items in self.meta.items():
-            for _, value in items:
-                where.setdefault(value, []).append(row)
-        id_rows: dict[str, list[int]] = {}
-        for row, text in self.ids.items():
-            id_rows.setdefault(text, []).append(row)
-        out = {}
-        for value, rows in where.items():
-            if len(rows) == 1 and self.ids.get(rows[0]) == value and len(id_rows[value]) == 1:
-                out[value] = rows[0]
-        return out
-
-    def stale(self) -> list[int]:
-        """Metadata ids on a row whose ID is not theirs, or duplicated on several rows."""
-        counts: dict[str, int] = {}
-        for items in self.meta.values():
-            for _, value in items:
-                counts[value] = counts.get(value, 0) + 1
-        out = []
-        for row, items in self.meta.items():
-            for meta_id, value in items:
-                if self.ids.get(row) != value or counts[value] > 1:
-                    out.append(meta_id)
-        return out
-
-
-def binding_tokens(ids: dict[int, str]) -> dict[int, str]:
-    """Row -> the token its metadata carries: the ID, or `ID#2`, `ID#3` for later rows that
-    repeat an ID (the validator flags those; their Check messages must still reach them)."""
-    seen: dict[str, int] = {}
-    out = {}
-    for row in sorted(ids):
-        seen[ids[row]] = seen.get(ids[row], 0) + 1
-        out[row] = ids[row] if seen[ids[row]] == 1 else f"{ids[row]}#{seen[ids[row]]}"
-    return out
-
-
-def row_key(row_id: Any, kind: Any, text: Any) -> str | None:
-    """What binds a row: its ID; for a row without one (the validator flags it), its Type and
-    text, so its Check message still reaches it and no other row."""
-    local = _id_text(row_id)
-    if local is not None:
-        return local
-    kind_text, body = _id_text(kind) or "", _id_text(text) or ""
-    if not kind_text and not body:
-        return None
-    digest = hashlib.sha1(f"{kind_text}|{body}".encode()).hexdigest()[:12]
-    return f"~{digest}"
-
-
-def _id_text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
-def _header_key(value: Any) -> str | None:
-    return schema.HEADER_LOOKUP.get(schema.normalize(value)) if value not in (None, "") else None
-
-
 class GoogleBackend:
     """Unit workbooks as Google spreadsheets: listed by link/key and by Drive folder."""
 
@@ -174,6 +112,7 @@ class GoogleBackend:
         self._sleep = sleep
         self._client: GoogleClient | None = None
         self._books: dict[str, _Book] = {}
+        self.listed: list[str] = []
 
     @property
     def client(self) -> GoogleClient:
@@ -199,6 +138,7 @@ class GoogleBackend:
                 # The rollup spreadsheet is the service's own, never a unit.
                 if f["id"] not in keys and f["id"] not in ROLLUP_KEYS:
                     keys.append(f["id"])
+        self.listed = keys  # the workspace's own spreadsheets: KR Sources may point into them
         return keys
 
     # ---- reading
@@ -221,7 +161,8 @@ class GoogleBackend:
         wanted = [
             n
             for n in (
-                schema.match_sheet(names, s) for s in (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY)
+                schema.match_sheet(names, s) for s in (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY,
+                                                           schema.SHEET_PEOPLE)
             )
             if n is not None
         ]
@@ -235,15 +176,15 @@ class GoogleBackend:
         okrs = schema.match_sheet(names, schema.SHEET_OKRS)
         if okrs is not None:
             for i, row in enumerate(sheets.get(okrs, [])):
-                keys = {c: k for c, v in enumerate(row, start=1) if (k := _header_key(v))}
+                keys = {c: k for c, v in enumerate(row, start=1) if (k := header_key(v))}
                 if len(keys) >= 3:
                     book.header_row, book.header_keys = i + 1, keys
-                    cols = _key_columns(keys)
+                    cols = key_columns(keys)
                     if cols[0] is not None:
                         grid = sheets.get(okrs, [])
                         ids = {}
                         for r in range(i + 1, len(grid)):
-                            found = row_key(*(_cell_at(grid[r], c) for c in cols))
+                            found = row_key(*(cell_at(grid[r], c) for c in cols))
                             if found is not None:
                                 ids[r] = found
                         book.tokens = binding_tokens(ids)
@@ -252,6 +193,16 @@ class GoogleBackend:
                     break
         self._books[key] = book
         return RawWorkbook(source=title, sheets=sheets, sheet_names=names, locator=key)
+
+    def modified_by(self, locator: str) -> str | None:
+        """Who edited last (a Drive revision's lastModifyingUser), asked only when a check-in needs a name;
+        unknown rather than a failure."""
+        key = spreadsheet_key(locator)
+        try:
+            with self.client.errors(f"Google spreadsheet {key}"):
+                return self.client.last_modifier(key)
+        except OkrSyncError:
+            return None
 
     # ---- writing
 
@@ -283,49 +234,105 @@ class GoogleBackend:
         id_col = changes.id_col
         bindable = info is not None and id_col is not None and book.header_row is not None
         client = self.client
+        plan = _plan_owned(book, changes)
         with client.errors(book.title):
-            appends, structural = self._history(book, changes)
-            bound: dict[str, int] = {}
+            data: list[dict[str, Any]] = []
             if by_token and bindable:
                 assert info is not None and id_col is not None
-                bound = self._bind(book, info, id_col, by_token, structural)
-            elif structural:
-                client.batch_update(key, structural)
-            data = [self._row_write(info, t, cells) for t, cells in by_token.items()
-                    if t in bound and info is not None] + others + appends  # fmt: skip
+                snap = self._bind(book, info, id_col, by_token, plan)
+                bound = snap.bound()
+                data += self._orphan_clears(book, info, snap)
+                data += [self._row_write(info, t, cells) for t, cells in by_token.items() if t in bound]
+            elif plan.owned:
+                self._send_once(book, plan.requests, lambda: self._look_at_sheets(book, plan), plan.commit)
+            data += others + plan.appends
             if data:
                 answer = client.values_by_filter(key, data)
                 misplaced = self._misplaced(book, answer)
                 if misplaced and info is not None and id_col is not None:
                     self._repair(book, info, id_col, by_token, misplaced)
-        for name, rows in ((a["dataFilter"]["a1Range"], a["values"]) for a in appends):
-            sheet = name.split("!")[0]
-            for title in book.grid_rows:
-                if quote_sheet(title) == sheet:
-                    book.grid_rows[title] += len(rows)
+        for owned in plan.owned:
+            book.grid_rows[owned.title] = owned.end
 
-    def _bind(
+    def _send_once(
         self,
         book: _Book,
-        info: _SheetInfo,
-        id_col: int,
-        wanted: dict[str, dict[int, CellValue]],
-        structural: list[dict[str, Any]],
-    ) -> dict[str, int]:
-        """Rows bound to the tokens, after binding new ones (with `structural` in the same call)
-        and looking again: a binding counts only once a look shows it on its row."""
-        cols = {c for cells in wanted.values() for c in cells}
+        requests: Callable[[], list[dict[str, Any]]],
+        look: Callable[[], None],
+        done: Callable[[], None],
+        **answer: Any,
+    ) -> dict[str, Any] | None:
+        """One spreadsheets:batchUpdate that is never resent blind: after a lost answer, `look`
+        refreshes what `requests` is computed from, so what was applied is not asked for again.
+        None when nothing (more) is needed; else the answer."""
+        for _ in range(self.client.limits.attempts):
+            wanted = requests()
+            if not wanted:
+                return None
+            try:
+                reply = self.client.batch_update(book.key, wanted, once=True, **answer)
+            except AnswerLost:
+                look()
+                continue
+            done()
+            return reply
+        raise RemoteError(
+            _msg(
+                f"{book.title}: Google did not confirm a change after {self.client.limits.attempts} tries "
+                "(it is all-or-nothing, so the spreadsheet is whole). Run the sync again",
+                f"{book.title}：重试 {self.client.limits.attempts} 次后 Google 仍未确认修改（修改要么全部生效，"
+                "要么全不生效，表格完好）。请重新同步",
+            )
+        )
+
+    def _bind(
+        self, book: _Book, info: _SheetInfo, id_col: int, wanted: dict[str, dict[int, CellValue]], plan: _OwnedPlan
+    ) -> Snapshot:
+        """A look at the rows as they are now, after binding new ones (with `plan`'s sheets in the
+        same call): a binding counts only once a look shows it on its row. The binding call's own
+        answer is that look, so binding costs no read after it."""
+        cols = {c for cells in wanted.values() for c in cells} | set(_figure_columns(book))
+        ranges, roles = self._snapshot_ranges(book, info, id_col)
         snap = self._snapshot(book, info, id_col)
         self._check_columns(book, snap, cols)
-        bound = snap.bound()
-        requests = structural + self._binding_requests(info, snap, set(wanted) - set(bound))
-        if requests:
-            self.client.batch_update(book.key, requests)
-            # Rows may have moved between the look and the binding: look again.
-            snap = self._snapshot(book, info, id_col)
+
+        def requests() -> list[dict[str, Any]]:
             self._check_columns(book, snap, cols)
-            bound = snap.bound()
-        return bound
+            return plan.requests() + self._binding_requests(info, snap, set(wanted) - set(snap.bound()))
+
+        def look() -> None:
+            nonlocal snap
+            if plan.owned:
+                self._look_at_sheets(book, plan)
+            snap = self._snapshot(book, info, id_col)
+
+        fields = f"updatedSpreadsheet({_SNAP_FIELDS})"
+        reply = self._send_once(book, requests, look, plan.commit, response_ranges=ranges, fields=fields)
+        if reply is not None:
+            snap = self._parse_snapshot(book, info, reply.get("updatedSpreadsheet", {}), roles)
+            self._check_columns(book, snap, cols)
+        return snap
+
+    def _look_at_sheets(self, book: _Book, plan: _OwnedPlan) -> None:
+        """After a lost answer: which owned sheets exist now, and how many rows they have."""
+        meta = self.client.get(book.key, _META_FIELDS)
+        now = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+        for owned in plan.owned:
+            props = now.get(owned.title)
+            if props is None:
+                continue
+            if owned.new and int(props.get("sheetId", -1)) != owned.sheet_id:
+                raise RemoteError(
+                    _msg(
+                        f"{book.title} › {owned.title}: the sheet was made by someone else during the sync; "
+                        "nothing was appended to it. Run the sync again",
+                        f"{book.title} › {owned.title}：同步期间他人创建了该工作表，未追加任何内容。请重新同步",
+                    )
+                )
+            grid = props.get("gridProperties", {})
+            rows, cols = int(grid.get("rowCount", 1000)), int(grid.get("columnCount", 26))
+            book.sheets[owned.title] = _SheetInfo(owned.sheet_id, owned.title, rows, cols)
+            owned.new = False
 
     @staticmethod
     def _row_write(info: _SheetInfo | None, token: str, cells: dict[int, CellValue]) -> dict[str, Any]:
@@ -341,18 +348,35 @@ class GoogleBackend:
                 "locationMatchingStrategy": "INTERSECTING_LOCATION"}},
             "majorDimension": "ROWS", "values": [line]}  # fmt: skip
 
+    @staticmethod
+    def _orphan_clears(book: _Book, info: _SheetInfo, snap: Snapshot) -> list[dict[str, Any]]:
+        """Clear the figures on rows we wrote that hold no ID any more, addressed by the metadata
+        on them (it moves with the row); only computed cells, never a person's."""
+        figures = _figure_columns(book)
+        if not figures:
+            return []
+        line: list[Any] = [None] * max(figures)
+        for col in figures:
+            line[col - 1] = ""
+        return [
+            {"dataFilter": {"developerMetadataLookup": {"metadataId": meta_id, "locationType": "ROW",
+                                                        "metadataLocation": {"sheetId": info.sheet_id}}},
+             "majorDimension": "ROWS", "values": [list(line)]}
+            for meta_id, _ in snap.orphans().values()
+        ]  # fmt: skip
+
     def _misplaced(self, book: _Book, answer: dict[str, Any]) -> list[tuple[int, str]]:
         """Rows whose ID, read back in the write's own answer, is not the one written for (values
         moved without their rows, e.g. a sort, in the instant between the look and the write)."""
-        id_col, type_col, text_col = _key_columns(book.header_keys)
+        id_col, type_col, text_col = key_columns(book.header_keys)
         out = []
         for response in answer.get("responses", []):
             look = response.get("dataFilter", {}).get("developerMetadataLookup")
-            if not look:
-                continue
+            if not look or "metadataValue" not in look:
+                continue  # an A1 write to an owned sheet, or an orphan's figures cleared
             token = str(look.get("metadataValue", ""))
             row = (response.get("updatedData", {}).get("values") or [[]])[0]
-            found = row_key(*(_cell_at(row, c) for c in (id_col, type_col, text_col)))
+            found = row_key(*(cell_at(row, c) for c in (id_col, type_col, text_col)))
             m = re.search(r"!\$?[A-Za-z]+(\d+)", str(response.get("updatedRange", "")))
             if found != token.split("#")[0] and m:
                 out.append((int(m.group(1)) - 1, token))
@@ -366,28 +390,31 @@ class GoogleBackend:
         by_token: dict[str, dict[int, CellValue]],
         misplaced: list[tuple[int, str]],
     ) -> None:
-        """Put right what a misplaced write changed: rebind, rewrite every row's own figures and
-        give each hit row back its values (its new figures, or those it held when read)."""
+        """Put right what a misplaced write changed: rebind, rewrite every row's own figures, give
+        each hit row back its values (its new figures, or those it held when read) and clear what
+        landed on a row without an ID."""
         snap = self._snapshot(book, info, id_col)
         victims: dict[str, dict[int, CellValue]] = {}
         for row, token in misplaced:
             victim = snap.ids.get(row)
             if victim is None:
-                continue
+                continue  # a row without an ID: an orphan now, cleared below
             read_row = book.token_rows.get(victim)
             for col in by_token.get(token, {}):
                 if col in by_token.get(victim, {}):
                     value = by_token[victim][col]
                 elif read_row is not None and read_row < len(book.okrs_grid):
-                    value = _cell_at(book.okrs_grid[read_row], col)
+                    value = cell_at(book.okrs_grid[read_row], col)
                 else:
                     value = None
                 victims.setdefault(victim, {})[col] = value
         wanted = {t: dict(c) for t, c in by_token.items()}
         for victim, cells in victims.items():
             wanted.setdefault(victim, {}).update({c: v for c, v in cells.items() if c not in wanted.get(victim, {})})
-        bound = self._bind(book, info, id_col, wanted, [])
-        data = [self._row_write(info, t, c) for t, c in wanted.items() if t in bound]
+        snap = self._bind(book, info, id_col, wanted, _OwnedPlan(book))
+        bound = snap.bound()
+        data = self._orphan_clears(book, info, snap)
+        data += [self._row_write(info, t, c) for t, c in wanted.items() if t in bound]
         if data and self._misplaced(book, self.client.values_by_filter(book.key, data)):
             raise RemoteError(
                 _msg(
@@ -398,20 +425,34 @@ class GoogleBackend:
                 )
             )
 
-    def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> _Snapshot:
+    def _snapshot_ranges(self, book: _Book, info: _SheetInfo, id_col: int) -> tuple[list[str], list[str | int]]:
+        """The look's ranges: the header row, then the ID, Type and text columns and the figure
+        columns; with the role of each ("header", "id", "type", "text" or a figure column)."""
         # Rows read plus a margin for rows people insert meanwhile; the whole column would
         # bring a thousand rows of metadata for nothing.
         last = min(info.rows, book.grid_rows.get(info.title, 0) + 200)
-        _, type_col, text_col = _key_columns(book.header_keys)
-        cols = [id_col, type_col, text_col]
-        ranges = [f"{quote_sheet(info.title)}!{book.header_row}:{book.header_row}"] + [
-            f"{quote_sheet(info.title)}!{column_letter(c)}1:{column_letter(c)}{last}" for c in cols if c is not None
-        ]
-        body = self.client.get(book.key, _SNAP_FIELDS, ranges)
+        _, type_col, text_col = key_columns(book.header_keys)
+        sheet = quote_sheet(info.title)
+        ranges = [f"{sheet}!{book.header_row}:{book.header_row}"]
+        roles: list[str | int] = ["header"]
+        columns: list[tuple[str | int, int | None]] = [("id", id_col), ("type", type_col), ("text", text_col)]
+        columns += [(c, c) for c in _figure_columns(book)]
+        for role, col in columns:
+            if col is not None:
+                ranges.append(f"{sheet}!{column_letter(col)}1:{column_letter(col)}{last}")
+                roles.append(role)
+        return ranges, roles
+
+    def _snapshot(self, book: _Book, info: _SheetInfo, id_col: int) -> Snapshot:
+        ranges, roles = self._snapshot_ranges(book, info, id_col)
+        return self._parse_snapshot(book, info, self.client.get(book.key, _SNAP_FIELDS, ranges), roles)
+
+    def _parse_snapshot(self, book: _Book, info: _SheetInfo, body: dict[str, Any], roles: list[str | int]) -> Snapshot:
+        """A look from a spreadsheets.get answer, or from a batchUpdate's updatedSpreadsheet."""
         sheet = next(
             (s for s in body.get("sheets", []) if s.get("properties", {}).get("sheetId") == info.sheet_id), None
         )
-        if sheet is None or len(sheet.get("data", [])) != len(ranges):
+        if sheet is None or len(sheet.get("data", [])) != len(roles):
             raise RemoteError(
                 _msg(
                     f"{book.title} › {info.title}: the sheet was renamed or deleted during the sync; "
@@ -419,32 +460,37 @@ class GoogleBackend:
                     f"{book.title} › {info.title}：同步期间该工作表被重命名或删除，未写入任何内容。请重新同步",
                 )
             )
-        header, column = sheet["data"][0], sheet["data"][1]
-        start = int(column.get("startRow", 0))
-        columns = [_column_values(d) for d in sheet["data"][1:]]
-        if type_col is None:
-            columns.insert(1, {})
-        if text_col is None:
-            columns.insert(2, {})
+        data = dict(zip(roles, sheet["data"], strict=True))
+        header, column = data["header"], data["id"]
+        values = {role: column_values(d) for role, d in data.items() if role != "header"}
+        last = int(column.get("startRow", 0)) + len(column.get("rowMetadata", []))
         ids: dict[int, str] = {}
         for r in range(book.header_row or 0, last):
-            found = row_key(*(col.get(r) for col in columns))
+            found = row_key(*(values.get(role, {}).get(r) for role in ("id", "type", "text")))
             if found is not None:
                 ids[r] = found
         meta: dict[int, list[tuple[int, str]]] = {}
+        start = int(column.get("startRow", 0))
         for i, rm in enumerate(column.get("rowMetadata", [])):
             for m in rm.get("developerMetadata", []):
                 if m.get("metadataKey") == ROW_KEY:
                     meta.setdefault(start + i, []).append((int(m["metadataId"]), str(m.get("metadataValue", ""))))
+        figures = {
+            r
+            for role, col in values.items()
+            if isinstance(role, int)
+            for r, v in col.items()
+            if r >= (book.header_row or 0)
+        }
         header_values = []
         for cell in (header.get("rowData") or [{}])[0].get("values", []):
             ev = cell.get("effectiveValue", {})
             header_values.append(ev.get("stringValue"))
-        return _Snapshot(binding_tokens(ids), meta, header_values)
+        return Snapshot(binding_tokens(ids), meta, header_values, figures)
 
-    def _check_columns(self, book: _Book, snap: _Snapshot, cols: set[int]) -> None:
+    def _check_columns(self, book: _Book, snap: Snapshot, cols: set[int]) -> None:
         for col in cols:
-            now = _header_key(snap.header[col - 1]) if col <= len(snap.header) else None
+            now = header_key(snap.header[col - 1]) if col <= len(snap.header) else None
             if now != book.header_keys.get(col):
                 raise RemoteError(
                     _msg(
@@ -455,12 +501,24 @@ class GoogleBackend:
                 )
 
     @staticmethod
-    def _binding_requests(info: _SheetInfo, snap: _Snapshot, unbound: set[str]) -> list[dict[str, Any]]:
+    def _binding_requests(info: _SheetInfo, snap: Snapshot, unbound: set[str]) -> list[dict[str, Any]]:
         requests: list[dict[str, Any]] = []
         for meta_id in snap.stale():
             requests.append(
                 {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": meta_id}}}}
             )
+        for meta_id, value in snap.orphans().values():
+            if value != ORPHAN:
+                # Its old ID may be bound afresh to the row it moved to: no two rows share a token.
+                requests.append(
+                    {
+                        "updateDeveloperMetadata": {
+                            "dataFilters": [{"developerMetadataLookup": {"metadataId": meta_id}}],
+                            "developerMetadata": {"metadataValue": ORPHAN},
+                            "fields": "metadataValue",
+                        }
+                    }
+                )
         id_rows: dict[str, list[int]] = {}
         for row, text in snap.ids.items():
             id_rows.setdefault(text, []).append(row)
@@ -489,41 +547,79 @@ class GoogleBackend:
             )
         return requests
 
-    def _history(self, book: _Book, changes: WorkbookChanges) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Values to append to owned sheets (by A1, they are ours) and any sheet to create first."""
-        data: list[dict[str, Any]] = []
-        requests: list[dict[str, Any]] = []
-        for owned in changes.appends:
-            if not owned.rows:
-                continue
-            info = book.sheets.get(owned.name)
-            # A History laid out by this version has its date columns formatted: times go in as real
-            # date-times (serial numbers). One written by an earlier version keeps text times.
-            dated = _date_columns(owned.header) if info is None or "as_of" in header_keys(owned.header) else {}
-            rows = [[_serial(v) if i in dated else raw_value(v) for i, v in enumerate(r)] for r in owned.rows]
-            if info is None:
-                sheet_id = _new_sheet_id(book)
-                requests += _owned_sheet_requests(sheet_id, owned.name, owned.header, len(book.sheets))
-                requests += _date_format_requests(sheet_id, dated, 1, 1000)
-                info = _SheetInfo(sheet_id, owned.name, 1000, 26)
-                book.sheets[owned.name] = info
-                book.grid_rows[owned.name] = 1
-                start = 2
-            else:
-                used = book.grid_rows.get(owned.name, 0)
-                if used == 0:
-                    rows.insert(0, list(owned.header))
-                start = used + 1
-            end = start + len(rows) - 1
-            if end > info.rows:
-                grow = end - info.rows + 500
-                requests.append({"appendDimension": {"sheetId": info.sheet_id, "dimension": "ROWS", "length": grow}})
-                requests += _date_format_requests(info.sheet_id, dated, info.rows, info.rows + grow)
-                info.rows += grow
-            width = max(len(r) for r in rows)
-            a1 = f"{quote_sheet(owned.name)}!A{start}:{column_letter(width)}{end}"
-            data.append({"dataFilter": {"a1Range": a1}, "majorDimension": "ROWS", "values": rows})
-        return data, requests
+
+@dataclass
+class _Owned:
+    """One owned sheet (History) to append to: where the rows go, and whether we create it."""
+
+    title: str
+    header: list[str]
+    sheet_id: int
+    new: bool
+    index: int
+    end: int  # last 1-based row after the append
+    dated: dict[int, str] = field(default_factory=dict)  # 0-based date columns to format, with their type
+
+
+@dataclass
+class _OwnedPlan:
+    """Appends to owned sheets (by A1: they are ours) and the sheets or rows they need first,
+    computed from what the spreadsheet is known to hold, so a look after a lost answer can
+    drop what was already made."""
+
+    book: _Book
+    owned: list[_Owned] = field(default_factory=list)
+    appends: list[dict[str, Any]] = field(default_factory=list)
+
+    def requests(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for o in self.owned:
+            info = self.book.sheets.get(o.title)
+            rows = 1000 if o.new or info is None else info.rows
+            if o.new:
+                out += _owned_sheet_requests(o.sheet_id, o.title, o.header, o.index)
+                out += _date_format_requests(o.sheet_id, o.dated, 1, rows)
+            if o.end > rows:
+                grow = o.end - rows + 500
+                out.append({"appendDimension": {"sheetId": o.sheet_id, "dimension": "ROWS", "length": grow}})
+                out += _date_format_requests(o.sheet_id, o.dated, rows, rows + grow)
+        return out
+
+    def commit(self) -> None:
+        """What the spreadsheet holds once the requests were applied."""
+        for o in self.owned:
+            info = self.book.sheets.get(o.title)
+            rows = 1000 if o.new or info is None else info.rows
+            if o.end > rows:
+                rows = o.end + 500
+            self.book.sheets[o.title] = _SheetInfo(o.sheet_id, o.title, rows, info.cols if info else 26)
+            o.new = False
+
+
+def _plan_owned(book: _Book, changes: WorkbookChanges) -> _OwnedPlan:
+    plan = _OwnedPlan(book)
+    for owned in changes.appends:
+        if not owned.rows:
+            continue
+        info = book.sheets.get(owned.name)
+        # A History laid out by this version has its date columns formatted: times go in as real
+        # date-times (serial numbers). One written by an earlier version keeps text times.
+        dated = _date_columns(owned.header) if info is None or "as_of" in header_keys(owned.header) else {}
+        rows = [[_serial(v) if i in dated else raw_value(v) for i, v in enumerate(r)] for r in owned.rows]
+        if info is None:
+            taken = {o.sheet_id for o in plan.owned}
+            sheet_id, new, start = _new_sheet_id(book, taken), True, 2
+        else:
+            used = book.grid_rows.get(owned.name, 0)
+            if used == 0:
+                rows.insert(0, list(owned.header))
+            sheet_id, new, start = info.sheet_id, False, used + 1
+        end = start + len(rows) - 1
+        plan.owned.append(_Owned(owned.name, list(owned.header), sheet_id, new, len(book.sheets), end, dated))
+        width = max(len(r) for r in rows)
+        a1 = f"{quote_sheet(owned.name)}!A{start}:{column_letter(width)}{end}"
+        plan.appends.append({"dataFilter": {"a1Range": a1}, "majorDimension": "ROWS", "values": rows})
+    return plan
 
 
 def _date_columns(header: list[str]) -> dict[int, str]:
@@ -557,8 +653,13 @@ def _date_format_requests(sheet_id: int, dated: dict[int, str], first: int, end:
     ]
 
 
-def _new_sheet_id(book: _Book) -> int:
-    taken = {s.sheet_id for s in book.sheets.values()}
+def _figure_columns(book: _Book) -> list[int]:
+    """1-based columns of the OKRs sheet the service computes (never a person's)."""
+    return sorted(c for c, k in book.header_keys.items() if k in _FIGURE_KEYS)
+
+
+def _new_sheet_id(book: _Book, planned: set[int]) -> int:
+    taken = {s.sheet_id for s in book.sheets.values()} | planned
     candidate = 7_000_001
     while candidate in taken:
         candidate += 1
@@ -596,29 +697,6 @@ def _owned_sheet_requests(sheet_id: int, name: str, header: list[str], index: in
             }
         },
     ]
-
-
-def _key_columns(keys: dict[int, str]) -> tuple[int | None, int | None, int | None]:
-    """1-based ID, Type and text columns from a header's column keys."""
-    where = {k: c for c, k in keys.items()}
-    return where.get("id"), where.get("type"), where.get("text")
-
-
-def _column_values(data: dict[str, Any]) -> dict[int, Any]:
-    """0-based row -> effective value of a one-column GridData."""
-    start = int(data.get("startRow", 0))
-    out = {}
-    for i, rd in enumerate(data.get("rowData", [])):
-        values = rd.get("values", [])
-        ev = values[0].get("effectiveValue", {}) if values else {}
-        value = ev.get("stringValue", ev.get("numberValue", ev.get("boolValue")))
-        if value is not None:
-            out[start + i] = value
-    return out
-
-
-def _cell_at(row: list[CellValue], col: int | None) -> CellValue:
-    return row[col - 1] if col is not None and col <= len(row) else None
 
 
 def _folder_id(text: str) -> str:

@@ -16,14 +16,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..core.model import CellError, CellValue
-from ..errors import AuthError, ConfigError, QuotaError, RemoteError
+from ..errors import AnswerLost, AuthError, ConfigError, QuotaError, RemoteError
 
 try:
     import google.auth.transport.requests
@@ -282,6 +282,7 @@ class _LimitedSession(AuthorizedSession):  # type: ignore[misc]
         client, limits = self.client, self.client.limits
         url = rewrite_url(url, self.base)
         kind = request_kind(method, url)
+        once = client.sending_once
         response, last = None, None
         for attempt in range(limits.attempts):
             response, last = None, None
@@ -293,6 +294,9 @@ class _LimitedSession(AuthorizedSession):  # type: ignore[misc]
                     last = exc
             if response is not None and response.status_code not in RETRY_STATUSES:
                 return response
+            if once and not _never_applied(response, last):
+                # It may have been applied: the caller looks before anything is sent again.
+                raise AnswerLost(f"no answer to {method.upper()} {url.split('?')[0]}")
             if attempt + 1 == limits.attempts:
                 break
             client.retries += 1
@@ -319,9 +323,25 @@ class GoogleClient:
         self.sleep = sleep
         self.calls: dict[str, int] = {"read": 0, "write": 0, "drive": 0}
         self.retries = 0
+        self._once = threading.local()
         session = _LimitedSession(loaded.credentials, self, api_base())
         self.http = gspread.http_client.HTTPClient(loaded.credentials, session=session)
         self.http.set_timeout(self.limits.timeout)
+
+    @property
+    def sending_once(self) -> bool:
+        """True while a non-idempotent call is in flight on this thread (see `once`)."""
+        return bool(getattr(self._once, "active", False))
+
+    @contextmanager
+    def once(self) -> Iterator[None]:
+        """Send a non-idempotent call at most once past the point where Google may have applied
+        it: a 429 or a refused connection is retried, a lost answer raises AnswerLost."""
+        self._once.active = True
+        try:
+            yield
+        finally:
+            self._once.active = False
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
@@ -413,10 +433,25 @@ class GoogleClient:
         body = self.http.request("get", f"{SHEETS_API}/{key}/values:batchGet", params=params)
         return list(body.json().get("valueRanges", []))
 
-    def batch_update(self, key: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
-        """spreadsheets.batchUpdate: all requests or none."""
-        body = {"requests": requests}
-        return dict(self.http.request("post", f"{SHEETS_API}/{key}:batchUpdate", json=body).json())
+    def batch_update(
+        self,
+        key: str,
+        requests: list[dict[str, Any]],
+        *,
+        once: bool = False,
+        response_ranges: list[str] | None = None,
+        fields: str | None = None,
+    ) -> dict[str, Any]:
+        """spreadsheets.batchUpdate: all requests or none. `once`: never resent blind after a lost
+        answer (AnswerLost instead). `response_ranges`: the answer carries the spreadsheet after
+        the update, limited to those ranges and to the `fields` mask, saving a read."""
+        body: dict[str, Any] = {"requests": requests}
+        if response_ranges is not None:
+            body |= {"includeSpreadsheetInResponse": True, "responseRanges": response_ranges}
+        params: dict[str, Any] | None = {"fields": fields} if fields else None
+        with self.once() if once else nullcontext():
+            answer = self.http.request("post", f"{SHEETS_API}/{key}:batchUpdate", json=body, params=params)
+        return dict(answer.json())
 
     def values_by_filter(self, key: str, data: list[dict[str, Any]]) -> dict[str, Any]:
         """values.batchUpdateByDataFilter, RAW: text is stored as text, never as a formula. The
@@ -454,6 +489,26 @@ class GoogleClient:
             if not token:
                 return files
 
+    def last_modifier(self, key: str) -> str | None:
+        """Who edited the spreadsheet last, other than us: Drive revisions.list, the newest revision whose
+        lastModifyingUser is not the caller (the service's own writes are revisions too)."""
+        url = f"{DRIVE_API}/{quote(key)}/revisions"
+        fields = "nextPageToken,revisions(modifiedTime,lastModifyingUser(displayName,emailAddress,me))"
+        found: str | None = None
+        token = ""
+        while True:
+            params: dict[str, Any] = {"pageSize": 1000, "fields": fields}
+            if token:
+                params["pageToken"] = token
+            body = self.http.request("get", url, params=params).json()
+            for revision in body.get("revisions", []):
+                user = revision.get("lastModifyingUser") or {}
+                if not user.get("me"):
+                    found = user.get("displayName") or user.get("emailAddress") or found
+            token = body.get("nextPageToken") or ""
+            if not token:
+                return found
+
     def share(self, key: str, email: str, role: str = "writer") -> None:
         """Drive permissions.create for one person."""
         url = f"{DRIVE_API}/{quote(key)}/permissions"
@@ -462,6 +517,14 @@ class GoogleClient:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _never_applied(response: Any, error: BaseException | None) -> bool:
+    """Failures that prove the call was not applied: Google's quota refusal (429, answered
+    before any work) and a connection that was never made."""
+    if response is not None:
+        return bool(response.status_code == 429)
+    return isinstance(error, requests.ConnectTimeout)
 
 
 def spreadsheet_key(text: str) -> str:

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..core import bands
 from ..core.model import CellValue
-from ..core.rollup import STATUS_COUNT_KEYS, TONED, ColumnKind, RollupBook, RollupSheet
+from ..core.rollup import STATUS_COUNT_KEYS, SUMMARY_SHEET, TONED, ColumnKind, RollupBook, RollupSheet
+from ..errors import AnswerLost, RemoteError
 from .google_client import GoogleClient, Limits, spreadsheet_key
 
 FINGERPRINT_KEY = "okr-sync.rollup-fingerprint"
@@ -30,7 +31,6 @@ def rgb(hex_colour: str) -> dict[str, float]:
 _NAVY = rgb(bands.HEADER.fill)
 _WHITE = rgb(bands.HEADER.font)
 _OBJECTIVE = rgb(bands.OBJECTIVE_FILL)
-SUMMARY_SHEET = "Summary"
 _NUMBER_FORMATS: dict[ColumnKind, dict[str, str]] = {
     "score": {"type": "NUMBER", "pattern": "0.00"},
     "percent": {"type": "PERCENT", "pattern": "0%"},
@@ -293,66 +293,82 @@ class GoogleRollupTarget:
         return self._client
 
     def write_rollup(self, book: RollupBook) -> bool:
-        """One read, then (if the content changed) one atomic batchUpdate that swaps every sheet."""
+        """One read, then (if the content changed) one atomic batchUpdate that swaps every sheet.
+        The swap is never resent blind: after a lost answer, a look at the fingerprint says
+        whether it was applied (then it is written) or must be sent again."""
         client = self.client
         fingerprint = book.fingerprint()
+        lost = False
         with client.errors(f"Google rollup spreadsheet {self.key}"):
-            meta = client.get(self.key, _META_FIELDS)
-            title = str(meta.get("properties", {}).get("title") or self.key)
-            old_meta = [
-                m for m in meta.get("developerMetadata", []) if m.get("metadataKey") in (FINGERPRINT_KEY, OWNED_KEY)
-            ]
-            if any(m.get("metadataKey") == FINGERPRINT_KEY and m.get("metadataValue") == fingerprint for m in old_meta):
-                return False
-            old = [s["properties"] for s in meta.get("sheets", [])]
-            ids = {str(p["title"]): int(p["sheetId"]) for p in old}
-            taken = set(ids.values())
+            for _ in range(client.limits.attempts):
+                meta = client.get(self.key, _META_FIELDS)
+                title = str(meta.get("properties", {}).get("title") or self.key)
+                if any(
+                    m.get("metadataKey") == FINGERPRINT_KEY and m.get("metadataValue") == fingerprint
+                    for m in meta.get("developerMetadata", [])
+                ):
+                    self.title = title
+                    return lost  # unchanged, or our swap whose answer was lost
+                try:
+                    client.batch_update(self.key, swap_requests(book, meta, fingerprint), once=True)
+                except AnswerLost:
+                    lost = True
+                    continue
+                self.title = title
+                return True
+        raise RemoteError(
+            f"Google rollup spreadsheet {self.key}: Google did not confirm the swap after "
+            f"{client.limits.attempts} tries (the swap is all-or-nothing: readers see the previous "
+            "rollup). Run the sync again / Google 仍未确认汇总表的替换（替换要么全部生效，要么全不生效："
+            "读者看到的是上一版汇总）。请重新同步"
+        )
 
-            def fresh() -> int:
-                candidate = 100
-                while candidate in taken:
-                    candidate += 1
-                taken.add(candidate)
-                return candidate
 
-            # One atomic call: readers see the old rollup until it returns, then the new one.
-            # Each sheet keeps its id, so links to a tab (#gid=) survive every write.
-            placeholder = fresh()
-            requests: list[dict[str, Any]] = [
-                {"addSheet": {"properties": {"sheetId": placeholder, "title": f"~okr-sync {time.time_ns()}"}}}
-            ]
-            requests += [{"deleteSheet": {"sheetId": p["sheetId"]}} for p in old]
-            # The same sheets as the xlsx rollup: Summary first, then the core's sheets in order.
-            summary_id = ids[SUMMARY_SHEET] if SUMMARY_SHEET in ids else fresh()
-            units_id = None
-            for index, sheet in enumerate(book.sheets, start=1):
-                sheet_id = ids[sheet.name] if sheet.name in ids else fresh()
-                requests += sheet_requests(sheet, sheet_id, sheet.name, index)
-                if sheet.name == "Units":
-                    units_id = sheet_id
-            requests += summary_requests(book, summary_id, units_id)
-            requests.append({"deleteSheet": {"sheetId": placeholder}})
-            requests += [
-                {
-                    "deleteDeveloperMetadata": {
-                        "dataFilter": {"developerMetadataLookup": {"metadataId": m["metadataId"]}}
+def swap_requests(book: RollupBook, meta: dict[str, Any], fingerprint: str) -> list[dict[str, Any]]:
+    """One atomic call: readers see the old rollup until it returns, then the new one. Each sheet
+    keeps its id, so links to a tab (#gid=) survive every write."""
+    old_meta = [m for m in meta.get("developerMetadata", []) if m.get("metadataKey") in (FINGERPRINT_KEY, OWNED_KEY)]
+    old = [s["properties"] for s in meta.get("sheets", [])]
+    ids = {str(p["title"]): int(p["sheetId"]) for p in old}
+    taken = set(ids.values())
+
+    def fresh() -> int:
+        candidate = 100
+        while candidate in taken:
+            candidate += 1
+        taken.add(candidate)
+        return candidate
+
+    placeholder = fresh()
+    requests: list[dict[str, Any]] = [
+        {"addSheet": {"properties": {"sheetId": placeholder, "title": f"~okr-sync {time.time_ns()}"}}}
+    ]
+    requests += [{"deleteSheet": {"sheetId": p["sheetId"]}} for p in old]
+    # The same sheets as the xlsx rollup: Summary first, then the core's sheets in order.
+    summary_id = ids[SUMMARY_SHEET] if SUMMARY_SHEET in ids else fresh()
+    units_id = None
+    for index, sheet in enumerate(book.sheets, start=1):
+        sheet_id = ids[sheet.name] if sheet.name in ids else fresh()
+        requests += sheet_requests(sheet, sheet_id, sheet.name, index)
+        if sheet.name == "Units":
+            units_id = sheet_id
+    requests += summary_requests(book, summary_id, units_id)
+    requests.append({"deleteSheet": {"sheetId": placeholder}})
+    requests += [
+        {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": m["metadataId"]}}}}
+        for m in old_meta
+    ]
+    for key, value in ((FINGERPRINT_KEY, fingerprint), (OWNED_KEY, "rollup")):
+        requests.append(
+            {
+                "createDeveloperMetadata": {
+                    "developerMetadata": {
+                        "metadataKey": key,
+                        "metadataValue": value,
+                        "visibility": "DOCUMENT",
+                        "location": {"spreadsheet": True},
                     }
                 }
-                for m in old_meta
-            ]
-            for key, value in ((FINGERPRINT_KEY, fingerprint), (OWNED_KEY, "rollup")):
-                requests.append(
-                    {
-                        "createDeveloperMetadata": {
-                            "developerMetadata": {
-                                "metadataKey": key,
-                                "metadataValue": value,
-                                "visibility": "DOCUMENT",
-                                "location": {"spreadsheet": True},
-                            }
-                        }
-                    }
-                )
-            client.batch_update(self.key, requests)
-        self.title = title
-        return True
+            }
+        )
+    return requests

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core import schema
@@ -51,11 +51,13 @@ def create_spreadsheet(
     share: Sequence[str] = (),
     credentials: str | None = None,
     limits: Limits | None = None,
+    okrs: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
-    """Create a unit spreadsheet from the standard template, share it, and return its link."""
+    """Create a unit spreadsheet from the standard template (with rows, for new-cycle), share it, return its link."""
     from ..templates import DATA_ROWS, HEADER_ROW, build_template
 
-    wb = build_template(level=level, code=code, parent=parent, name=name, owner=owner, lang=lang, cycle=cycle)
+    wb = build_template(level=level, code=code, parent=parent, name=name, owner=owner, lang=lang, cycle=cycle,
+                        okrs=okrs)
     language: Lang = "zh" if lang == "zh" else "en"
     client = GoogleClient(credentials, limits)
     title = str(wb.properties.title or f"OKRs {code}")

@@ -12,8 +12,14 @@ from ..errors import WorkbookError
 class MemoryBackend:
     """Holds workbooks as {name: {sheet: grid}} and applies changes to them in place."""
 
-    def __init__(self, workbooks: dict[str, dict[str, Grid]]) -> None:
+    def __init__(
+        self,
+        workbooks: dict[str, dict[str, Grid]],
+        protected: dict[str, dict[str, dict[tuple[int, int], str]]] | None = None,
+    ) -> None:
         self.workbooks = workbooks
+        # Cells inside array formulas, by workbook and sheet -> the formula's anchor (what xlsx finds).
+        self.protected = protected or {}
         self.applied: list[tuple[str, WorkbookChanges]] = []
 
     def list_units(self) -> list[str]:
@@ -23,7 +29,7 @@ class MemoryBackend:
         if locator not in self.workbooks:
             raise WorkbookError(locator, "no such workbook")
         sheets = copy.deepcopy(self.workbooks[locator])
-        return RawWorkbook(locator, sheets, list(sheets), locator)
+        return RawWorkbook(locator, sheets, list(sheets), locator, protected=self.protected.get(locator, {}))
 
     def apply(self, locator: str, changes: WorkbookChanges) -> None:
         if changes.empty:

@@ -2,40 +2,48 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import html
 import io
 import os
 import re
 import stat
-import tempfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 from typing import cast
 
 import python_calamine
 
+from .. import atomic
 from ..core import schema
 from ..core.model import CellValue, Grid, RawWorkbook, WorkbookChanges
-from ..errors import ConfigError, NotAWorkbook, WorkbookError, WorkbookLocked
-from .xlsx_ooxml import (
-    CFB_MAGIC,
-    WORKBOOK_PART,
-    WORKBOOK_RELS,
-    Package,
-    SheetRef,
-    scan_special_cells,
-    workbook_sheets,
-)
+from ..errors import ConfigError, NotAWorkbook, SourceError, WorkbookError, WorkbookLocked
+from .xlsx_ooxml import CFB_MAGIC, WORKBOOK_PART, Package, scan_special_cells
 from .xlsx_patch import PatchError, patch_package
+from .xlsx_read import (
+    MAX_PART_ENV,
+    Bounded,
+    Caps,
+    NotRegular,
+    SheetExtent,
+    TooLarge,
+    bounded_package,
+    main_part,
+    max_part_bytes,
+    read_part,
+    read_regular,
+)
 
 # Custom document property that marks a workbook the service owns (the rollup); never a unit.
 OWNED_PROPERTY = "okr-sync"
 EXTENSIONS = (".xlsx", ".xlsm", ".xls")
+# Spreadsheet formats people keep beside their workbooks that the sync does not read: named, never skipped.
+OTHER_FORMATS = (".ods", ".csv", ".xlsb", ".numbers")
 _OWNED_RE = re.compile(rf"\sname\s*=\s*[\"']{re.escape(OWNED_PROPERTY)}[\"']")
 _PLAIN = frozenset({str, float, int, bool, dt.date, dt.datetime})
-_STANDARD_SHEETS = (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY)
+_STANDARD_SHEETS = (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY, schema.SHEET_PEOPLE)
 # A file changed this recently may change again within the same timestamp tick (2 s on FAT and some network
 # shares) without its times moving: it is never vouched for, so it is read on every run until it settles.
 SETTLE_NS = 2_000_000_000
@@ -44,6 +52,24 @@ SETTLE_NS = 2_000_000_000
 def _msg(en: str, zh: str) -> str:
     """One message in both languages: the workbook's language is unknown when it cannot be read."""
     return f"{en} / {zh}"
+
+
+CORE_PART = "docProps/core.xml"
+CORE_PART_LIMIT = 1024 * 1024  # document properties are a few hundred bytes; more is not read
+_LAST_MODIFIED_BY = re.compile(r"<cp:lastModifiedBy>([^<]*)</cp:lastModifiedBy>")
+
+
+def modified_by(z: zipfile.ZipFile) -> str | None:
+    """Who saved the workbook last: docProps/core.xml's cp:lastModifiedBy (Excel and LibreOffice write it)."""
+    try:
+        text = read_part(z, CORE_PART, CORE_PART_LIMIT).decode("utf-8", "replace") if CORE_PART in z.NameToInfo \
+            else ""
+    except (TooLarge, zipfile.BadZipFile, zlib.error, OSError, KeyError, ValueError, EOFError):
+        return None  # no name is better than a doubtful one
+    found = _LAST_MODIFIED_BY.search(text)
+    if found is None:
+        return None
+    return html.unescape(found.group(1)).strip() or None
 
 
 def lock_file(path: Path) -> Path | None:
@@ -58,12 +84,19 @@ def lock_file(path: Path) -> Path | None:
 def is_owned(path: Path) -> bool:
     """True for a workbook the service owns whole (its custom properties name okr-sync)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with zipfile.ZipFile(path) as z:
             if "docProps/custom.xml" not in z.NameToInfo:
                 return False
-            return bool(_OWNED_RE.search(z.read("docProps/custom.xml").decode("utf-8", "replace")))
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError):
+            return bool(_OWNED_RE.search(read_part(z, "docProps/custom.xml").decode("utf-8", "replace")))
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError, TooLarge):
         return False
+
+
+def shown(text: str) -> str:
+    """A path as people can see it: bytes that are not UTF-8 (a file name from another system) escaped."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _cell(value: object) -> CellValue:
@@ -96,36 +129,58 @@ class XlsxBackend:
         self.path = Path(path)
         self.root = self.path if self.path.is_dir() else self.path.parent
         self._root_abs = os.path.abspath(self.root)
+        # Folders the walk could not open: listed as units so each is named, never silently skipped.
+        self._unlisted: dict[str, OSError] = {}
 
     # --- listing -------------------------------------------------------------------------
 
     def list_units(self) -> list[str]:
-        """Every unit workbook, sorted; broken files with a workbook's name too, so read() names them."""
+        """Every unit workbook, sorted; broken files, other formats, FIFOs and unreadable folders too."""
         if self.path.is_file():
             return [str(self.path)]
         if not self.path.is_dir():
+            if os.path.lexists(self.path) and not os.path.islink(self.path):
+                return [str(self.path)]  # a FIFO or device given by name: read() names it
             raise ConfigError(
                 _msg(
-                    f"{self.path}: no such folder or workbook. Check the path.",
-                    f"{self.path}：找不到该文件夹或工作簿。请检查路径。",
+                    f"{shown(str(self.path))}: no such folder or workbook. Check the path.",
+                    f"{shown(str(self.path))}：找不到该文件夹或工作簿。请检查路径。",
                 )
             )
         found: list[Path] = []
-        for folder, dirs, files in os.walk(self.path):
+
+        def unlisted(err: OSError) -> None:
+            if err.filename is not None:
+                self._unlisted[str(err.filename)] = err
+                found.append(Path(err.filename))
+
+        for folder, dirs, files in os.walk(self.path, onerror=unlisted):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for d in list(dirs):
+                if d.lower().endswith(OTHER_FORMATS):  # a .numbers bundle is a folder
+                    dirs.remove(d)
+                    found.append(Path(folder) / d)
             for name in files:
-                if name.startswith(("~$", ".")) or not name.lower().endswith(EXTENSIONS):
+                low = name.lower()
+                if name.startswith(("~$", ".")) or not low.endswith(EXTENSIONS + OTHER_FORMATS):
                     continue
                 candidate = Path(folder) / name
-                if not is_owned(candidate):
+                if low.endswith(OTHER_FORMATS):
                     found.append(candidate)
-        found.sort(key=lambda p: p.relative_to(self.path).as_posix().casefold())
+                    continue
+                try:
+                    regular = stat.S_ISREG(os.stat(candidate).st_mode)
+                except OSError:
+                    regular = False  # a dangling link or no permission: read() says which
+                if not regular or not is_owned(candidate):
+                    found.append(candidate)
+        found.sort(key=lambda p: os.path.relpath(p, self.path).casefold())
         return [str(p) for p in found]
 
     def source(self, path: Path) -> str:
-        """The name people see in messages: the path relative to the backend's folder."""
+        """The name people see in messages: the path relative to the backend's folder, printable."""
         rel = os.path.relpath(os.path.abspath(path), self._root_abs)
-        return path.name if rel.startswith("..") else Path(rel).as_posix()
+        return shown(path.name if rel.startswith("..") else Path(rel).as_posix())
 
     # --- reading -------------------------------------------------------------------------
 
@@ -152,23 +207,40 @@ class XlsxBackend:
         """The Settings, OKRs and History grids of one workbook, anchored at A1."""
         path = Path(locator)
         source = self.source(path)
+        self._check_listed(path, source)
         self._check_lock(path, source)
-        blob, z = self._load(path, source)
+        blob, z, _ = self._load(path, source)
+        return self.parse(blob, z, source, str(path))
+
+    @classmethod
+    def read_bytes(cls, blob: bytes, source: str, locator: str) -> RawWorkbook:
+        """Read a workbook held in memory (downloaded from a remote store): the same bounds and messages."""
+        limit = max_part_bytes()
+        if len(blob) > limit:
+            raise _too_large(source, TooLarge("the file", limit))
+        return cls.parse(blob, cls.open_package(blob, source), source, locator)
+
+    @classmethod
+    def parse(cls, blob: bytes, z: zipfile.ZipFile, source: str, locator: str) -> RawWorkbook:
+        """The standard sheets of an opened package, read only as far as their tables reach."""
         try:
             with z:
-                refs = workbook_sheets(
-                    z.read(WORKBOOK_PART).decode("utf-8"),
-                    z.read(WORKBOOK_RELS).decode("utf-8") if WORKBOOK_RELS in z.NameToInfo else "",
-                )
-                book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(blob))
+                bounded = cls._bounded(z, source, None, blob)
+                book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
                 names = list(book.sheet_names)
+                who = modified_by(z)
                 sheets: dict[str, Grid] = {}
+                protected: dict[str, dict[tuple[int, int], str]] = {}
                 for std in _STANDARD_SHEETS:
                     name = schema.match_sheet(names, std)
                     if name is None or name in sheets:
                         continue
-                    ref = next((r for r in refs if r.name == name), None)
-                    sheets[name] = self._grid(book, z, name, ref)
+                    extent = bounded.extents.get(name)
+                    sheets[name] = cls._grid(book, name, extent)
+                    if extent is not None and extent.array_cells:
+                        protected[name] = extent.array_cells
+                    if std == schema.SHEET_HISTORY:
+                        cls._continue_history(book, bounded, names, name, sheets[name])
         except WorkbookError:
             raise
         except Exception as exc:  # calamine and zipfile raise many kinds; none may reach a person raw
@@ -179,30 +251,106 @@ class XlsxBackend:
                     f"无法读取（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=str(path))
+        return RawWorkbook(source=source, sheets=sheets, sheet_names=names, locator=locator, protected=protected,
+                           modified_by=who)
 
     @staticmethod
-    def _grid(book: python_calamine.CalamineWorkbook, z: zipfile.ZipFile, name: str, ref: SheetRef | None) -> Grid:
+    def _continue_history(
+        book: python_calamine.CalamineWorkbook, bounded: Bounded, names: list[str], name: str, grid: Grid
+    ) -> None:
+        """Rows of a full History's continuation sheets (History 2, 3, …) read as more rows of History."""
+        n = 2
+        while f"{name} {n}" in names:
+            grid.extend(XlsxBackend._grid(book, f"{name} {n}", bounded.extents.get(f"{name} {n}"))[1:])
+            n += 1
+
+    @staticmethod
+    def _bounded(z: zipfile.ZipFile, source: str, caps: Caps | None, blob: bytes | None = None) -> Bounded:
+        """The package cut down to the standard sheets' tables; a part past the size limit is refused."""
+
+        def wanted(names: list[str]) -> Caps:
+            if caps is not None:
+                return caps
+            out: Caps = {}
+            for std in _STANDARD_SHEETS:
+                name = schema.match_sheet(names, std)
+                if name is not None:
+                    out[name] = (None, None)
+                    if std == schema.SHEET_HISTORY:
+                        n = 2
+                        while f"{name} {n}" in names:
+                            out[f"{name} {n}"] = (None, None)
+                            n += 1
+            return out
+
+        try:
+            return bounded_package(z, wanted, blob)
+        except TooLarge as exc:
+            raise _too_large(source, exc) from exc
+
+    @staticmethod
+    def _grid(book: python_calamine.CalamineWorkbook, name: str, extent: SheetExtent | None) -> Grid:
         rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
         plain = _PLAIN
-        grid = cast(Grid, [[v if type(v) in plain and v != "" else _cell(v) for v in row] for row in rows])
-        if ref is None or not ref.part or ref.part not in z.NameToInfo:
-            return grid
-        special = scan_special_cells(z.read(ref.part).decode("utf-8"))
-        for (r, c), value in special.items():
-            while len(grid) < r:
+        compact = cast(Grid, [[v if type(v) in plain and v != "" else _cell(v) for v in row] for row in rows])
+        if extent is None:
+            return compact
+        # Kept rows come back numbered 1..n; put each at its own row again (empty rows between stay empty).
+        grid: Grid = []
+        for k, target in enumerate(extent.rows):
+            while len(grid) < target - 1:
                 grid.append([])
-            row = grid[r - 1]
+            # calamine leaves out trailing rows that hold only blanks (a formula without a cached value)
+            grid.append(compact[k] if k < len(compact) else [])
+        for (r, c), value in scan_special_cells(extent.xml).items():
+            if r > len(extent.rows):
+                continue
+            row = grid[extent.rows[r - 1] - 1]
             if len(row) < c:
                 row.extend([None] * (c - len(row)))
             if row[c - 1] is None:
                 row[c - 1] = value
         return grid
 
-    def _load(self, path: Path, source: str) -> tuple[bytes, zipfile.ZipFile]:
-        """The file's bytes and zip, once they are known to be an .xlsx/.xlsm package."""
+    def _check_listed(self, path: Path, source: str) -> None:
+        """Name what the folder holds that is not a workbook the sync reads."""
+        err = self._unlisted.get(str(path))
+        if err is not None:
+            reason = err.strerror or type(err).__name__
+            raise WorkbookError(
+                source,
+                _msg(
+                    f"this folder cannot be opened ({reason}): give the sync service access to it, or move "
+                    "it out of the units folder",
+                    f"无法打开此文件夹（{reason}）：请授予同步服务访问权限，或将其移出单元文件夹",
+                ),
+            )
+        low = path.name.lower()
+        if low.endswith(OTHER_FORMATS):
+            ext = low[low.rindex(".") :]
+            raise NotAWorkbook(
+                source,
+                _msg(
+                    f"a {ext} file, which the sync does not read: save it as .xlsx (or move it out of the "
+                    "units folder)",
+                    f"{ext} 文件，同步不读取此格式：请另存为 .xlsx（或将其移出单元文件夹）",
+                ),
+            )
+
+    def _load(self, path: Path, source: str) -> tuple[bytes, zipfile.ZipFile, os.stat_result]:
+        """The file's bytes, zip and identity, once they are known to be an .xlsx/.xlsm package."""
         try:
-            blob = path.read_bytes()
+            blob, st = read_regular(path)
+        except NotRegular as exc:
+            raise NotAWorkbook(
+                source,
+                _msg(
+                    f"{exc.en}, not a workbook file: skipped. Remove it or put the .xlsx file there",
+                    f"是{exc.zh}，不是工作簿文件：已跳过。请删除它或换成 .xlsx 文件",
+                ),
+            ) from exc
+        except TooLarge as exc:
+            raise _too_large(source, exc) from exc
         except FileNotFoundError as exc:
             raise WorkbookError(
                 source,
@@ -221,8 +369,14 @@ class XlsxBackend:
             ) from exc
         except OSError as exc:
             raise WorkbookError(
-                source, _msg(f"cannot be opened ({exc}); run again", f"无法打开（{exc}），请重新运行")
+                source,
+                _msg(f"cannot be opened ({exc.strerror}); run again", f"无法打开（{exc.strerror}），请重新运行"),
             ) from exc
+        return blob, self.open_package(blob, source), st
+
+    @staticmethod
+    def open_package(blob: bytes, source: str) -> zipfile.ZipFile:
+        """The zip of a workbook's bytes, once they are known to be an .xlsx/.xlsm package."""
         if not blob:
             raise NotAWorkbook(
                 source,
@@ -249,7 +403,10 @@ class XlsxBackend:
             )
         try:
             z = zipfile.ZipFile(io.BytesIO(blob))
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            main = WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else main_part(z)
+        except TooLarge as exc:
+            raise _too_large(source, exc) from exc
+        except (zipfile.BadZipFile, ValueError, OSError, KeyError, UnicodeDecodeError, LookupError) as exc:
             raise WorkbookError(
                 source,
                 _msg(
@@ -257,7 +414,7 @@ class XlsxBackend:
                     f"文件已损坏（{exc}）：请在 Excel 中打开并修复、保存后重新运行",
                 ),
             ) from exc
-        if WORKBOOK_PART not in z.NameToInfo:
+        if main is None:
             names = set(z.NameToInfo)
             z.close()
             if "content.xml" in names:
@@ -270,7 +427,7 @@ class XlsxBackend:
                 source,
                 _msg(f"{en}: save it as .xlsx", f"{zh}：请另存为 .xlsx"),
             )
-        return blob, z
+        return z
 
     @staticmethod
     def _check_lock(path: Path, source: str) -> None:
@@ -280,8 +437,9 @@ class XlsxBackend:
                 source,
                 _msg(
                     f"open in Excel or LibreOffice — close it there and run again (if it is not "
-                    f"open anywhere, delete the leftover {lock.name})",
-                    f"文件正在 Excel 或 LibreOffice 中打开——请先关闭再运行（如果并未打开，请删除残留的 {lock.name}）",
+                    f"open anywhere, delete the leftover {shown(lock.name)})",
+                    "文件正在 Excel 或 LibreOffice 中打开——请先关闭再运行（如果并未打开，请删除残留的 "
+                    f"{shown(lock.name)}）",
                 ),
             )
 
@@ -293,19 +451,39 @@ class XlsxBackend:
             return
         path = Path(locator)
         source = self.source(path)
+        if shown(locator) != locator:
+            # The run log records every cell written by file name, as text; undo must find the file again.
+            raise WorkbookError(
+                source,
+                _msg(
+                    "the file name is not valid UTF-8 (written by another system), so the sync read it but "
+                    "wrote nothing: rename the file and run again",
+                    "文件名不是有效的 UTF-8（来自其他系统），同步只读取未写入：请重命名该文件后重新运行",
+                ),
+            )
         self._check_lock(path, source)
-        try:
-            before = path.stat()
-        except OSError:
-            before = None
-        blob, z = self._load(path, source)
+        blob, z, before = self._load(path, source)
         z.close()
+        pkg = self.patch(blob, changes, source)
+        if pkg is not None:
+            self._save(path, source, pkg, before)
+
+    @classmethod
+    def patch(cls, blob: bytes, changes: WorkbookChanges, source: str) -> Package | None:
+        """The package with the computed cells (rows bound by ID) and owned sheets patched in; None if
+        nothing changed. Shared by every backend that writes whole files (local, Microsoft app-only)."""
+        z = cls.open_package(blob, source)
         try:
+            with z:
+                updates = cls._bind_rows(z, source, changes)
             pkg = Package.from_bytes(blob)
-            updates = self._bind_rows(blob, changes)
             wrap = {changes.okrs_sheet: changes.wrap_col} if changes.okrs_sheet and changes.wrap_col else None
             if not patch_package(pkg, updates, changes.appends, wrap):
-                return
+                return None
+        except WorkbookError:
+            raise
+        except TooLarge as exc:
+            raise _too_large(source, exc) from exc
         except PatchError as exc:
             raise WorkbookError(
                 source,
@@ -322,17 +500,29 @@ class XlsxBackend:
                     f"无法写入（{type(exc).__name__}：{exc}）。请在 Excel 中打开并保存后重新运行",
                 ),
             ) from exc
-        self._save(path, source, pkg, before)
+        return pkg
 
-    def _bind_rows(self, blob: bytes, changes: WorkbookChanges) -> dict[str, dict[tuple[int, int], CellValue]]:
-        """Cell writes by sheet; OKRs rows move with their ID if rows were inserted since the read."""
+    @classmethod
+    def _bind_rows(
+        cls, z: zipfile.ZipFile, source: str, changes: WorkbookChanges
+    ) -> dict[str, dict[tuple[int, int], CellValue]]:
+        """Cell writes by sheet; OKRs rows move with their ID if rows were inserted since the read.
+
+        A cell inside another cell's array formula or spill range is never written (the core says so in
+        the row's Check).
+        """
         ids: dict[int, str] | None = None
-        if changes.okrs_sheet and changes.id_col and any(u.row_id for u in changes.updates):
-            book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(blob))
-            if changes.okrs_sheet in book.sheet_names:
-                rows = book.get_sheet_by_name(changes.okrs_sheet).to_python(skip_empty_area=False)
-                col = changes.id_col - 1
-                ids = {r: _id_text(_cell(row[col])) for r, row in enumerate(rows, start=1) if len(row) > col}
+        guarded: dict[tuple[int, int], str] = {}
+        if changes.okrs_sheet and any(u.sheet == changes.okrs_sheet for u in changes.updates):
+            bounded = cls._bounded(z, source, {changes.okrs_sheet: (None, None)})
+            extent = bounded.extents.get(changes.okrs_sheet)
+            if extent is not None:
+                guarded = extent.array_cells
+                if changes.id_col and any(u.row_id for u in changes.updates):
+                    book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
+                    grid = cls._grid(book, changes.okrs_sheet, extent)
+                    col = changes.id_col - 1
+                    ids = {r: _id_text(row[col]) for r, row in enumerate(grid, start=1) if len(row) > col}
         out: dict[str, dict[tuple[int, int], CellValue]] = {}
         for u in changes.updates:
             row = u.row
@@ -343,41 +533,31 @@ class XlsxBackend:
                     if len(matches) != 1:
                         continue  # the row is gone or ambiguous: never write a cell not ours
                     row = matches[0]
+            if u.sheet == changes.okrs_sheet and (row, u.col) in guarded:
+                continue
             out.setdefault(u.sheet, {})[(row, u.col)] = u.new
         return out
 
-    def _save(self, path: Path, source: str, pkg: Package, before: os.stat_result | None) -> None:
-        """Write a temp file beside the workbook, fsync, and replace the workbook with it."""
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".~okr-sync-", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
+    def _save(self, path: Path, source: str, pkg: Package, before: os.stat_result) -> None:
+        """Write a temp file beside the workbook (its target, if a link) and swap it in; keep any save of theirs."""
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
                 pkg.write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            if before is not None:
-                os.chmod(tmp, stat.S_IMODE(before.st_mode))
-            self._check_lock(path, source)
-            now = path.stat()
-            if before is not None and (now.st_mtime_ns, now.st_size) != (
-                before.st_mtime_ns,
-                before.st_size,
-            ):
-                raise WorkbookError(
-                    source,
-                    _msg(
-                        "the file changed while it was being synced; run again",
-                        "同步期间文件被修改；请重新运行",
-                    ),
-                )
-            os.replace(tmp, path)
-            tmp = None
-            with contextlib.suppress(OSError):
-                dir_fd = os.open(path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+
+        try:
+            atomic.atomic_write(
+                path, write, expect=atomic.identity(before), check=lambda: self._check_lock(path, source)
+            )
+        except atomic.ChangedDuringSave as exc:
+            raise WorkbookError(
+                source,
+                _msg(
+                    "the file changed while it was being synced (someone saved it): their version was kept "
+                    "and nothing was written; run the sync again",
+                    "同步写入期间有人保存了该文件：已保留对方的版本，未写入任何内容；请重新运行同步",
+                ),
+            ) from exc
         except WorkbookError:
             raise
         except Exception as exc:  # disk full, permissions, zip limits: all reach people as a message
@@ -389,7 +569,48 @@ class XlsxBackend:
                     f"无法保存（{reason}）：请检查文件夹可写且有剩余空间，然后重新运行",
                 ),
             ) from exc
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+
+
+def cell_in_workbook(blob: bytes, workbook: str, sheet: str | None, row: int, col: int) -> CellValue:
+    """One cell of a workbook's bytes (the first sheet when `sheet` is None), read the bounded way: only that
+    sheet, only as far as the cell, every part under the size limit."""
+    limit = max_part_bytes()
+    if len(blob) > limit:
+        raise SourceError(f"{workbook} is larger than {limit // 2**20} MB")
+    chosen: list[str] = []
+
+    def choose(names: list[str]) -> dict[str, tuple[int | None, int | None]]:
+        name = sheet or (names[0] if names else "")
+        chosen.append(name)
+        return {name: (row, col)} if name in names else {}
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            bounded = bounded_package(z, choose)
+    except TooLarge as exc:
+        raise SourceError(f"{workbook}: {exc.what} is larger than {exc.limit // 2**20} MB") from None
+    except (zipfile.BadZipFile, KeyError):
+        raise SourceError(f"{workbook} is not an .xlsx workbook") from None
+    name = chosen[0] if chosen else ""
+    if name not in bounded.extents:
+        raise SourceError(f"{workbook} has no sheet {name}")
+    book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(bounded.blob))
+    grid = XlsxBackend._grid(book, name, bounded.extents[name])
+    if row > len(grid) or col > len(grid[row - 1]):
+        return None
+    value = grid[row - 1][col - 1]
+    return None if value == "" else value
+
+
+def _too_large(source: str, exc: TooLarge) -> WorkbookError:
+    mb = exc.limit // (1024 * 1024)
+    return NotAWorkbook(
+        source,
+        _msg(
+            f"{exc.what} would take more than {mb} MB when unpacked, so it was not read and the file was not "
+            f"changed. If the workbook is genuine, raise the limit ({MAX_PART_ENV} or [limits] max_part_mb in "
+            "okr-sync.toml)",
+            f"{exc.what} 解压后超过 {mb} MB，因此未读取，文件也未改动。如果工作簿确实如此之大，请提高限制"
+            f"（{MAX_PART_ENV} 或 okr-sync.toml 中的 [limits] max_part_mb）",
+        ),
+    )

@@ -10,6 +10,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from ..core.model import CellError, CellValue, NoCachedValue, column_index
+from .xlsx_parts import decode_xml, read_part
 
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 WORKSHEET_REL = REL_NS + "/worksheet"
@@ -72,9 +73,9 @@ def relationships(rels_xml: str) -> list[dict[str, str]]:
     return [attrs(m.group(1)) for m in _REL_RE.finditer(rels_xml)]
 
 
-def workbook_sheets(workbook_xml: str, rels_xml: str) -> list[SheetRef]:
+def workbook_sheets(workbook_xml: str, rels_xml: str, base: str = WORKBOOK_PART) -> list[SheetRef]:
     """The sheets of a workbook in order, with their worksheet parts where they have one."""
-    targets = {r.get("Id", ""): resolve_target(WORKBOOK_PART, r.get("Target", "")) for r in relationships(rels_xml)}
+    targets = {r.get("Id", ""): resolve_target(base, r.get("Target", "")) for r in relationships(rels_xml)}
     sheets: list[SheetRef] = []
     for m in _SHEET_RE.finditer(workbook_xml):
         a = attrs(m.group(1))
@@ -95,21 +96,29 @@ class Package:
     data: dict[str, bytes]
     changed: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
+    # The workbook part, found through _rels/.rels (not always xl/workbook.xml), and its relationships.
+    workbook_part: str = WORKBOOK_PART
+    workbook_rels: str = WORKBOOK_RELS
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Package:
-        """Load every part into memory."""
+        """Load every part into memory, each refused past the part size limit before it is inflated."""
         with zipfile.ZipFile(io.BytesIO(blob)) as z:
             infos = z.infolist()
-            data = {i.filename: z.read(i) for i in infos}
-        return cls(infos, data)
+            data = {i.filename: read_part(z, i.filename) for i in infos}
+            main = main_part(z) or WORKBOOK_PART
+        return cls(infos, data, workbook_part=main, workbook_rels=rels_part(main))
 
     def has(self, name: str) -> bool:
         return name in self.data and name not in self.removed
 
     def text(self, name: str) -> str:
-        """A part decoded as UTF-8 (the only encoding Office writes)."""
-        return self.data[name].decode("utf-8")
+        """A part's XML text: UTF-8, or UTF-16 as some writers save it (it is written back as UTF-8)."""
+        data = self.data[name]
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:2] in (b"<\x00", b"\x00<"):
+            text = decode_xml(data)
+            return '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + text
+        return data.decode("utf-8")
 
     def set_text(self, name: str, text: str) -> None:
         """Replace (or add, at the end) a part."""
@@ -184,3 +193,23 @@ def iter_rows(body: str) -> list[tuple[int, str]]:
             rnum += 1
         rows.append((rnum, m.group(2) or ""))
     return rows
+
+
+_OFFICE_DOC = "/officeDocument"
+
+
+def main_part(z: zipfile.ZipFile) -> str | None:
+    """The workbook part, found through _rels/.rels as Excel does; xl/workbook.xml when there is no .rels."""
+    if "_rels/.rels" in z.NameToInfo:
+        for rel in relationships(decode_xml(read_part(z, "_rels/.rels"))):
+            if rel.get("Type", "").endswith(_OFFICE_DOC) and not rel.get("TargetMode"):
+                part = resolve_target("", rel.get("Target", ""))
+                if part in z.NameToInfo:
+                    return part
+    return WORKBOOK_PART if WORKBOOK_PART in z.NameToInfo else None
+
+
+def rels_part(part: str) -> str:
+    """The relationships part of a part: xl/workbook.xml -> xl/_rels/workbook.xml.rels."""
+    folder, _, name = part.rpartition("/")
+    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"

@@ -6,12 +6,14 @@ import bisect
 import datetime as dt
 import html
 import math
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..core import schema
 from ..core.model import CellError, CellValue, NoCachedValue, OwnedSheet, a1
+from ..core.schema import MAX_SHEET_ROWS
 from ..core.writeback import row_height
 from .xlsx_ooxml import (
     ATTR_RE,
@@ -21,8 +23,6 @@ from .xlsx_ooxml import (
     PFX,
     REL_NS,
     ROW_RE,
-    WORKBOOK_PART,
-    WORKBOOK_RELS,
     WORKSHEET_CT,
     WORKSHEET_REL,
     Package,
@@ -202,7 +202,7 @@ class SheetPatch:
         """Write values into cells, creating rows and cells in sorted position where missing."""
         by_row: dict[int, dict[int, Write]] = {}
         for (r, c), w in writes.items():
-            if r < 1 or c < 1 or r > 1048576 or c > 16384:
+            if r < 1 or c < 1 or r > MAX_SHEET_ROWS or c > 16384:
                 raise PatchError(f"cell {r},{c} is outside a sheet")
             by_row.setdefault(r, {})[c] = w
         existing = [(int(attrs(m.group(1))["r"]), m) for m in ROW_RE.finditer(self.body)]
@@ -550,16 +550,16 @@ def _add_sheet(pkg: Package, name: str, header: list[str]) -> tuple[SheetRef, st
     """Create an empty worksheet: its part, its <sheet>, its relationship and content type."""
     if len(name) > 31 or re.search(r"[\[\]:*?/\\]", name) or not name.strip():
         raise PatchError(f"'{name}' cannot be a sheet name")
-    wb = pkg.text(WORKBOOK_PART)
-    rels = pkg.text(WORKBOOK_RELS)
-    sheets = workbook_sheets(wb, rels)
+    wb = pkg.text(pkg.workbook_part)
+    rels = pkg.text(pkg.workbook_rels)
+    sheets = workbook_sheets(wb, rels, base=pkg.workbook_part)
     part = _unique_part(pkg)
     ids = {r.get("Id", "") for r in relationships(rels)}
     n = max([0, *(int(i[3:]) for i in ids if i[:3] == "rId" and i[3:].isdigit())]) + 1
     while f"rId{n}" in ids:
         n += 1
     rel_id = f"rId{n}"
-    target = part[len("xl/") :]
+    target = posixpath.relpath(part, posixpath.dirname(pkg.workbook_part) or ".")
     rels = _insert_before_close(
         rels,
         "Relationships",
@@ -573,8 +573,8 @@ def _add_sheet(pkg: Package, name: str, header: list[str]) -> tuple[SheetRef, st
     wb = _insert_before_close(wb, "sheets", element)
     ct = pkg.text(CONTENT_TYPES)
     ct = _insert_before_close(ct, "Types", f'<Override PartName="/{part}" ContentType="{WORKSHEET_CT}"/>')
-    pkg.set_text(WORKBOOK_PART, wb)
-    pkg.set_text(WORKBOOK_RELS, rels)
+    pkg.set_text(pkg.workbook_part, wb)
+    pkg.set_text(pkg.workbook_rels, rels)
     pkg.set_text(CONTENT_TYPES, ct)
     pkg.set_text(part, _new_sheet_xml(header))
     return SheetRef(name, sheet_id, rel_id, part), part
@@ -582,13 +582,13 @@ def _add_sheet(pkg: Package, name: str, header: list[str]) -> tuple[SheetRef, st
 
 def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
     """Remove overwritten formula cells from calcChain.xml (Excel asks to repair otherwise)."""
-    rels = pkg.text(WORKBOOK_RELS)
+    rels = pkg.text(pkg.workbook_rels)
     rel = _rel_of_type(rels, "/calcChain")
     if not rel:
         return
     from .xlsx_ooxml import resolve_target
 
-    part = resolve_target(WORKBOOK_PART, rel.get("Target", ""))
+    part = resolve_target(pkg.workbook_part, rel.get("Target", ""))
     if not pkg.has(part):
         return
     xml = pkg.text(part)
@@ -619,7 +619,7 @@ def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
     pkg.remove(part)
     rid = re.escape(rel.get("Id", ""))
     pkg.set_text(
-        WORKBOOK_RELS,
+        pkg.workbook_rels,
         re.sub(rf"<(?:[\w.-]+:)?Relationship(?=\s)[^>]*\sId\s*=\s*[\"']{rid}[\"'][^>]*/>", "", rels),
     )
     ct = pkg.text(CONTENT_TYPES)
@@ -632,7 +632,7 @@ def _prune_calc_chain(pkg: Package, dropped: set[tuple[int, str]]) -> None:
 
 def _full_calc_on_load(pkg: Package) -> None:
     """Ask Excel to recalculate on open, so people's own formulas see the new scores."""
-    wb = pkg.text(WORKBOOK_PART)
+    wb = pkg.text(pkg.workbook_part)
     m = _CALCPR_RE.search(wb)
     if m:
         if attrs(m.group(1)).get("fullCalcOnLoad") in ("1", "true"):
@@ -647,7 +647,7 @@ def _full_calc_on_load(pkg: Package) -> None:
         if not after:
             return
         wb = wb[: after.start()] + f'<{p}calcPr fullCalcOnLoad="1"/>' + wb[after.start() :]
-    pkg.set_text(WORKBOOK_PART, wb)
+    pkg.set_text(pkg.workbook_part, wb)
 
 
 def patch_package(
@@ -661,14 +661,14 @@ def patch_package(
     `wrap` names, per sheet, a column of wrapped text: a row whose text there the patch writes grows to
     show all of it (never shrinks; a taller row a person set stays).
     """
-    wb = pkg.text(WORKBOOK_PART)
-    rels = pkg.text(WORKBOOK_RELS)
-    sheets = workbook_sheets(wb, rels)
+    wb = pkg.text(pkg.workbook_part)
+    rels = pkg.text(pkg.workbook_rels)
+    sheets = workbook_sheets(wb, rels, base=pkg.workbook_part)
     date1904 = bool(re.search(r"date1904\s*=\s*[\"'](1|true)[\"']", wb))
     style_rel = _rel_of_type(rels, "/styles")
     from .xlsx_ooxml import resolve_target
 
-    styles = StyleBook(pkg, resolve_target(WORKBOOK_PART, style_rel["Target"]) if style_rel else None)
+    styles = StyleBook(pkg, resolve_target(pkg.workbook_part, style_rel["Target"]) if style_rel else None)
     dropped: set[tuple[int, str]] = set()
     owned_parts: set[str] = set()
 
@@ -702,20 +702,29 @@ def patch_package(
             raise PatchError(f"sheet '{name}' is missing")
         patch(ref, {rc: _date_write(v, styles, False) for rc, v in cells.items()}, None)
     for owned in appends:
-        if not owned.rows:
-            continue
-        ref = find_sheet(sheets, owned.name)
-        if ref is None:
-            ref, _ = _add_sheet(pkg, owned.name, list(owned.header))
-            sheets.append(ref)
-        assert ref.part
-        owned_parts.add(ref.part)
-        writes = {
-            (r, c): _date_write(v, styles, True)
-            for r, row in enumerate(owned.rows, start=1)
-            for c, v in enumerate(row, start=1)
-        }
-        patch(ref, writes, list(owned.header))
+        rows = list(owned.rows)
+        name, n = owned.name, 1
+        while rows:
+            ref = find_sheet(sheets, name)
+            if ref is None:
+                ref, _ = _add_sheet(pkg, name, list(owned.header))
+                sheets.append(ref)
+            assert ref.part
+            if not pkg.has(ref.part):
+                raise PatchError(f"sheet '{ref.name}' is not a worksheet")
+            # A full sheet continues on "History 2", "History 3", … (the core warns when it happens).
+            room = MAX_SHEET_ROWS - max(SheetPatch(pkg.text(ref.part)).last_value_row(), 1)
+            if room > 0:
+                owned_parts.add(ref.part)
+                chunk, rows = rows[:room], rows[room:]
+                writes = {
+                    (r, c): _date_write(v, styles, True)
+                    for r, row in enumerate(chunk, start=1)
+                    for c, v in enumerate(row, start=1)
+                }
+                patch(ref, writes, list(owned.header))
+            n += 1
+            name = f"{owned.name} {n}"
     if dropped:
         _prune_calc_chain(pkg, dropped)
     if not pkg.changed and not pkg.removed:

@@ -7,22 +7,19 @@ unchanged never imports openpyxl, which the writer (xlsx_rollup_book.py) needs.
 from __future__ import annotations
 
 import os
-import secrets
+import stat
 import zipfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from xml.etree import ElementTree
 
+from ..atomic import atomic_write
 from ..core.rollup import RollupBook
 from ..errors import ConfigError, WorkbookLocked
 
 # The one marker of every workbook the service owns; the xlsx backend skips such files as units.
 from .xlsx import OWNED_PROPERTY, lock_file
-
-if TYPE_CHECKING:
-    from openpyxl import Workbook
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
+from .xlsx_read import TooLarge, read_part
 from .xlsx_rollup_layout import (  # noqa: F401 - MAX_WIDTH and the others are part of this module's face
     FINGERPRINT_PROPERTY,
     FONT,
@@ -38,6 +35,10 @@ from .xlsx_rollup_layout import (  # noqa: F401 - MAX_WIDTH and the others are p
     STAMP_PROPERTY,
     SUMMARY_SHEET,
 )
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 
 class XlsxRollupTarget:
@@ -99,38 +100,39 @@ class XlsxRollupTarget:
                 f"Cannot create the folder {folder} for the rollup ({exc.strerror}); "
                 f"{PICK_EN.lower()}. / 无法创建汇总文件夹 {folder}，{PICK_ZH}。"
             ) from exc
-        # A .tmp suffix so a folder scan for unit workbooks never picks up the half-written file.
-        temp = folder / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        # The one atomic save (sheets_sync/atomic.py): a .tmp name a folder scan for units never picks up.
+        from .xlsx_rollup_book import package
+
         try:
-            try:
-                from .xlsx_rollup_book import package
-
-                package(workbook, rows, temp)
-                with open(temp, "rb+") as handle:
-                    os.fsync(handle.fileno())
-            except OSError as exc:
+            atomic_write(self.path, lambda temp: package(workbook, rows, Path(temp)))
+        except PermissionError as exc:
+            if not os.access(folder, os.W_OK):
                 raise ConfigError(
-                    f"Cannot write the rollup in {folder} ({exc.strerror}); {PICK_EN.lower()}. / "
-                    f"无法在 {folder} 写入汇总文件，{PICK_ZH}。"
+                    f"Cannot write the rollup in {folder}: the folder is read-only for this user; give the "
+                    f"service write access, or {PICK_EN.lower()}. / 汇总文件夹 {folder} 只读，请授予写入权限，"
+                    f"或{PICK_ZH}。"
                 ) from exc
-            try:
-                os.replace(temp, self.path)
-            except PermissionError as exc:
-                raise WorkbookLocked(
-                    str(self.path),
-                    "the rollup is open in Excel or another program; close it and sync again. / "
-                    "汇总工作簿正被 Excel 或其他程序打开，请关闭后重新同步。",
-                ) from exc
-        finally:
-            temp.unlink(missing_ok=True)
+            raise WorkbookLocked(
+                str(self.path),
+                "the rollup is open in Excel or another program; close it and sync again. / "
+                "汇总工作簿正被 Excel 或其他程序打开，请关闭后重新同步。",
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot write the rollup in {folder} ({exc.strerror}); {PICK_EN.lower()}. / "
+                f"无法在 {folder} 写入汇总文件，{PICK_ZH}。"
+            ) from exc
 
 
-def read_marks(path: Path) -> dict[str, str]:
-    """The custom document properties of an .xlsx file; empty when it is not a readable workbook."""
+def read_marks(path: Path | IO[bytes]) -> dict[str, str]:
+    """The custom document properties of an .xlsx file (or its bytes, downloaded); empty when it is not a
+    readable workbook."""
     try:
+        if isinstance(path, str | os.PathLike) and not stat.S_ISREG(os.stat(path).st_mode):
+            return {}  # a FIFO or a device at the rollup's path: never opened (it is named by the caller)
         with zipfile.ZipFile(path) as archive:
-            xml = archive.read("docProps/custom.xml")
-    except (OSError, KeyError, zipfile.BadZipFile):
+            xml = read_part(archive, "docProps/custom.xml")
+    except (OSError, KeyError, zipfile.BadZipFile, TooLarge):
         return {}
     try:
         root = ElementTree.fromstring(xml)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..core.rollup import SUMMARY_SHEET  # noqa: F401 - the one definition, named here for the writer
+
 OWNED_VALUE = "rollup"
 # The refusal names the option of the command that was run: -o for `okr-sync rollup`, --rollup for `sync`.
 PICK_EN = "Pick another path (-o for okr-sync rollup, --rollup for okr-sync sync)"
@@ -10,7 +12,6 @@ FINGERPRINT_PROPERTY = "okr-sync-fingerprint"
 # Layout version, as-of and company score: not in book.fingerprint(), yet shown on the Summary.
 STAMP_PROPERTY = "okr-sync-stamp"
 LAYOUT_VERSION = "1"
-SUMMARY_SHEET = "Summary"
 
 FONT = "Calibri"  # openpyxl's default body font; a Font() without a name prints in a serif
 MAX_WIDTH = 60  # characters; longer text wraps

@@ -22,6 +22,10 @@ class Company:
     by_global_id: dict[str, tuple[Unit, Row]] = field(default_factory=dict)
     # Objectives aligned to each objective (directly or through one of its KRs), by the target's global ID.
     children: dict[str, list[tuple[Unit, Row]]] = field(default_factory=lambda: defaultdict(list))
+    # The cycle these units belong to, and the global IDs of other cycles' units (normalized -> cycle name), so
+    # a reference into another cycle is named as such instead of "unknown".
+    cycle: str | None = None
+    other_cycles: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def index(cls, units: list[Unit]) -> Company:
@@ -42,6 +46,11 @@ class Company:
                 if row.local_id and row.kind:
                     company.by_global_id.setdefault(_key(unit.code or "", row.local_id), (unit, row))
         return company
+
+    def elsewhere(self, global_id: str) -> str | None:
+        """The other cycle a global ID belongs to, if it is none of this cycle's."""
+        code, _, local = global_id.partition("/")
+        return self.other_cycles.get(_key(code, local)) if local else None
 
     def lookup(self, global_id: str) -> tuple[Unit, Row] | None:
         """The unit and row of a global ID such as MKT/KR1.2 (case-insensitive)."""
@@ -73,14 +82,34 @@ def check_alignment(company: Company) -> None:
         parent = unit.settings.parent
         if parent and parent.upper() not in company.by_code:
             unit.findings.append(_settings_finding(unit, "parent-unknown", "parent", parent=parent))
+        elif parent:
+            _check_parent_dates(unit, company.by_code[parent.upper()])
         for objective in unit.objectives:
             _check_aligns_to(company, unit, objective)
         for row in unit.rows:
             for target in row.depends_on:
                 found = company.lookup(target)
-                if found is None or found[0] is unit:
+                other = company.elsewhere(target) if found is None else None
+                if other is not None:
+                    unit.report("dependency-other-cycle", row, "depends_on", target=target, other=other,
+                                cycle=company.cycle or "?")
+                elif found is None or found[0] is unit:
                     unit.report("dependency-unknown", row, "depends_on", target=target)
     _check_cycles(company)
+
+
+def _check_parent_dates(unit: Unit, parent: Unit) -> None:
+    """A unit of the same cycle as its parent whose Cycle start or end differ from the parent's: a warning."""
+    mine, theirs = unit.settings, parent.settings
+    if None in (mine.cycle_start, mine.cycle_end, theirs.cycle_start, theirs.cycle_end):
+        return
+    if (mine.cycle_start, mine.cycle_end) == (theirs.cycle_start, theirs.cycle_end):
+        return
+    assert mine.cycle_start and mine.cycle_end and theirs.cycle_start and theirs.cycle_end
+    unit.findings.append(_settings_finding(
+        unit, "cycle-dates-differ", "cycle_start", cycle=mine.cycle or "", start=mine.cycle_start.isoformat(),
+        end=mine.cycle_end.isoformat(), parent=parent.code, parent_start=theirs.cycle_start.isoformat(),
+        parent_end=theirs.cycle_end.isoformat()))
 
 
 def _check_aligns_to(company: Company, unit: Unit, objective: Row) -> None:
@@ -91,7 +120,12 @@ def _check_aligns_to(company: Company, unit: Unit, objective: Row) -> None:
         return
     found = company.lookup(target)
     if found is None:
-        unit.report("align-unknown", objective, "aligns_to", target=target)
+        other = company.elsewhere(target)
+        if other is not None:
+            unit.report("align-other-cycle", objective, "aligns_to", target=target, other=other,
+                        cycle=company.cycle or "?")
+        else:
+            unit.report("align-unknown", objective, "aligns_to", target=target)
         return
     target_unit, target_row = found
     if target_unit is unit or company.rank(target_unit) >= company.rank(unit):

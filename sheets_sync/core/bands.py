@@ -16,6 +16,8 @@ Lang = Literal["en", "zh"]
 # End-of-cycle grade bands: 0.7–1.0 green, 0.4–0.69 yellow, below 0.4 red.
 GRADE_GREEN: Final = 0.7
 GRADE_YELLOW: Final = 0.4
+# The sweet spot of an aspirational grade: from here up to GRADE_GREEN.
+SWEET_SPOT_LOW: Final = 0.6
 
 # The canonical statuses in the order every count and legend shows them, with their labels.
 STATUS_ORDER: Final = ("on track", "at risk", "off track", "done", "no data")

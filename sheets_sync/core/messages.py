@@ -106,6 +106,14 @@ _RULES: tuple[Rule, ...] = (
          "{column} holds a formula with no computed value (the file was saved by a tool that does not "
          "calculate). Open and save it in Excel or LibreOffice; until then it counts as blank.",
          "{column}包含公式但没有计算结果（文件由不计算公式的工具保存）。请用 Excel 或 LibreOffice 打开并保存；在此之前按空白处理。"),
+    Rule("array-formula", "warning",
+         "{column} lies inside the array formula at {anchor}, so the sync leaves it as it is. Move that "
+         "formula out of the computed columns (or clear it) and {column} is filled in again.",
+         "{column}位于 {anchor} 处数组公式的范围内，同步不会改动它。请把该公式移出计算列（或清除它），{column}才会重新填写。"),
+    Rule("history-full", "warning",
+         "The {sheet} sheet is full ({rows:,} rows, the most a sheet holds): new History rows go to the "
+         "sheet '{next}'.",
+         "“{sheet}”工作表已满（{rows:,} 行，工作表的上限）：新的历史记录写入工作表“{next}”。"),
     Rule("bad-weight", "warning",
          "Weight '{value}' is not a number above 0, so it counts as 1. Type a positive number such as 1, "
          "2 or 0.5, or leave it blank for 1.",
@@ -187,11 +195,29 @@ _RULES: tuple[Rule, ...] = (
          "Aspirational objective {id} scored 1.0: the target may have been set too low.",
          "挑战型目标 {id} 得分 1.0：目标可能定得太低。"),
     Rule("objective-below-0.4", "warning",
-         "Objective {id} ended at {score}, below 0.4: worth a retrospective, for learning.",
-         "目标 {id} 最终得分 {score}，低于 0.4：值得复盘，用于学习。"),
+         "Objective {id} ended at {score}, below {floor}: worth a retrospective, for learning.",
+         "目标 {id} 最终得分 {score}，低于 {floor}：值得复盘，用于学习。"),
+    Rule("owner-unknown", "warning",
+         "Owner '{owner}' is not on the people list ({where}). Write a name or email from it, or add the "
+         "person there, so reminders reach them.",
+         "负责人“{owner}”不在人员名单（{where}）中。请填写名单中的姓名或邮箱，或把此人加入名单，以便收到提醒。"),
     Rule("unscored-krs", "warning",
          "{coverage}; not measured: {ids} (each counts as 0 in this score).",
          "{coverage}；未衡量：{ids}（在本得分中按 0 计）。"),
+    # Cycles (docs/cycles.md): references resolve within the unit's own cycle.
+    Rule("align-other-cycle", "error",
+         "Aligns to {target}: that objective or key result belongs to cycle {other}, not {cycle}. Align to "
+         "the {cycle} OKRs of the unit above.",
+         "对齐的 {target} 属于周期 {other}，不属于 {cycle}。请对齐到上级单元 {cycle} 周期的 OKR。"),
+    Rule("dependency-other-cycle", "error",
+         "Depends on {target}: that objective or key result belongs to cycle {other}, not {cycle}. Name "
+         "the {cycle} one.",
+         "依赖的 {target} 属于周期 {other}，不属于 {cycle}。请填写 {cycle} 周期的编号。"),
+    Rule("cycle-dates-differ", "warning",
+         "Cycle {cycle} runs {start} – {end} here but {parent_start} – {parent_end} in parent unit {parent}. "
+         "Use the same dates as the unit above.",
+         "本单元周期 {cycle} 为 {start} – {end}，而上级单元 {parent} 为 {parent_start} – {parent_end}。"
+         "请与上级单元使用相同的日期。"),
 )
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}
 

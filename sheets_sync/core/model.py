@@ -139,6 +139,10 @@ class RawWorkbook:
     sheets: dict[str, Grid]
     sheet_names: list[str]
     locator: str = ""
+    # Who saved the workbook last, where the source can tell (xlsx core.xml, a Drive revision).
+    modified_by: str | None = None
+    # Cells inside another cell's array formula or spill range, by sheet -> that formula's anchor ("B13").
+    protected: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

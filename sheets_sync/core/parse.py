@@ -359,6 +359,7 @@ def _read_rows(unit: Unit, grid: Grid) -> None:
     where = [(key, unit.columns[key] - 1 if key in unit.columns else None) for key in _ROW_KEYS]
     lang = unit.lang
     unreadable = UNREADABLE_TYPES
+    guarded = unit.raw.protected.get(unit.okrs_sheet or "", {})
     for index in range(unit.header_row, len(grid)):
         line = grid[index]
         width = len(line)
@@ -387,6 +388,20 @@ def _read_rows(unit: Unit, grid: Grid) -> None:
                     unit.report("unreadable-value", row, key, column=column_name(key, lang),
                                 value=str(value))
         _type_row(unit, row, values.__getitem__)
+        if guarded:
+            _check_arrays(unit, row, guarded)
+
+
+# Columns the sync writes: a cell of one inside someone's array formula or spill range is left alone.
+_WRITTEN = ("progress", "score", "status", "check", "aligned_score")
+
+
+def _check_arrays(unit: Unit, row: Row, guarded: dict[tuple[int, int], str]) -> None:
+    for key in (*_WRITTEN, "current") if row.source else _WRITTEN:
+        col = unit.columns.get(key)
+        anchor = guarded.get((row.sheet_row, col)) if col else None
+        if anchor:
+            unit.report("array-formula", row, key, column=column_name(key, unit.lang), anchor=anchor)
 
 
 def _type_row(unit: Unit, row: Row, get: object) -> None:
@@ -516,4 +531,18 @@ def read_unit(raw: RawWorkbook) -> Unit:
                 unit=unit.code, column=column_name(key, unit.lang)))
     _check_header(unit, grid)
     _read_rows(unit, grid)
+    _check_history(unit)
     return unit
+
+
+def _check_history(unit: Unit) -> None:
+    """Warn when History has reached a sheet's last row (its rows continue on 'History 2', …)."""
+    name = schema.match_sheet(list(unit.raw.sheets), schema.SHEET_HISTORY)
+    if name is None or len(unit.raw.sheets[name]) < schema.MAX_SHEET_ROWS:
+        return
+    n = 2
+    while f"{name} {n}" in unit.raw.sheet_names:
+        n += 1
+    following = f"{name} {max(n - 1, 2)}"
+    unit.findings.append(finding("history-full", Place(unit.source, name), unit.lang, unit=unit.code,
+                                 sheet=name, rows=schema.MAX_SHEET_ROWS, next=following))

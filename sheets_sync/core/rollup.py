@@ -19,7 +19,9 @@ from .writeback import check_text
 Dependency = tuple[Unit, Row, str, Unit | None, Row | None]
 
 # How a writer formats a column: plain text, whole number, 0.00 score, percentage, status band.
-ColumnKind = Literal["text", "int", "number", "date", "score", "percent", "status", "severity"]
+# The first sheet of every rollup (xlsx and Google), built from the model's sheets by RollupBook.summary().
+SUMMARY_SHEET = "Summary"
+ColumnKind = Literal["text", "int", "number", "score", "percent", "status", "severity"]
 # Kinds of the cells that take a row's tone (its one colour).
 TONED: frozenset[str] = frozenset({"score", "percent", "status", "severity"})
 SEVERITY_TONES: dict[str, str] = {"error": "red", "warning": "yellow", "错误": "red", "警告": "yellow"}
@@ -123,6 +125,11 @@ class RollupBook:
         """The sheet with this name, None when there is none."""
         return next((s for s in self.sheets if s.name == name), None)
 
+    @property
+    def sheet_names(self) -> list[str]:
+        """Every sheet a rollup writer lays out, in order: the Summary first, then the model's sheets."""
+        return [SUMMARY_SHEET, *(s.name for s in self.sheets)]
+
     def summary(self) -> Summary:
         """The Summary figures, counted from the sheets by column key."""
         units = self.find("Units")
@@ -184,7 +191,7 @@ ROLLUP_SHEETS: dict[str, list[tuple[str, str, ColumnKind]]] = {
         ("check", "Check", "text"), ("measured", "Measured", "text"),
         # What reviewers ask for next to a score; after the scored columns so those keep their letters.
         ("metric", "Metric", "text"), ("start", "Start", "number"), ("target", "Target", "number"),
-        ("current", "Current", "number"), ("confidence", "Confidence", "number"), ("due", "Due", "date"),
+        ("current", "Current", "number"), ("confidence", "Confidence", "number"), ("due", "Due", "text"),
         ("notes", "Notes", "text"),
     ],
     "Units": [
@@ -310,12 +317,14 @@ def build_rollup(
 
 def _figures(row: Row) -> dict[str, CellValue]:
     """What reviewers ask for next to a key result's score: its metric and figures as typed and read."""
+    # Due as ISO text: the same cell in every rollup backend (Google keeps dates as text).
+    due = row.due.isoformat() if row.due else None
     if not row.is_kr:
-        return {"confidence": row.confidence, "due": row.due}
+        return {"confidence": row.confidence, "due": due}
     current = row.current if isinstance(row.current, int | float | str) and not isinstance(row.current, bool) \
         else None
     return {"metric": row.metric, "start": row.start, "target": row.target, "current": current,
-            "confidence": row.confidence, "due": row.due}
+            "confidence": row.confidence, "due": due}
 
 
 def measured_text(row: Row) -> str | None:

@@ -15,10 +15,14 @@ Lang = Literal["en", "zh"]
 SHEET_SETTINGS = "Settings"
 SHEET_OKRS = "OKRs"
 SHEET_HISTORY = "History"
+SHEET_PEOPLE = "People"
+# Rows of a worksheet (Excel and LibreOffice): a full History continues on "History 2", "History 3", …
+MAX_SHEET_ROWS = 1_048_576
 SHEET_NAMES: dict[str, dict[str, str]] = {
     SHEET_SETTINGS: {"en": "Settings", "zh": "设置"},
     SHEET_OKRS: {"en": "OKRs", "zh": "OKRs"},
     SHEET_HISTORY: {"en": "History", "zh": "历史"},
+    SHEET_PEOPLE: {"en": "People", "zh": "人员"},
 }
 
 
@@ -173,8 +177,14 @@ def match_sheet(names: list[str], sheet: str) -> str | None:
 
 
 HISTORY_KEYS: tuple[str, ...] = (
-    "time", "as_of", "id", "current", "confidence", "progress", "score", "status", "measured")
+    "time", "as_of", "id", "current", "confidence", "progress", "score", "status", "measured", "by", "comment")
 HISTORY_HEADERS: dict[Lang, tuple[str, ...]] = {
-    "en": ("Time", "As of", "ID", "Current", "Confidence", "Progress", "Score", "Status", "Measured"),
-    "zh": ("时间", "截至日期", "编号", "当前值", "信心指数", "进度", "得分", "状态", "已衡量"),
+    "en": ("Time", "As of", "ID", "Current", "Confidence", "Progress", "Score", "Status", "Measured", "By",
+           "Comment"),
+    "zh": ("时间", "截至日期", "编号", "当前值", "信心指数", "进度", "得分", "状态", "已衡量", "更新人", "说明"),
+}
+# The People sheet (人员) of the company's workbook, or a people workbook named in okr-sync.toml.
+PEOPLE_HEADERS: dict[str, tuple[str, ...]] = {
+    "name": ("Name", "姓名"), "email": ("Email", "E-mail", "邮箱", "电子邮件"), "chat": ("Chat", "聊天"),
+    "manager": ("Manager", "上级", "经理"), "language": ("Language", "语言"),
 }

@@ -205,7 +205,7 @@ def _score_objective(objective: Row, unit: Unit, expected: float) -> None:
 
 
 def end_of_cycle_findings(unit: Unit, as_of: dt.date) -> None:
-    """At the cycle's end: committed below 1.0, aspirational at 1.0, anything below 0.4."""
+    """At the cycle's end: committed below 1.0, aspirational at 1.0, anything below the yellow grade band."""
     end = unit.settings.cycle_end
     if end is None or as_of < end:
         return
@@ -218,6 +218,6 @@ def end_of_cycle_findings(unit: Unit, as_of: dt.date) -> None:
                         score=f"{score:.2f}")
         if objective.commitment == "aspirational" and score >= 1.0:
             unit.report("aspirational-at-1", objective, "score", id=objective.local_id)
-        if score < 0.4:
+        if score < GRADE_YELLOW:
             unit.report("objective-below-0.4", objective, "score", id=objective.local_id,
-                        score=f"{score:.2f}")
+                        score=f"{score:.2f}", floor=f"{GRADE_YELLOW:.1f}")

@@ -66,6 +66,13 @@ def status_counts_text(unit: Unit) -> str:
     return " · ".join(f"{n} {s}" for s, n in counts.items())
 
 
+# What each summary cell is, for a dry run's "(Unit score)".
+SUMMARY_NAMES: dict[str, tuple[str, str]] = {
+    "score": ("Unit score", "单元得分"), "coverage": ("Measured", "已衡量"),
+    "as_of": ("As of", "截至"), "counts": ("Key results by status", "关键结果状态"),
+}
+
+
 def summary_cells(unit: Unit, as_of: dt.date) -> dict[tuple[int, int], tuple[str, CellValue]] | None:
     """The unit summary's cells {(row, col): (what, value)}, or None when the workbook has no summary labels."""
     header, cols = unit.header_row, unit.columns
@@ -124,17 +131,20 @@ def computed_values(unit: Unit, row: Row) -> dict[str, CellValue]:
     return values
 
 
-def plan_changes(unit: Unit, as_of: dt.date | None = None) -> WorkbookChanges:
+def plan_changes(unit: Unit, as_of: dt.date | None = None,
+                 checkins: dict[str, tuple[str | None, str | None]] | None = None) -> WorkbookChanges:
     """Every cell whose value must change, compared with what the workbook holds now.
 
     With as_of, the unit summary above the table too; its as-of date moves only with another change,
-    so a sync with nothing new writes nothing.
+    so a sync with nothing new writes nothing. `checkins` maps a KR's local ID (upper case) to (who, comment)
+    of the check-in seen this run, for its History row.
     """
     changes = WorkbookChanges(id_col=unit.columns.get("id"), okrs_sheet=unit.okrs_sheet,
                               wrap_col=unit.columns.get("check"))
     if unit.okrs_sheet is None or unit.header_row is None:
         return changes
     grid = unit.raw.sheets[unit.okrs_sheet]
+    guarded = unit.raw.protected.get(unit.okrs_sheet, {})
     for row in unit.rows:
         line = grid[row.sheet_row - 1]
         wanted = computed_values(unit, row)
@@ -142,14 +152,14 @@ def plan_changes(unit: Unit, as_of: dt.date | None = None) -> WorkbookChanges:
             wanted["current"] = row.source_value
         for key, new in wanted.items():
             col = unit.columns.get(key)
-            if col is None:
-                continue
+            if col is None or (row.sheet_row, col) in guarded:
+                continue  # no such column, or inside someone's array formula (the row's Check says so)
             old = line[col - 1] if col <= len(line) else None
             if not same_value(old, new):
                 changes.updates.append(CellUpdate(unit.okrs_sheet, row.sheet_row, col, old, new, row.local_id,
                                                   column_name(key, unit.lang)))
     header = _history_header(unit)
-    history = history_rows(unit, keys=set(header_keys(header)))
+    history = history_rows(unit, keys=set(header_keys(header)), checkins=checkins)
     if as_of is not None:
         _plan_summary(unit, as_of, changes, bool(history))
     if history:
@@ -174,7 +184,8 @@ def _plan_summary(unit: Unit, as_of: dt.date, changes: WorkbookChanges, history:
             old = old.date()
         if same_value(old, new):
             continue
-        update = CellUpdate(unit.okrs_sheet, r, c, old, new)
+        name = SUMMARY_NAMES[what]
+        update = CellUpdate(unit.okrs_sheet, r, c, old, new, column=name[1] if unit.lang == "zh" else name[0])
         if what == "as_of":
             date_update = update
         else:
@@ -231,13 +242,16 @@ def last_history(unit: Unit) -> dict[str, Snapshot]:
     return latest
 
 
-def history_rows(unit: Unit, now: dt.datetime | None = None,
-                 keys: set[str] | None = None) -> list[dict[str, CellValue]]:
+def history_rows(unit: Unit, now: dt.datetime | None = None, keys: set[str] | None = None,
+                 checkins: dict[str, tuple[str | None, str | None]] | None = None) -> list[dict[str, CellValue]]:
     """One record per KR whose Current, Confidence or Score changed, and per objective whose Score or
-    coverage changed, since History last saw it. `keys`: the History columns there are (all by default)."""
+    coverage changed, since History last saw it; one per KR someone checked in (a comment alone is worth a
+    row), with who and why. `keys`: the History columns there are (all by default)."""
     stamp = (now or dt.datetime.now()).replace(microsecond=0)
     previous = last_history(unit)
     records: list[dict[str, CellValue]] = []
+    if keys is not None and not {"by", "comment"} & keys:
+        checkins = None  # a History made before By and Comment keeps its columns: a check-in alone is no row
     for row in unit.objectives + unit.krs:
         if not row.local_id or (row.is_kr and row.has_error):
             continue
@@ -250,15 +264,17 @@ def history_rows(unit: Unit, now: dt.datetime | None = None,
             measured = None  # a History without the column cannot tell whether it changed
         snapshot = (_comparable(current), _comparable(row.confidence), _comparable(row.score), measured)
         before = previous.get(row.local_id.upper())
-        if before is None and (snapshot[:3] == (None, None, None)):
+        checked_in = row.is_kr and row.local_id.upper() in (checkins or {})
+        who, comment = (checkins or {}).get(row.local_id.upper(), (None, None)) if checked_in else (None, None)
+        if before is None and (snapshot[:3] == (None, None, None)) and not checked_in:
             continue  # nothing to record yet
-        if before == snapshot:
+        if before == snapshot and not checked_in:
             continue
         status = schema.label(schema.STATUSES, row.status, unit.lang) if row.status else None
         records.append({
             "time": stamp, "as_of": unit.as_of, "id": row.local_id, "current": _plain(current),
             "confidence": row.confidence, "progress": row.progress, "score": row.score, "status": status,
-            "measured": measured,
+            "measured": measured, "by": who, "comment": comment,
         })
     return records
 

@@ -22,6 +22,7 @@ from ..locking import LockHolder, current_holder
 from ..report import SyncReport, UnitReport
 from ..runlog import store
 from ..runlog.store import RunRecord
+from .cycles import NewCycleResult, close_cycle, new_cycle, reopen_cycle
 from .recorded import finish, recorded
 from .undo import UndoResult, undo
 
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = [
-    "RunRecord", "Status", "UndoResult", "latest_report", "log", "preview", "rollup", "score_workbook", "status",
-    "sync", "trends", "undo", "validate",
+    "NewCycleResult", "RunRecord", "Status", "UndoResult", "close_cycle", "closed_cycles", "cycle_scores",
+    "cycle_span", "latest_report", "log",
+    "new_cycle", "preview", "reopen_cycle", "rollup", "score_workbook", "status", "sync", "trends", "undo",
+    "validate",
 ]
 
 ProgressCallback = engine.ProgressCallback
@@ -44,8 +47,13 @@ def sync(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool = 
     """Validate, score, write back into every unit and write the rollup, recorded; a dry run is a preview."""
     if dry_run:
         return preview(workspace, as_of, progress=progress)
+    from .checkins import CheckinRecorder
+
     with recorded(workspace, "sync", trigger, as_of) as run:
-        report = engine.sync(workspace, as_of, journal=run, progress=progress, cache=run)
+        recorder = CheckinRecorder(run.home, run.id, as_of or dt.date.today())
+        report = engine.sync(workspace, as_of, journal=run, progress=progress, observer=recorder,
+                             closed=store.closed_cycles(workspace.state_home), cache=run)
+        report.checkins = [c.as_dict() for c in recorder.found]
         finish(run, report)
         return report
 
@@ -55,7 +63,7 @@ def rollup(workspace: Workspace, as_of: dt.date | None = None, *, trigger: str =
     """Consolidate every unit into the rollup; unit workbooks are not touched. Recorded, under the lock."""
     with recorded(workspace, "rollup", trigger, as_of) as run:
         report = engine.sync(workspace, as_of, write_back=False, progress=progress, kind="rollup",
-                             cache=run)
+                             closed=store.closed_cycles(workspace.state_home), cache=run)
         finish(run, report)
         return report
 
@@ -63,10 +71,11 @@ def rollup(workspace: Workspace, as_of: dt.date | None = None, *, trigger: str =
 def preview(workspace: Workspace, as_of: dt.date | None = None, *,
             progress: ProgressCallback | None = None) -> SyncReport:
     """What a sync would write (the dry run): nothing is written, locked or recorded."""
-    return engine.sync(workspace, as_of, dry_run=True, progress=progress, kind="preview")
+    return engine.sync(workspace, as_of, dry_run=True, progress=progress, kind="preview",
+                       closed=store.closed_cycles(workspace.state_home))
 
 
-def validate(paths: list[Path], as_of: dt.date | None = None) -> SyncReport:
+def validate(paths: list[Path], as_of: dt.date | None = None, cycle: str | None = None) -> SyncReport:
     """Validate workbooks, folders or configs; lone workbooks are checked with their folder as context.
 
     Workbooks of one folder are validated together, so `okr-sync validate *.xlsx` reads the folder once.
@@ -75,7 +84,7 @@ def validate(paths: list[Path], as_of: dt.date | None = None) -> SyncReport:
 
     workspaces: dict[Path, Workspace] = {}
     for path in paths:
-        workspace = Workspace.from_path(path)
+        workspace = Workspace.from_path(path, cycle=cycle)
         if workspace.focus is None:
             workspaces[path.resolve()] = workspace
             continue
@@ -134,37 +143,67 @@ class Status:
         }
 
 
-def status(workspace: Workspace) -> Status:
-    """What runs now and what the newest recorded sync found."""
+def status(workspace: Workspace, cycle: store.CycleSpan | None = None) -> Status:
+    """What runs now and what the newest recorded sync (of a cycle, if given) found."""
     home = workspace.state_home
     if not store.exists(home):
         return Status(current_holder(workspace.lock_homes), None, None, None)
     runs = store.list_runs(home, limit=1)
-    last_sync = store.latest_report_run(home)
+    last_sync = store.latest_report_run(home, cycle)
     report = store.get_report(home, last_sync.id) if last_sync else None
     return Status(current_holder(workspace.lock_homes), runs[0] if runs else None, last_sync, report)
 
 
-def latest_report(workspace: Workspace) -> tuple[RunRecord, dict[str, Any]] | None:
-    """The newest recorded sync and the report JSON it left (the dashboard's view)."""
+def latest_report(workspace: Workspace, cycle: store.CycleSpan | None = None
+                  ) -> tuple[RunRecord, dict[str, Any]] | None:
+    """The newest recorded sync or close (of a cycle, if given) and the report JSON it left (the dashboard)."""
     home = workspace.state_home
     if not store.exists(home):
         return None
-    run = store.latest_report_run(home)
+    run = store.latest_report_run(home, cycle)
     if run is None:
         return None
     return run, store.get_report(home, run.id) or {}
 
 
-def log(workspace: Workspace, limit: int = 20) -> list[RunRecord]:
-    """The latest runs of the workspace, newest first; none (and nothing created) where nothing ran."""
+def log(workspace: Workspace, limit: int = 20, cycle: store.CycleSpan | None = None) -> list[RunRecord]:
+    """The latest runs of the workspace (of a cycle, if given), newest first; none (and nothing created) where
+    nothing ran."""
     home = workspace.state_home
     if not store.exists(home):
         return []
-    return store.list_runs(home, limit)
+    return store.list_runs(home, limit, cycle)
 
 
-def trends(workspace: Workspace, limit: int = 60) -> dict[str, list[tuple[str, float | None]]]:
-    """Each unit's score by as-of day."""
+def trends(workspace: Workspace, limit: int = 60,
+           cycle: store.CycleSpan | None = None) -> dict[str, list[tuple[str, float | None]]]:
+    """Each unit's score by as-of day (within one cycle, if given)."""
     home = workspace.state_home
-    return store.unit_trends(home, limit) if store.exists(home) else {}
+    return store.unit_trends(home, limit, cycle) if store.exists(home) else {}
+
+
+def cycle_scores(workspace: Workspace) -> dict[str, dict[str, tuple[float | None, bool]]]:
+    """Each cycle's score of each unit (final grades for closed cycles): the trend across quarters."""
+    home = workspace.state_home
+    return store.cycle_scores(home) if store.exists(home) else {}
+
+
+def cycle_span(workspace: Workspace, name: str | None) -> store.CycleSpan | None:
+    """A cycle name as the run log filters by it, with its dates as the newest run of it recorded them."""
+    if not name:
+        return None
+    from ..core.cycle_model import cycle_name
+
+    canonical = cycle_name(name) or name
+    home = workspace.state_home
+    if store.exists(home):
+        for run in store.list_runs(home, 1, (canonical, None, None)):
+            dates = (store.get_report(home, run.id) or {}).get("cycle") or {}
+            if isinstance(dates, dict) and dates.get("start"):
+                return canonical, dates.get("start"), dates.get("end")
+    return canonical, None, None
+
+
+def closed_cycles(workspace: Workspace) -> dict[str, str]:
+    """The closed cycles of the workspace, each with when and by which run."""
+    return store.closed_cycles(workspace.state_home)

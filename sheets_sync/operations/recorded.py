@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import errorlog
+from .. import atomic
 from ..core.values import same_value
 from ..errors import OkrSyncError
 from ..locking import hold
 from ..report import SyncReport, UnitReport
 from ..runlog import store
+from .workbooks import backend_for
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -76,13 +77,11 @@ def recorded(workspace: Workspace, kind: str, trigger: str, as_of: dt.date | Non
             store.fail_run(workspace.state_home, run_id, str(exc))
             raise
         except Exception as exc:
-            reason = f"unexpected {type(exc).__name__}: {exc}"
-            where = errorlog.record(exc, f"run {run_id} ({kind}) failed")
-            store.fail_run(workspace.state_home, run_id, reason)
-            raise OkrSyncError(
-                f"the {kind} failed ({reason}); run {run_id} is logged as failed and the details are in "
-                f"{where} — please report them"
-            ) from exc
+            # Closed honestly in the log; the exception goes on to the front end, which keeps its traceback out
+            # of sight (the CLI's error log, the server's log with a reference in the answer).
+            store.fail_run(workspace.state_home, run_id, f"unexpected {type(exc).__name__}: {exc}")
+            log.error("run %s (%s) failed: unexpected %s", run_id, kind, type(exc).__name__)
+            raise
 
 
 def finish(run: Run, report: SyncReport) -> None:
@@ -93,6 +92,7 @@ def finish(run: Run, report: SyncReport) -> None:
         as_of=report.as_of.isoformat(), units=len(report.units), failed_units=len(report.failed_units),
         cells_written=report.cells_written, errors=report.error_count, warnings=report.warning_count,
         company_score=report.company_score, status=report.status, reason=report.message,
+        cycle=report.cycle.name if report.cycle else None,
     )
     scores = [(u.unit_code, u.score) for u in report.units if u.unit_code]
     store.finish_run(run.home, run.id, totals, report.to_json(with_changes=False, with_rollup=True), scores)
@@ -101,8 +101,6 @@ def finish(run: Run, report: SyncReport) -> None:
 def settle_interrupted(workspace: Workspace, run_ids: list[int]) -> list[str]:
     """Find out what interrupted runs really wrote, workbook by workbook; return a note for the report."""
     notes = [f"run {i} was interrupted before it finished" for i in run_ids]
-    from .undo import backend_for  # the workbook readers live with undo, which needs them too
-
     cache: dict[int, list[str]] = {}
     for run_id, locator, source in store.planned_workbooks(workspace.state_home, run_ids):
         cells = [c for c in store.run_cells(workspace.state_home, run_id) if c.locator == locator]
@@ -130,14 +128,19 @@ def settle_interrupted(workspace: Workspace, run_ids: list[int]) -> list[str]:
 
 
 def remove_temp_files(workspace: Workspace) -> int:
-    """Remove the temporary files a killed writer left beside workbooks (.~okr-sync-*.tmp) and the rollup."""
+    """Remove the temporary files (.~okr-sync-*.tmp) a killed writer left beside workbooks and the rollup."""
+    temps = f"{atomic.TEMP_PREFIX}*{atomic.TEMP_SUFFIX}"
     found: list[Path] = []
     for folder in workspace.local_folders():
-        found += _walk(folder, ".~okr-sync-*.tmp")
+        found += _walk(folder, temps)
     location = workspace.rollup_location
     if location and os.path.isabs(location):
         rollup = Path(location)
-        found += _walk(rollup.parent, f".{rollup.name}.*.tmp", recursive=False)
+        # The rollup saves through atomic.py (beside its target when it is a link); older versions named
+        # their temp files after the rollup.
+        for folder in dict.fromkeys([rollup.parent, atomic.real_target(rollup).parent]):
+            found += _walk(folder, temps, recursive=False)
+            found += _walk(folder, f".{rollup.name}.*.tmp", recursive=False)
     removed = 0
     for temp in dict.fromkeys(found):
         try:

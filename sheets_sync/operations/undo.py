@@ -12,6 +12,7 @@ from ..errors import ConfigError, OkrSyncError
 from ..runlog import store
 from ..runlog.store import CellRecord
 from .recorded import recorded
+from .workbooks import backend_for
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -53,7 +54,8 @@ class UndoResult:
         }
 
 
-def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli") -> UndoResult:
+def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli",
+         cycle: store.CycleSpan | None = None) -> UndoResult:
     """Write back the old values of a run's cells that still hold what that run wrote."""
     home = workspace.state_home
     if not store.exists(home):
@@ -63,7 +65,13 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
         )
     with recorded(workspace, "undo", trigger) as run:
         # Picked once the run is open: opening it settles an interrupted run, which may be the one to undo.
-        target = store.run_to_undo(home, run_id, exclude=run.id)
+        target = store.run_to_undo(home, run_id, cycle, exclude=run.id)
+        closed = store.closed_cycles(home)
+        if target.cycle in closed:
+            # Before mark_undo_of: a refused undo must not count as having undone its target.
+            raise ConfigError(f"run {target.id} wrote cycle {target.cycle}, which is {closed[target.cycle]}; a "
+                              "closed cycle is frozen. Reopen it first: okr-sync close-cycle --reopen --cycle "
+                              f"{target.cycle}")
         store.mark_undo_of(home, run.id, target.id)
         cells = store.run_cells(home, target.id)
         result = UndoResult(undone_run=target.id, run_id=run.id)
@@ -81,26 +89,10 @@ def undo(workspace: Workspace, run_id: int | None = None, *, trigger: str = "cli
         totals = store.RunTotals(
             as_of=None, units=len(by_unit), failed_units=0, cells_written=written, errors=0, warnings=0,
             company_score=None, status="ok",
-            reason=f"{len(result.skipped)} cells skipped" if result.skipped else None,
+            reason=f"{len(result.skipped)} cells skipped" if result.skipped else None, cycle=target.cycle,
         )
         store.finish_run(home, run.id, totals, result.to_json())
         return result
-
-
-def backend_for(workspace: Workspace, locator: str, cache: dict[int, list[str]]) -> Any:
-    """The backend that holds a unit's workbook, or None."""
-    backends = list(workspace.backends)
-    if len(backends) == 1:
-        return backends[0]
-    for i, backend in enumerate(backends):
-        if i not in cache:
-            try:
-                cache[i] = list(backend.list_units())
-            except OkrSyncError:
-                cache[i] = []
-        if locator in cache[i]:
-            return backend
-    return None
 
 
 def _find_sheet(sheets: dict[str, Any], name: str) -> str | None:

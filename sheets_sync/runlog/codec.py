@@ -79,12 +79,13 @@ def json_safe(value: Any) -> Any:
 
 
 def safe_text(text: str) -> str:
-    """Text that always encodes as UTF-8: undecodable bytes of a file name show as �, never raise."""
+    """Text that always encodes as UTF-8: undecodable bytes of a file name show escaped (caf\\xe9.xlsx), as
+    every message shows them, never raise."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         except UnicodeEncodeError:
             return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text

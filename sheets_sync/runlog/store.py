@@ -16,10 +16,10 @@ from typing import Any
 
 from ..core.model import CellUpdate, CellValue
 from ..errors import ConfigError
-from .codec import decode_value, encode_value
+from ..locking import STATE_DIR, state_dir
+from .codec import decode_value, encode_value, safe_text
 
 DB_NAME = "state.db"
-STATE_DIR = ".okr-sync"
 
 # Ordered, append-only: a released migration is never edited, a change is a new entry.
 MIGRATIONS: list[str] = [
@@ -79,6 +79,90 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, locator)
     );
     """,
+    # Cycles: each run and each unit score carries the cycle it worked on (NULL for runs from before cycles,
+    # read by their as-of day); a closed cycle is frozen and remembers the run that closed it.
+    """
+    ALTER TABLE runs ADD COLUMN cycle TEXT;
+    ALTER TABLE unit_scores ADD COLUMN cycle TEXT;
+    CREATE INDEX unit_scores_cycle ON unit_scores(cycle, unit_code);
+    CREATE TABLE cycles (
+        name TEXT PRIMARY KEY,
+        start TEXT,
+        end TEXT,
+        closed TEXT,
+        close_run INTEGER REFERENCES runs(id)
+    );
+    """,
+    # The weekly loop (sheets_sync/runlog/weekly.py): each KR as last seen, its figures per sync, check-ins
+    # (who, why, per cycle) and the outbox of reminders and digests (sent once per person and period).
+    """
+    CREATE TABLE kr_state (
+        unit_code TEXT NOT NULL,
+        kr_id TEXT NOT NULL,
+        cycle TEXT NOT NULL DEFAULT '',
+        cycle_start TEXT,
+        cycle_end TEXT,
+        text TEXT,
+        owner TEXT,
+        current TEXT NOT NULL,
+        target REAL,
+        due TEXT,
+        confidence REAL,
+        comment TEXT,
+        score REAL,
+        status TEXT,
+        source TEXT,
+        path TEXT,
+        language TEXT,
+        first_seen TEXT NOT NULL,
+        last_checkin TEXT,
+        PRIMARY KEY (unit_code, kr_id, cycle)
+    );
+    CREATE TABLE kr_points (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        as_of TEXT NOT NULL,
+        cycle TEXT NOT NULL DEFAULT '',
+        unit_code TEXT NOT NULL,
+        kr_id TEXT NOT NULL,
+        current TEXT NOT NULL,
+        progress REAL,
+        score REAL,
+        confidence REAL,
+        status TEXT
+    );
+    CREATE INDEX kr_points_kr ON kr_points(unit_code, kr_id, as_of);
+    CREATE TABLE checkins (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs(id),
+        cycle TEXT,
+        unit_code TEXT NOT NULL,
+        kr_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        who TEXT,
+        via TEXT NOT NULL,
+        old_current TEXT NOT NULL,
+        new_current TEXT NOT NULL,
+        old_confidence REAL,
+        new_confidence REAL,
+        comment TEXT
+    );
+    CREATE INDEX checkins_kr ON checkins(unit_code, kr_id, as_of);
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created TEXT NOT NULL,
+        sent_at TEXT
+    );
+    """,
     # The read cache: each workbook parsed by an earlier run, served again while its identity is unchanged.
     """
     CREATE TABLE read_cache (
@@ -112,6 +196,7 @@ class RunRecord:
     status: str
     reason: str | None
     undo_of: int | None
+    cycle: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -120,8 +205,14 @@ class RunRecord:
     def __str__(self) -> str:
         when = (self.started or "")[:16].replace("T", " ")
         head = f"#{self.id:<4} {when}  {self.kind:<6} by {self.trigger:<9} {self.status:<11}"
+        if self.cycle:
+            head += f" {self.cycle}"
         if self.kind == "undo":
             body = f"undid run {self.undo_of}: {self.cells_written} cells restored"
+        elif self.kind == "reopen":
+            body = "reopened the cycle: syncs write it again"
+        elif self.kind == "new-cycle":
+            body = f"wrote {self.units} workbook(s) for the next cycle"
         elif self.kind == "addin":
             body = f"as of {self.as_of or '—'}: {self.cells_written} cells written from the Excel add-in"
         else:
@@ -169,6 +260,7 @@ class RunTotals:
     company_score: float | None
     status: str
     reason: str | None
+    cycle: str | None = None
 
 
 def exists(home: str | Path) -> bool:
@@ -178,15 +270,7 @@ def exists(home: str | Path) -> bool:
 
 def db_path(home: str | Path) -> Path:
     """Where the run log of a home lives (the folder is made on first use)."""
-    folder = Path(home) / STATE_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"{folder}: cannot create the run-log folder ({exc.strerror or exc}). "
-            "Make the folder writable for this user, or run okr-sync from an account that can write there."
-        ) from None
-    return folder / DB_NAME
+    return state_dir(home) / DB_NAME
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -291,15 +375,16 @@ def finish_run(home: str | Path, run_id: int, totals: RunTotals, report_json: di
     with connect(home) as conn:
         conn.execute(
             "UPDATE runs SET finished=?, as_of=?, units=?, failed_units=?, cells_written=?,"
-            " errors=?, warnings=?, company_score=?, status=?, reason=?, snapshot=? WHERE id=?",
+            " errors=?, warnings=?, company_score=?, status=?, reason=?, snapshot=?, cycle=? WHERE id=?",
             (now(), totals.as_of, totals.units, totals.failed_units, totals.cells_written, totals.errors,
              totals.warnings, totals.company_score, totals.status, totals.reason,
-             json.dumps(report_json, ensure_ascii=False, default=str) if report_json is not None else None,
-             run_id),
+             # ASCII: a file name may hold undecodable bytes, which UTF-8 text cannot carry.
+             json.dumps(report_json, default=str) if report_json is not None else None,
+             totals.cycle, run_id),
         )
         conn.executemany(
-            "INSERT INTO unit_scores(run_id, as_of, unit_code, score) VALUES (?, ?, ?, ?)",
-            [(run_id, totals.as_of or "", code, score) for code, score in unit_scores],
+            "INSERT INTO unit_scores(run_id, as_of, unit_code, score, cycle) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, totals.as_of or "", code, score, totals.cycle) for code, score in unit_scores],
         )
         return _run(conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone())
 
@@ -310,11 +395,28 @@ def fail_run(home: str | Path, run_id: int, reason: str) -> None:
         conn.execute("UPDATE runs SET finished=?, status='failed', reason=? WHERE id=?", (now(), reason, run_id))
 
 
-def list_runs(home: str | Path, limit: int = 20) -> list[RunRecord]:
-    """The latest runs, newest first."""
+def list_runs(home: str | Path, limit: int = 20, cycle: CycleSpan | None = None) -> list[RunRecord]:
+    """The latest runs (of one cycle, if given), newest first."""
+    where, args = _cycle_filter(cycle)
     with connect(home) as conn:
-        rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY id DESC LIMIT ?",
+                            (*args, limit)).fetchall()
     return [_run(r) for r in rows]
+
+
+# A cycle as the log filters by it: its name, and its first and last day (ISO) for runs from before cycles.
+CycleSpan = tuple[str, str | None, str | None]
+
+
+def _cycle_filter(cycle: CycleSpan | None, table: str = "") -> tuple[str, tuple[str, ...]]:
+    """SQL that keeps a cycle's rows: those naming it, and unnamed ones (older logs) whose as-of lies in it."""
+    if cycle is None:
+        return "1=1", ()
+    name, start, end = cycle
+    if start and end:
+        return (f"({table}cycle = ? OR ({table}cycle IS NULL AND {table}as_of BETWEEN ? AND ?))",
+                (name, start, end))
+    return f"{table}cycle = ?", (name,)
 
 
 def get_run(home: str | Path, run_id: int) -> RunRecord | None:
@@ -326,15 +428,19 @@ def get_run(home: str | Path, run_id: int) -> RunRecord | None:
 
 _RUN_COLUMNS = (
     "id, kind, trigger, started, finished, as_of, units, failed_units, cells_written, errors,"
-    " warnings, company_score, status, reason, undo_of"
+    " warnings, company_score, status, reason, undo_of, cycle"
 )
 
 
-def latest_report_run(home: str | Path) -> RunRecord | None:
-    """The newest sync that left a report (without loading it)."""
+def latest_report_run(home: str | Path, cycle: CycleSpan | None = None) -> RunRecord | None:
+    """The newest sync that left a report (without loading it); of one cycle, a close counts too (a closed
+    cycle's final grades). Without a cycle a close never hides the newest sync of the cycle that goes on."""
+    where, args = _cycle_filter(cycle)
+    kinds = "('sync', 'close')" if cycle else "('sync')"
     with connect(home) as conn:
         row = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind='sync' AND snapshot IS NOT NULL ORDER BY id DESC LIMIT 1"
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind IN {kinds} AND snapshot IS NOT NULL AND {where}"
+            " ORDER BY id DESC LIMIT 1", args,
         ).fetchone()
     return _run(row) if row else None
 
@@ -348,14 +454,16 @@ def get_report(home: str | Path, run_id: int) -> dict[str, Any] | None:
     return json.loads(row["snapshot"])  # type: ignore[no-any-return]
 
 
-def unit_trends(home: str | Path, limit: int = 60) -> dict[str, list[tuple[str, float | None]]]:
-    """Each unit's score by as-of day (the last run of each day), oldest first."""
+def unit_trends(home: str | Path, limit: int = 60,
+                cycle: CycleSpan | None = None) -> dict[str, list[tuple[str, float | None]]]:
+    """Each unit's score by as-of day (the last run of each day, of one cycle if given), oldest first."""
+    where, args = _cycle_filter(cycle, "s.")
     with connect(home) as conn:
         rows = conn.execute(
             "SELECT s.unit_code, s.as_of, s.score FROM unit_scores s"
             " WHERE s.run_id = (SELECT MAX(t.run_id) FROM unit_scores t"
             "   WHERE t.unit_code = s.unit_code AND t.as_of = s.as_of)"
-            " ORDER BY s.as_of"
+            f" AND {where} ORDER BY s.as_of", args,
         ).fetchall()
     trends: dict[str, list[tuple[str, float | None]]] = {}
     for r in rows:
@@ -363,12 +471,63 @@ def unit_trends(home: str | Path, limit: int = 60) -> dict[str, list[tuple[str, 
     return {code: points[-limit:] for code, points in trends.items()}
 
 
+# --- cycles ---------------------------------------------------------------------------------------
+
+
+def closed_cycles(home: str | Path) -> dict[str, str]:
+    """Closed cycles by name, each with a note saying when and by which run."""
+    if not exists(home):
+        return {}
+    with connect(home) as conn:
+        rows = conn.execute("SELECT name, closed, close_run FROM cycles WHERE closed IS NOT NULL").fetchall()
+    return {r["name"]: f"closed {str(r['closed'])[:10]} by run {r['close_run']}" for r in rows}
+
+
+def close_cycle(home: str | Path, name: str, start: str | None, end: str | None, run_id: int) -> None:
+    """Mark a cycle closed by a run: later syncs of it write nothing."""
+    with connect(home) as conn:
+        conn.execute(
+            "INSERT INTO cycles(name, start, end, closed, close_run) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET start=excluded.start, end=excluded.end, closed=excluded.closed,"
+            " close_run=excluded.close_run", (name, start, end, now(), run_id))
+
+
+def reopen_cycle(home: str | Path, name: str) -> bool:
+    """Open a closed cycle again; False when it was not closed."""
+    with connect(home) as conn:
+        cur = conn.execute("UPDATE cycles SET closed=NULL WHERE name=? AND closed IS NOT NULL", (name,))
+        return cur.rowcount > 0
+
+
+def cycle_scores(home: str | Path) -> dict[str, dict[str, tuple[float | None, bool]]]:
+    """Each cycle's score of each unit: the final grade of a closed cycle (its close run), else the score of the
+    cycle's newest sync; by cycle, then unit code: (score, final)."""
+    with connect(home) as conn:
+        closing = {r["name"]: r["close_run"] for r in conn.execute(
+            "SELECT name, close_run FROM cycles WHERE closed IS NOT NULL").fetchall()}
+        rows = conn.execute(
+            "SELECT s.cycle, s.unit_code, s.score, s.run_id FROM unit_scores s JOIN runs r ON r.id = s.run_id"
+            " WHERE s.cycle IS NOT NULL AND r.kind IN ('sync', 'close') ORDER BY s.run_id"
+        ).fetchall()
+    out: dict[str, dict[str, tuple[float | None, bool]]] = {}
+    for r in rows:
+        name, run_id = r["cycle"], r["run_id"]
+        final = closing.get(name)
+        if final is not None and run_id != final:
+            continue  # a closed cycle shows its final grades only
+        out.setdefault(name, {})[r["unit_code"]] = (r["score"], final is not None)
+    return out
+
+
 # --- the journal ----------------------------------------------------------------------------------
+# A file name with bytes that are not UTF-8 is kept escaped (safe_text; the xlsx backend never writes such a
+# file), so SQLite's UTF-8 text never meets an undecodable name.
 
 
 def journal_planned(home: str | Path, run_id: int, locator: str, source: str,
                     updates: list[CellUpdate], id_col: int | None) -> None:
     """Record the cells a run is about to write into one workbook, before it is replaced."""
+    locator, source = safe_text(locator), safe_text(source)
     with connect(home) as conn:
         conn.execute("INSERT OR REPLACE INTO journal(run_id, locator, source, state) VALUES (?, ?, ?, 'planned')",
                      (run_id, locator, source))
@@ -378,6 +537,7 @@ def journal_planned(home: str | Path, run_id: int, locator: str, source: str,
 
 def journal_done(home: str | Path, run_id: int, locator: str, written: bool) -> None:
     """Mark a workbook's journalled cells written, or drop them when the write did not happen."""
+    locator = safe_text(locator)
     with connect(home) as conn:
         _settle(conn, run_id, locator, written)
 
@@ -409,6 +569,7 @@ def settle_interrupted(home: str | Path, run_id: int, locator: str, written_cell
     None means the workbook could not be read: its cells stay on record as planned, so undo still tries them.
     Returns how many cells are on record as written.
     """
+    locator = safe_text(locator)
     with connect(home) as conn:
         if written_cells is None:
             return 0
@@ -426,6 +587,7 @@ def settle_interrupted(home: str | Path, run_id: int, locator: str, written_cell
 def record_cells(home: str | Path, run_id: int, locator: str, source: str,
                  updates: list[CellUpdate], id_col: int | None) -> None:
     """Record cells written outside the journal (undo's own writes are journalled the same way)."""
+    locator, source = safe_text(locator), safe_text(source)
     with connect(home) as conn:
         _insert_cells(conn, run_id, locator, source, updates, id_col, "done")
 
@@ -447,18 +609,22 @@ def run_cells(home: str | Path, run_id: int) -> list[CellRecord]:
     return [_cell(r) for r in rows]
 
 
-def run_to_undo(home: str | Path, run_id: int | None, exclude: int | None = None) -> RunRecord:
-    """The run `undo` should revert: the one named, or the newest that wrote cells and is not undone yet."""
+def run_to_undo(home: str | Path, run_id: int | None, cycle: CycleSpan | None = None,
+                exclude: int | None = None) -> RunRecord:
+    """The run `undo` should revert: the one named, or the newest (of a cycle) that wrote cells and is not
+    undone yet."""
+    where, args = _cycle_filter(cycle, "r.")
     with connect(home) as conn:
         if run_id is None:
             row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE kind = 'sync' AND status != 'running'"
+                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE kind IN ('sync', 'close') AND status != 'running'"
                 " AND EXISTS (SELECT 1 FROM cell_changes c WHERE c.run_id = r.id)"
-                " AND NOT EXISTS (SELECT 1 FROM runs u WHERE u.undo_of = r.id)"
-                " ORDER BY id DESC LIMIT 1"
+                f" AND NOT EXISTS (SELECT 1 FROM runs u WHERE u.undo_of = r.id) AND {where}"
+                " ORDER BY id DESC LIMIT 1", args,
             ).fetchone()
             if row is None:
-                raise ConfigError("there is no run left to undo: no sync has changed any cell yet")
+                scope = f" of cycle {cycle[0]}" if cycle else ""
+                raise ConfigError(f"there is no run{scope} left to undo: no sync has changed any cell yet")
             return _run(row)
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
     if row is None:
