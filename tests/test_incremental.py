@@ -297,3 +297,29 @@ def test_a_sync_whose_rollup_is_unchanged_does_not_import_openpyxl(tmp_path: Pat
 
     assert run() == "True True"  # the first sync writes the rollup with openpyxl
     assert run() == "False False"
+
+
+# --- cycles ----------------------------------------------------------------------------------------------------
+
+
+def test_a_cached_unit_keeps_its_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[str]) -> None:
+    from test_cycles import MID_Q4, write_three_cycles
+
+    folder = tmp_path / "okrs"
+    write_three_cycles(folder)
+    parallel(monkeypatch, False)
+    operations.sync(Workspace.from_path(folder), MID_Q4)
+    operations.sync(Workspace.from_path(folder), MID_Q4)  # reads back what the first wrote
+    reads.clear()
+    q4 = operations.sync(Workspace.from_path(folder), MID_Q4)
+    q1 = operations.rollup(Workspace.from_path(folder, cycle="2027-q1"), MID_Q4)
+    assert reads == []  # every unit of every cycle came from the cache
+    copy = tmp_path / "fresh"  # no run log, no cache
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".okr-sync", "okr-rollup*"))
+    fresh = engine.sync(Workspace.from_path(copy), MID_Q4, write_back=False, write_rollup=False)
+    fresh_q1 = engine.sync(Workspace.from_path(copy, cycle="2027-q1"), MID_Q4, write_back=False, write_rollup=False)
+    for cached, serial in ((q4, fresh), (q1, fresh_q1)):
+        assert [c.name for c in cached.cycles] == [c.name for c in serial.cycles] == ["2026-Q3", "2026-Q4", "2027-Q1"]
+        assert cached.cycle == serial.cycle and cached.company_score == serial.company_score
+        assert sorted(u.source for u in cached.units) == sorted(u.source for u in serial.units)
+    assert sorted(u.source for u in q1.units) == ["co-2027-Q1.xlsx", "mkt-2027-Q1.xlsx"]

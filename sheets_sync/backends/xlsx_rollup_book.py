@@ -230,7 +230,7 @@ def _write_table(ws: WriteOnlyWorksheet, sheet: RollupSheet, styles: _Styles) ->
     """Lay out one sheet with openpyxl (header, widths, filter, bands); return its data rows as XML.
 
     openpyxl spends ~25 µs serialising each cell, over a second for a 200-unit company, so the
-    data rows are rendered here as plain <row> XML and spliced into the saved sheet (_package).
+    data rows are rendered here as plain <row> XML and spliced into the saved sheet (package).
     """
     values = [[_plain(v) for v in row] for row in sheet.rows]
     ncols = max([len(sheet.headers), *(len(row) for row in values)])
