@@ -323,3 +323,22 @@ def test_a_cached_unit_keeps_its_cycle(tmp_path: Path, monkeypatch: pytest.Monke
         assert cached.cycle == serial.cycle and cached.company_score == serial.company_score
         assert sorted(u.source for u in cached.units) == sorted(u.source for u in serial.units)
     assert sorted(u.source for u in q1.units) == ["co-2027-Q1.xlsx", "mkt-2027-Q1.xlsx"]
+
+
+def test_a_rollup_reads_the_people_sheet_of_units_kept_without_grids(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # A rollup keeps no grid of any unit (memory) but the company's People sheet, which owners are checked against.
+    from builders import unit
+
+    folder = tmp_path / "okrs"
+    folder.mkdir()
+    co = unit("CO", "company", [o("O1", "Grow revenue"), kr("KR1.1", "Reach 10M revenue", target=10, current=5)])
+    write_xlsx(folder / "co.xlsx", {**co, "People": [["Name", "Email"], ["Ana Li", "ana@example.com"]]})
+    write_xlsx(folder / "mkt.xlsx", unit("MKT", "department", [
+        o("O1", "Win the market", aligns_to="CO/O1", owner="ana li"), kr("KR1.1", "k", target=1, owner="Zed")],
+        parent="CO"))
+    parallel(monkeypatch, False)
+    workspace = Workspace.from_path(folder, rollup=tmp_path / "rollup.xlsx")
+    for _ in range(2):  # read from the files, then served from the cache
+        report = operations.rollup(workspace, AS_OF)
+        assert [(f.place.source, f.place.cell) for f in report.findings if f.rule == "owner-unknown"] == [("mkt.xlsx", "D3")]
