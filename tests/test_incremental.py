@@ -341,4 +341,5 @@ def test_a_rollup_reads_the_people_sheet_of_units_kept_without_grids(tmp_path: P
     workspace = Workspace.from_path(folder, rollup=tmp_path / "rollup.xlsx")
     for _ in range(2):  # read from the files, then served from the cache
         report = operations.rollup(workspace, AS_OF)
-        assert [(f.place.source, f.place.cell) for f in report.findings if f.rule == "owner-unknown"] == [("mkt.xlsx", "D3")]
+        unknown = [(f.place.source, f.place.cell) for f in report.findings if f.rule == "owner-unknown"]
+        assert unknown == [("mkt.xlsx", "D3")]
