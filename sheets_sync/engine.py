@@ -7,13 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .core import cycle_model, parse, rollup, schema, scoring, validate, writeback
+from . import reading
+from .core import cycle_model, parse, rollup, scoring, validate, writeback
 from .core.alignment import Company, _key, check_alignment, dependency_findings, fill_aligned_scores
 from .core.cycle_model import Cycle
 from .core.model import RawWorkbook, WorkbookChanges
 from .core.people import People, check_owners, people_sheet
 from .core.values import Unreadable, parse_number
 from .errors import ConfigError, OkrSyncError, UnknownCycle
+from .reading import ReadCache
 from .report import SyncReport, UnitReport, relative_path
 
 if TYPE_CHECKING:
@@ -62,40 +64,37 @@ def sync(
     at_cycle_end: bool = False,
     finalize: Finalizer | None = None,
     observer: UnitObserver | None = None,
+    cache: ReadCache | None = None,
 ) -> SyncReport:
     """Read, validate, score every unit of one cycle of the workspace; write back and roll up unless told not to.
 
     Units of other cycles are read (to know their cycle) and set aside. A cycle named in `closed` is frozen:
     scored and reported, never written. The engine neither locks nor logs: the operations layer does both and
-    hands in the journal and the closed cycles.
+    hands in the journal, the closed cycles, and the cache of workbooks parsed by earlier runs (reading.py says
+    when one may be served).
     """
     report = SyncReport(as_of=as_of or dt.date.today(), started=_now(), dry_run=dry_run, kind=kind)
-    read: list[tuple[Backend, UnitReport, RawWorkbook]] = []
-    locators = [(b, loc) for b in workspace.backends for loc in b.list_units()]
+    read: list[tuple[Backend, UnitReport]] = []
+    all_units: list[parse.Unit] = []
+    locators = [(b, loc, _display(loc)) for b in workspace.backends for loc in b.list_units()]
     if not locators:
         where = workspace.config_path or workspace.home
         raise ConfigError(f"{where}: no unit workbooks found. Put the units' .xlsx workbooks there "
                           "(okr-sync new writes one), or check the path.")
-    for index, (backend, locator) in enumerate(locators, start=1):
-        unit_report = UnitReport(locator=locator, source=_display(locator),
-                                 path=relative_path(locator, workspace.home))
+    # Unchanged workbooks come parsed from the cache; the others are read, in parallel when many.
+    outcomes = reading.read_all(locators, cache, progress, keep_cells=write_back or dry_run)
+    for (backend, locator, display), outcome in zip(locators, outcomes, strict=True):
+        if outcome.skipped is not None:
+            report.skipped.append(outcome.skipped)
+            continue
+        unit_report = UnitReport(locator=locator, source=display, path=relative_path(locator, workspace.home))
         report.units.append(unit_report)
-        try:
-            raw = backend.read(locator)
-        except OkrSyncError as exc:
-            unit_report.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - one bad unit never stops the others
-            unit_report.error = f"{unit_report.source}: could not be read ({exc.__class__.__name__}: {exc})"
-        else:
-            unit_report.source = raw.source
-            if _is_unit_workbook(raw):
-                read.append((backend, unit_report, raw))
-            else:
-                report.units.remove(unit_report)
-                report.skipped.append(raw.source)
-        if progress:
-            progress(index, len(locators), unit_report.source)
-    all_units = [parse.read_unit(raw) for _, _, raw in read]
+        if outcome.unit is None:
+            unit_report.error = outcome.error
+            continue
+        unit_report.source = outcome.unit.source
+        read.append((backend, unit_report))
+        all_units.append(outcome.unit)
     cycle, others = _choose_cycle(workspace, report, all_units, closed or {}, pick)
     if cycle is not None and cycle.end is not None and (
             at_cycle_end or (report.cycle_closed and report.as_of > cycle.end)):
@@ -108,7 +107,7 @@ def sync(
                             f"`okr-sync close-cycle --reopen --cycle {cycle.name}` reopens it.")
     keep = [i for i, u in enumerate(all_units) if cycle_model.belongs(u, cycle)]
     set_aside: dict[str, str] = {}
-    for i, (_, unit_report, _) in enumerate(read):
+    for i, (_, unit_report) in enumerate(read):
         if i not in keep:
             report.units.remove(unit_report)
             set_aside[str(Path(unit_report.locator).resolve())] = cycle_model.unit_cycle(all_units[i]) or "?"
@@ -123,16 +122,19 @@ def sync(
         people = None
     company, edges = evaluate(units, report.as_of, resolver, cycle=cycle.name if cycle else None, others=others,
                               people=people)
-    for (backend, unit_report, _), unit in zip(read, units, strict=True):
+    for (backend, unit_report), unit in zip(read, units, strict=True):
         _fill_report(unit_report, unit)
+        cells, unit.raw = unit.raw, reading.without_cells(unit.raw)  # memory: past its plan, a unit needs no grid
         if (not write_back and not dry_run) or frozen:
             continue  # a rollup, a validation or a closed cycle: no cell plan needed
         if not workspace.in_focus(unit_report.locator):
             continue  # context for alignment only
+        unit.raw = cells
         checkins = observer.scored(unit_report, unit, backend) if observer is not None and not dry_run else None
         unit_report.changes = writeback.plan_changes(unit, report.as_of, checkins)
         if finalize is not None and not unit.unusable:
             finalize(unit, unit_report.changes, cycle)
+        unit.raw = reading.without_cells(cells)
         if dry_run or unit_report.changes.empty:
             continue
         if journal is not None:
@@ -285,11 +287,6 @@ def _resolve_sources(units: list[parse.Unit], resolver: SourceReader) -> None:
                 pass
         row.source_value = value
         row.current = value
-
-
-def _is_unit_workbook(raw: RawWorkbook) -> bool:
-    """A workbook with a Settings or an OKRs sheet is a unit (perhaps a broken one); others are data."""
-    return any(schema.match_sheet(raw.sheet_names, sheet) for sheet in (schema.SHEET_SETTINGS, schema.SHEET_OKRS))
 
 
 def _fill_report(unit_report: UnitReport, unit: parse.Unit) -> None:

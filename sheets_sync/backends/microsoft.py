@@ -561,12 +561,12 @@ def _rollup_bytes(built: Any) -> bytes:
     """The rollup package, made by the local rollup writer in a scratch folder."""
     import tempfile
 
-    from .xlsx_rollup import _package
+    from .xlsx_rollup_book import package
 
     workbook, rows = built
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "rollup.xlsx"
-        _package(workbook, rows, target)
+        package(workbook, rows, target)
         return target.read_bytes()
 
 

@@ -8,6 +8,7 @@ import io
 import os
 import re
 import stat
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -43,6 +44,9 @@ OTHER_FORMATS = (".ods", ".csv", ".xlsb", ".numbers")
 _OWNED_RE = re.compile(rf"\sname\s*=\s*[\"']{re.escape(OWNED_PROPERTY)}[\"']")
 _PLAIN = frozenset({str, float, int, bool, dt.date, dt.datetime})
 _STANDARD_SHEETS = (schema.SHEET_SETTINGS, schema.SHEET_OKRS, schema.SHEET_HISTORY, schema.SHEET_PEOPLE)
+# A file changed this recently may change again within the same timestamp tick (2 s on FAT and some network
+# shares) without its times moving: it is never vouched for, so it is read on every run until it settles.
+SETTLE_NS = 2_000_000_000
 
 
 def _msg(en: str, zh: str) -> str:
@@ -118,6 +122,9 @@ def _id_text(value: CellValue) -> str:
 class XlsxBackend:
     """A folder of unit workbooks (searched recursively) or a single workbook."""
 
+    # Plain data (a path): a process pool can read its workbooks in parallel.
+    parallel_reads = True
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.root = self.path if self.path.is_dir() else self.path.parent
@@ -176,6 +183,25 @@ class XlsxBackend:
         return shown(path.name if rel.startswith("..") else Path(rel).as_posix())
 
     # --- reading -------------------------------------------------------------------------
+
+    def identity(self, locator: str) -> str | None:
+        """What must be unchanged for an earlier read of the file to stand; None when it cannot be vouched for.
+
+        Size, modification and change times, inode and device: a save, a copy over it, a file renamed into its
+        place all move one of them (the change time cannot be set back). The source name is part of it, as
+        messages carry it. A workbook open in Excel (a lock file) is never vouched for: read() says so.
+        """
+        path = Path(locator)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        now = time.time_ns()
+        if not stat.S_ISREG(st.st_mode) or now - max(st.st_mtime_ns, st.st_ctime_ns) < SETTLE_NS:
+            return None
+        if lock_file(path) is not None:
+            return None
+        return f"{self.source(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}|{st.st_dev}"
 
     def read(self, locator: str) -> RawWorkbook:
         """The Settings, OKRs and History grids of one workbook, anchored at A1."""

@@ -11,6 +11,7 @@ from .messages import column_name, finding, lookalike_text
 from .model import CellValue, Coverage, Finding, Grid, NoCachedValue, Place, RawWorkbook
 from .schema import Lang
 from .values import (
+    UNREADABLE_TYPES,
     Unreadable,
     as_text,
     is_blank,
@@ -342,39 +343,51 @@ def _cell(line: list[CellValue], col: int | None) -> CellValue:
     return line[col - 1]
 
 
+# Every input column a row is read from, in the order its unreadable cells are reported.
+_CHECKED_KEYS = ("type", "id", "text", "owner", "aligns_to", "depends_on", "commitment",
+                 "weight", "metric", "start", "target", "current", "source", "confidence", "due")
+_ROW_KEYS = (*_CHECKED_KEYS, "notes")
+_SPACES = re.compile(r"\s+")
+
+
 def _read_rows(unit: Unit, grid: Grid) -> None:
     assert unit.header_row is not None
+    # Columns are classified once per sheet: each key's 0-based index (or None), then rows are read by index.
     # Type and ID alone are what a template pre-fills: such a row is a placeholder, skipped like a blank one.
-    content_cols = [c for k, c in unit.columns.items()
+    content_cols = [c - 1 for k, c in unit.columns.items()
                     if not schema.COLUMNS_BY_KEY[k].computed and k not in ("type", "id")]
+    where = [(key, unit.columns[key] - 1 if key in unit.columns else None) for key in _ROW_KEYS]
     lang = unit.lang
+    unreadable = UNREADABLE_TYPES
     guarded = unit.raw.protected.get(unit.okrs_sheet or "", {})
     for index in range(unit.header_row, len(grid)):
         line = grid[index]
-        if all(is_blank(_cell(line, c)) for c in content_cols):
-            continue
-        sheet_row = index + 1
-
-        def get(key: str, line: list[CellValue] = line) -> CellValue:
-            return _cell(line, unit.columns.get(key))
-
-        row = Row(sheet_row, None, as_text(get("id")), as_text(get("text")))
+        width = len(line)
+        for c in content_cols:
+            if c < width:
+                value = line[c]
+                if value is not None and not (isinstance(value, str) and not value.strip()):
+                    break
+        else:
+            continue  # every content cell blank
+        values: dict[str, CellValue] = {key: line[c] if c is not None and c < width else None for key, c in where}
+        row = Row(index + 1, None, as_text(values["id"]), as_text(values["text"]))
         if row.local_id:
-            row.local_id = re.sub(r"\s+", "", row.local_id)
+            row.local_id = _SPACES.sub("", row.local_id)
         unit.rows.append(row)
-        for key in ("type", "id", "text", "owner", "aligns_to", "depends_on", "commitment",
-                    "weight", "metric", "start", "target", "current", "source", "confidence", "due"):
-            value = get(key)
-            if isinstance(value, NoCachedValue):
-                unit.report("formula-no-value", row, key, column=column_name(key, lang))
-            elif is_unreadable(value) and key == "confidence":
-                unit.report("confidence-unreadable", row, key, value=str(value))
-            elif is_unreadable(value) and key == "weight":
-                unit.report("bad-weight", row, key, value=str(value))
-            elif is_unreadable(value):
-                unit.report("unreadable-value", row, key, column=column_name(key, lang),
-                            value=str(value))
-        _type_row(unit, row, get)
+        if any(type(line[c]) in unreadable for c in range(width)):
+            for key in _CHECKED_KEYS:
+                value = values[key]
+                if isinstance(value, NoCachedValue):
+                    unit.report("formula-no-value", row, key, column=column_name(key, lang))
+                elif is_unreadable(value) and key == "confidence":
+                    unit.report("confidence-unreadable", row, key, value=str(value))
+                elif is_unreadable(value) and key == "weight":
+                    unit.report("bad-weight", row, key, value=str(value))
+                elif is_unreadable(value):
+                    unit.report("unreadable-value", row, key, column=column_name(key, lang),
+                                value=str(value))
+        _type_row(unit, row, values.__getitem__)
         if guarded:
             _check_arrays(unit, row, guarded)
 

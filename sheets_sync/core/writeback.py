@@ -212,6 +212,8 @@ def _history_header(unit: Unit) -> list[str]:
 
 def _comparable(value: CellValue) -> object:
     """A History cell reduced to what decides whether anything changed."""
+    if type(value) is float or type(value) is int:
+        return round(float(value), 6)
     if is_blank(value):
         return None
     try:

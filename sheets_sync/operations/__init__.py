@@ -52,7 +52,7 @@ def sync(workspace: Workspace, as_of: dt.date | None = None, *, dry_run: bool = 
     with recorded(workspace, "sync", trigger, as_of) as run:
         recorder = CheckinRecorder(run.home, run.id, as_of or dt.date.today())
         report = engine.sync(workspace, as_of, journal=run, progress=progress, observer=recorder,
-                             closed=store.closed_cycles(workspace.state_home))
+                             closed=store.closed_cycles(workspace.state_home), cache=run)
         report.checkins = [c.as_dict() for c in recorder.found]
         finish(run, report)
         return report
@@ -63,7 +63,7 @@ def rollup(workspace: Workspace, as_of: dt.date | None = None, *, trigger: str =
     """Consolidate every unit into the rollup; unit workbooks are not touched. Recorded, under the lock."""
     with recorded(workspace, "rollup", trigger, as_of) as run:
         report = engine.sync(workspace, as_of, write_back=False, progress=progress, kind="rollup",
-                             closed=store.closed_cycles(workspace.state_home))
+                             closed=store.closed_cycles(workspace.state_home), cache=run)
         finish(run, report)
         return report
 

@@ -51,6 +51,13 @@ class Run:
     def settled(self, unit: UnitReport, written: bool) -> None:
         store.journal_done(self.home, self.id, unit.locator, written)
 
+    # The engine's ReadCache (reading.py decides when an entry may be served):
+    def cached(self, wanted: list[tuple[str, str]]) -> dict[str, bytes]:
+        return store.cached_reads(self.home, wanted)
+
+    def keep(self, entries: list[tuple[str, str, bytes]]) -> None:
+        store.keep_reads(self.home, entries)
+
 
 @contextmanager
 def recorded(workspace: Workspace, kind: str, trigger: str, as_of: dt.date | None = None,

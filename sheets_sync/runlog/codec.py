@@ -53,8 +53,18 @@ def decode_value(text: str) -> CellValue:
     return str(value)
 
 
+_AS_IS = frozenset({type(None), bool, int, float})
+
+
 def json_safe(value: Any) -> Any:
     """A value any JSON encoder takes: dates as ISO text, error values as their code."""
+    kind = type(value)
+    if kind in _AS_IS:  # exact types first: a rollup carries a million cells
+        return value
+    if kind is str:
+        return value if value.isascii() else safe_text(value)
+    if kind is list:
+        return [v if type(v) in _AS_IS else json_safe(v) for v in value]
     if isinstance(value, str):
         return safe_text(value)
     if value is None or isinstance(value, bool | int | float):

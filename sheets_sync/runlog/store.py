@@ -163,6 +163,14 @@ MIGRATIONS: list[str] = [
         sent_at TEXT
     );
     """,
+    # The read cache: each workbook parsed by an earlier run, served again while its identity is unchanged.
+    """
+    CREATE TABLE read_cache (
+        locator TEXT PRIMARY KEY,
+        identity TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    """,
 ]
 
 _migrated: set[Path] = set()
@@ -643,3 +651,29 @@ def later_run(home: str | Path, cell: CellRecord) -> int | None:
             (cell.run_id, cell.locator, cell.sheet, cell.col, cell.row_id, cell.row),
         ).fetchone()
     return int(row[0]) if row and row[0] is not None else None
+
+
+# --- the read cache -------------------------------------------------------------------------------
+
+_CACHE_CHUNK = 500  # SQLite's host-parameter limit is 999 on old builds
+
+
+def cached_reads(home: str | Path, wanted: list[tuple[str, str]]) -> dict[str, bytes]:
+    """The stored parse of each (locator, identity) whose identity is the one stored."""
+    found: dict[str, bytes] = {}
+    if not wanted:
+        return found
+    with connect(home) as conn:
+        for start in range(0, len(wanted), _CACHE_CHUNK):
+            part = dict(wanted[start:start + _CACHE_CHUNK])
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(f"SELECT locator, identity, data FROM read_cache WHERE locator IN ({marks})",
+                                list(part)).fetchall()
+            found.update((r[0], bytes(r[2])) for r in rows if part.get(r[0]) == r[1])
+    return found
+
+
+def keep_reads(home: str | Path, entries: list[tuple[str, str, bytes]]) -> None:
+    """Store (locator, identity, parse) entries, replacing what was stored for those locators."""
+    with connect(home) as conn:
+        conn.executemany("INSERT OR REPLACE INTO read_cache(locator, identity, data) VALUES (?, ?, ?)", entries)
