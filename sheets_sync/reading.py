@@ -11,9 +11,11 @@ results come back in listing order, so a parallel run equals a serial one.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import multiprocessing
 import os
 import pickle
+import secrets
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -73,13 +75,47 @@ def reader_version() -> str:
     return _version
 
 
+_key: bytes | None = None
+
+
+def cache_key() -> bytes:
+    """The key that signs cache entries, kept where only the service's account can read it (0600).
+
+    The run log sits in the units folder, which people may be able to write; a signed entry means nothing they
+    put there is ever unpickled. OKR_SYNC_CACHE_KEY_FILE names another place for the key.
+    """
+    global _key
+    if _key is None:
+        from .errorlog import path as error_log
+
+        where = Path(os.environ.get("OKR_SYNC_CACHE_KEY_FILE") or error_log().with_name("cache.key"))
+        try:
+            _key = where.read_bytes()
+        except OSError:
+            _key = b""
+        if len(_key) < 32:
+            _key = secrets.token_bytes(32)
+            try:
+                where.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(_key)
+            except OSError:
+                pass  # a key for this process only: the cache still works, entries just do not outlive it
+    return _key
+
+
 def _encode(outcome: Outcome) -> bytes:
-    return zlib.compress(pickle.dumps((outcome.unit, outcome.skipped), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    blob = zlib.compress(pickle.dumps((outcome.unit, outcome.skipped), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    return hmac.new(cache_key(), blob, hashlib.sha256).digest() + blob
 
 
-def _decode(locator: str, display: str, blob: bytes) -> Outcome | None:
+def _decode(locator: str, display: str, signed: bytes) -> Outcome | None:
+    mac, blob = signed[:32], signed[32:]
+    if not hmac.compare_digest(mac, hmac.new(cache_key(), blob, hashlib.sha256).digest()):
+        return None  # not written by this service: read the workbook instead
     try:
-        unit, skipped = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own run log, written by us
+        unit, skipped = pickle.loads(zlib.decompress(blob))  # noqa: S301 - signed by this service's own key
     except Exception:  # noqa: BLE001 - a damaged entry is only a cache miss
         return None
     return Outcome(locator, unit=unit, skipped=skipped, display=display)
@@ -166,6 +202,7 @@ def read_all(
     pooled: Iterator[tuple[bytes | None, str | None]] = iter(())
     pool: ProcessPoolExecutor | None = None
     if count > 1 and len(parallel) > 1:
+        cache_key()  # made before the fork, so every worker signs with the same key
         pool = ProcessPoolExecutor(max_workers=count, mp_context=_context())
         chunk = max(1, min(16, len(parallel) // (count * 4)))
         pooled = pool.map(_read_in_worker, [locators[i] for i in parallel], chunksize=chunk)

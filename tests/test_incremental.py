@@ -343,3 +343,33 @@ def test_a_rollup_reads_the_people_sheet_of_units_kept_without_grids(tmp_path: P
         report = operations.rollup(workspace, AS_OF)
         unknown = [(f.place.source, f.place.cell) for f in report.findings if f.rule == "owner-unknown"]
         assert unknown == [("mkt.xlsx", "D3")]
+
+
+class _Planted:
+    """What someone with write access to the units folder might slip into the run log's cache."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(os.environ["OKR_SYNC_PLANTED"]),))
+
+
+def test_a_cache_entry_planted_in_the_run_log_is_never_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 reads: list[str]) -> None:
+    import pickle
+    import sqlite3
+    import zlib
+
+    folder = tmp_path / "demo"
+    write_demo_company(folder)
+    workspace = Workspace.from_path(folder)
+    parallel(monkeypatch, False)
+    operations.rollup(workspace, AS_OF)
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("OKR_SYNC_PLANTED", str(marker))
+    # The run log lives in the units folder: rewrite every cache entry as a pickle that runs code when loaded.
+    planted = zlib.compress(pickle.dumps(_Planted()))
+    with sqlite3.connect(workspace.state_home / ".okr-sync" / "state.db") as conn:
+        conn.execute("UPDATE read_cache SET data = ?", (planted,))
+    reads.clear()
+    report = operations.rollup(workspace, AS_OF)
+    assert not marker.exists()
+    assert len(reads) == 5 and report.company_score is not None  # read from the files instead
