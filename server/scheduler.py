@@ -51,8 +51,8 @@ class SystemClock:
         stop.wait(max(0.0, seconds))
 
 
-class _ClockJob(schedule.Job):
-    """An interval job whose 'now' comes from our clock, not from datetime.now()."""
+class _ClockedJob(schedule.Job):
+    """A job whose 'now' comes from our clock, not from datetime.now(); subclasses say when it runs next."""
 
     def __init__(self, interval: int, scheduler: schedule.Scheduler, clock: Clock) -> None:
         super().__init__(interval, scheduler)
@@ -67,6 +67,14 @@ class _ClockJob(schedule.Job):
         ret = self.job_func()  # type: ignore[misc]
         self.last_run = self.clock.now()
         self._schedule_next_run()
+        return ret
+
+
+class _ClockJob(_ClockedJob):
+    """An interval job (the sync)."""
+
+    def run(self) -> Any:
+        ret = super().run()
         # Logged once the next time is known (logging it from inside the job showed the past one).
         log.info("next scheduled sync at %s", self.next_run.isoformat(sep=" ", timespec="seconds"))
         return ret
@@ -77,24 +85,11 @@ class _ClockJob(schedule.Job):
         self.next_run = self.clock.now() + self.period
 
 
-class _WeeklyClockJob(schedule.Job):
-    """A weekly job at a day and time ("monday 09:00"), on the schedule library's own weekday and time rules,
-    with 'now' from our clock."""
+class _WeeklyClockJob(_ClockedJob):
+    """A weekly job at a day and time ("monday 09:00"), on the schedule library's own weekday and time rules."""
 
     def __init__(self, scheduler: schedule.Scheduler, clock: Clock) -> None:
-        super().__init__(1, scheduler)
-        self.clock = clock
-
-    @property
-    def should_run(self) -> bool:
-        assert self.next_run is not None
-        return self.clock.now() >= self.next_run
-
-    def run(self) -> Any:
-        ret = self.job_func()  # type: ignore[misc]
-        self.last_run = self.clock.now()
-        self._schedule_next_run()
-        return ret
+        super().__init__(1, scheduler, clock)
 
     def _schedule_next_run(self) -> None:
         now = self.clock.now()
